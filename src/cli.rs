@@ -1,0 +1,61 @@
+//! The command line: flag parsing and dispatch. Exit codes: 0 ok, 1 a check fell short,
+//! 2 usage, scenario or IO error. A closed stdout (broken pipe) exits 0.
+
+pub mod ca;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a check that fell short.
+pub const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code for bad usage, a bad scenario or an IO error.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fleetsim",
+    version,
+    about = "Deterministic simulator of fleet upgrades: EKS node rollouts, Istio sidecars and the CA that signs their certificates"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The certificate authority alone under Poisson arrivals, compared with queueing theory.
+    Ca(ca::CaArgs),
+}
+
+/// Parses `std::env::args` and runs the command.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Ca(args) => ca::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

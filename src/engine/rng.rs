@@ -1,0 +1,55 @@
+//! Per-component random streams derived from one master seed.
+//!
+//! Derivation (fixed; changing it changes every result):
+//! 1. a component names its stream with a stable string, e.g. `"ca/pca-east/service"`;
+//!    [`stream_id`] turns it into a 64-bit id with FNV-1a;
+//! 2. [`RngStream::new`]`(seed, id)` seeds a PCG-64 (`rand_pcg::Pcg64`, portable and
+//!    specified) with state `splitmix64(seed ^ splitmix64(id))` in the high and
+//!    `splitmix64(id ^ splitmix64(seed))` in the low 64 bits, and the PCG stream selector
+//!    `id`.
+//!
+//! Streams are named by role, not by creation order, so two strategies run with the same
+//! seed draw the same node launch and service times (common random numbers).
+
+use rand::Rng as _;
+use rand_pcg::Pcg64;
+
+/// A component's own random number generator.
+pub type RngStream = Pcg64;
+
+/// SplitMix64's finaliser: a bijective mixer of 64-bit words.
+#[inline]
+pub fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A stable 64-bit id for a stream name (FNV-1a).
+pub fn stream_id(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The stream for component `id` under master `seed`.
+pub fn stream(seed: u64, id: u64) -> RngStream {
+    let hi = splitmix64(seed ^ splitmix64(id)) as u128;
+    let lo = splitmix64(id ^ splitmix64(seed)) as u128;
+    Pcg64::new((hi << 64) | lo, id as u128)
+}
+
+/// The stream named `name` under master `seed`.
+pub fn named_stream(seed: u64, name: &str) -> RngStream {
+    stream(seed, stream_id(name))
+}
+
+/// A uniform draw in [0, 1) with 53 bits, independent of rand's float conventions.
+#[inline]
+pub fn unit_f64(rng: &mut RngStream) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}

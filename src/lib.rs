@@ -1,0 +1,11 @@
+//! fleetsim: a deterministic discrete-event simulator of fleet upgrades.
+//!
+//! Data flows one way: [`scenario`] (TOML -> validated types) -> model (fleet state and
+//! event handlers on the [`engine`] kernel) -> metrics -> sweep -> report -> [`cli`].
+//! The kernel knows nothing of Kubernetes; a model component knows nothing of files.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod duration;
+pub mod engine;
+pub mod output;
