@@ -1,0 +1,4 @@
+//! Integration tests: one binary, one module per area. They run the real `fleetsim`
+//! binary on the shipped scenarios through the helpers in `util`.
+
+mod util;
