@@ -5,7 +5,9 @@
 //! The kernel knows nothing of Kubernetes; a model component knows nothing of files.
 #![warn(missing_docs)]
 
+pub mod ca;
 pub mod cli;
 pub mod duration;
 pub mod engine;
 pub mod output;
+pub mod scenario;

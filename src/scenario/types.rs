@@ -1,0 +1,520 @@
+//! Validated scenario types: what the model consumes. Built only by the loader
+//! (`scenario::load`) after validation, or in code by tests through the `Default`s.
+//!
+//! Every default comes from `../shared/DEFAULTS.md`; the scenario reference
+//! (`docs/scenario.md`) cites the source of each.
+
+use crate::ca::{CaConfig, OnTimeout, RateLimit};
+use crate::engine::SimTime;
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Name (file stem unless `[scenario] name` says otherwise).
+    pub name: String,
+    /// One-line description for reports.
+    pub description: String,
+    /// Master seed (overridden by `--seed`).
+    pub seed: u64,
+    /// No event at or after this time runs.
+    pub horizon: SimTime,
+    /// Event budget: hitting it ends the run and is reported.
+    pub max_events: u64,
+    /// Period of the time series (`timeseries.csv`).
+    pub sample_interval: SimTime,
+    /// Fleet-level certificate authorities, in declaration order.
+    pub cas: Vec<CaSpec>,
+    /// Clusters, templates already expanded (`web` with count 3 -> `web-0`, `web-1`,
+    /// `web-2`), in declaration order: the order waves take them in.
+    pub clusters: Vec<ClusterSpec>,
+    /// How the fleet is rolled.
+    pub rollout: RolloutSpec,
+    /// Actions at a time or on a condition, in declaration order.
+    pub interventions: Vec<InterventionSpec>,
+}
+
+/// A certificate authority shared by the clusters that name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaSpec {
+    /// Table key, e.g. `pca-east`.
+    pub name: String,
+    /// Queue, workers, service time, USL, slowdown per Failed CSR object.
+    pub config: CaConfig,
+    /// The signer's own deadline per CA call: past it the CSR is marked Failed.
+    pub signer_deadline: SimTime,
+    /// What the CA does with a request whose caller gave up (`keep` for Kubernetes CSRs).
+    pub on_timeout: OnTimeout,
+}
+
+/// One cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSpec {
+    /// Unique name (expanded from a template when `count` > 1).
+    pub name: String,
+    /// Index into [`Scenario::cas`].
+    pub ca: usize,
+    /// Node groups, in declaration order.
+    pub node_groups: Vec<NodeGroupSpec>,
+    /// Workloads other than istiod, in declaration order.
+    pub workloads: Vec<WorkloadSpec>,
+    /// The control plane.
+    pub istiod: IstiodSpec,
+    /// The sidecar-injector webhook.
+    pub webhook: WebhookSpec,
+    /// The sidecar (istio-agent and the injected probes).
+    pub agent: AgentSpec,
+    /// Kubelet and controller behaviour.
+    pub kubernetes: KubernetesSpec,
+}
+
+/// EKS managed node group update strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateStrategy {
+    /// New nodes first (scale up by max(2 x AZs, maxUnavailable)), then drain old ones.
+    Default,
+    /// Terminate (drain) old nodes first, then launch replacements.
+    Minimal,
+    /// Karpenter-style: a disruption budget in percent of nodes; replacements first.
+    Karpenter,
+}
+
+/// How many nodes may be unavailable at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxUnavailable {
+    /// A count (EKS `maxUnavailable`, 1..=100).
+    Count(u32),
+    /// A percentage of the group (EKS `maxUnavailablePercentage`, Karpenter `nodes: 10%`).
+    Percent(f64),
+}
+
+/// A node group (an EKS managed node group or a Karpenter node pool).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeGroupSpec {
+    /// Table key.
+    pub name: String,
+    /// Nodes before (and after) the upgrade.
+    pub nodes: u32,
+    /// Pods a node can hold (EKS max pods for the instance type).
+    pub max_pods: u32,
+    /// Availability zones the group spans.
+    pub azs: u32,
+    /// AMI the nodes run at the start.
+    pub ami: String,
+    /// AMI to roll to; `None` = this group is not upgraded.
+    pub target_ami: Option<String>,
+    /// Update strategy.
+    pub strategy: UpdateStrategy,
+    /// Update config.
+    pub max_unavailable: MaxUnavailable,
+    /// Launch-to-Ready time of a new node, uniform in [min, max] (*unconfirmed*: 30-90 s).
+    pub launch_min: SimTime,
+    /// See `launch_min`.
+    pub launch_max: SimTime,
+    /// Per-node drain limit before `PodEvictionFailure` (EKS: 15 min).
+    pub drain_timeout: SimTime,
+    /// Ignore PDBs once the drain limit is hit (EKS `force`).
+    pub force: bool,
+    /// Delay from a node drained to its termination (EKS: 60 s after cordon).
+    pub terminate_delay: SimTime,
+}
+
+/// A workload (a Deployment and its ReplicaSet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadSpec {
+    /// Table key.
+    pub name: String,
+    /// Desired replicas.
+    pub replicas: u32,
+    /// Whether pods get the Istio sidecar (and so need a certificate to become ready).
+    pub injected: bool,
+    /// PDB as max unavailable pods; `None` = no PDB.
+    pub pdb_max_unavailable: Option<u32>,
+    /// Time from scheduled to containers started (image pull, init).
+    pub container_start: SimTime,
+    /// Time from started (and, if injected, certificate in hand) to ready.
+    pub ready_delay: SimTime,
+}
+
+/// istiod, the Istio control plane of one cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IstiodSpec {
+    /// Replicas (values.yaml: 1).
+    pub replicas: u32,
+    /// Startup time base (*unconfirmed*: ~10 s).
+    pub startup_base: SimTime,
+    /// Extra startup time per 1000 pods in the cluster (cache sync grows with size).
+    pub startup_per_1k_pods: SimTime,
+    /// Readiness probe period (3 s).
+    pub readiness_period: SimTime,
+    /// Kubernetes client QPS per replica (80).
+    pub client_qps: f64,
+    /// Kubernetes client burst per replica (160).
+    pub client_burst: u32,
+    /// Kubernetes API calls per CSR through the limiter (create, approve: 2).
+    pub calls_per_csr: u32,
+    /// How long istiod waits for the signed certificate (incident: 10 s; source: 60 s).
+    pub ca_wait_timeout: SimTime,
+    /// Whether istiod's deferred delete removes a CSR it gave up on. The incident saw
+    /// Failed CSRs pile up, so the default is `false`.
+    pub delete_csr_on_give_up: bool,
+    /// PDB minAvailable 1 for istiod when replicas > 1 (Istio >= 1.28).
+    pub pdb: bool,
+}
+
+/// What the API server does when the webhook cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Pod creation fails (Istio's default).
+    Fail,
+    /// The pod is created without a sidecar.
+    Ignore,
+}
+
+/// The sidecar-injector mutating webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSpec {
+    /// Call timeout (10 s; 1-30).
+    pub timeout: SimTime,
+    /// failurePolicy (Fail).
+    pub failure_policy: FailurePolicy,
+    /// istiod's time to inject one pod (serial per replica).
+    pub injection_time: SimTime,
+}
+
+/// istio-agent in each injected pod and the probes injected with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    /// Inner CSR attempts in total (5).
+    pub inner_attempts: u32,
+    /// First inner wait (100 ms, doubling, ±10 %).
+    pub inner_initial: SimTime,
+    /// First outer backoff (500 ms, x1.5, ±50 %).
+    pub outer_initial: SimTime,
+    /// Outer backoff cap (60 s).
+    pub outer_max: SimTime,
+    /// startupProbe period x failureThreshold: no certificate by then => the kubelet kills
+    /// the proxy (1 s x 600 = 10 min).
+    pub startup_probe_limit: SimTime,
+    /// terminationDrainDuration (5 s).
+    pub termination_drain: SimTime,
+}
+
+/// Kubelet and controller-manager behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubernetesSpec {
+    /// CrashLoopBackOff first delay (10 s).
+    pub backoff_initial: SimTime,
+    /// CrashLoopBackOff cap (300 s).
+    pub backoff_max: SimTime,
+    /// Running this long resets the back-off (10 min).
+    pub backoff_reset: SimTime,
+    /// ReplicaSet requeue base delay after a failed create (5 ms, doubling).
+    pub requeue_base: SimTime,
+    /// ReplicaSet requeue cap (1000 s).
+    pub requeue_max: SimTime,
+    /// csrcleaner scan period (1 h).
+    pub csr_cleaner_period: SimTime,
+    /// Age after which csrcleaner deletes Failed and issued CSRs (1 h).
+    pub csr_failed_max_age: SimTime,
+    /// Retry period of an eviction refused by a PDB (kubectl drain: 5 s).
+    pub eviction_retry: SimTime,
+}
+
+/// How the fleet's clusters are taken through the upgrade, and how pod restarts are paced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutSpec {
+    /// When the first wave starts.
+    pub start: SimTime,
+    /// Clusters per wave, in cluster order; clusters beyond the sum form a last wave.
+    pub waves: Vec<u32>,
+    /// Wait for the previous wave to be complete and healthy before the next.
+    pub health_gate: bool,
+    /// Time a wave must stay healthy before the next starts.
+    pub soak: SimTime,
+    /// A wave not healthy within this time halts the rollout.
+    pub gate_timeout: SimTime,
+    /// Pacing of pod evictions (and paced restarts) within a cluster.
+    pub pacing: Pacing,
+    /// istiod replicas during a cluster's upgrade (restored after); `None` = unchanged.
+    pub istiod_replicas_during: Option<u32>,
+}
+
+/// How evictions (pod restarts) are paced within one cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pacing {
+    /// Every pod of a drained node at once (what `kubectl drain`/EKS do).
+    AllAtOnce,
+    /// `size` pods, then wait `interval`.
+    Batches {
+        /// Pods per batch.
+        size: u32,
+        /// Wait between batches.
+        interval: SimTime,
+    },
+    /// A token bucket.
+    TokenBucket(RateLimit),
+    /// Additive-increase, multiplicative-decrease on CSR errors.
+    Aimd {
+        /// Starting rate (pods/s).
+        initial_per_s: f64,
+        /// Floor (pods/s).
+        min_per_s: f64,
+        /// Ceiling (pods/s).
+        max_per_s: f64,
+        /// Added each `interval` without CSR errors (pods/s).
+        increase_per_s: f64,
+        /// Factor applied when the CSR error ratio in an interval exceeds `error_threshold`.
+        decrease_factor: f64,
+        /// Error ratio (timeouts / CSR attempts) that triggers a decrease.
+        error_threshold: f64,
+        /// Adjustment period.
+        interval: SimTime,
+    },
+}
+
+/// When an intervention fires.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// At a fixed time.
+    At(SimTime),
+    /// The first sample at which the condition holds (checked every sample interval).
+    When(Condition),
+}
+
+/// `metric op value` over a cluster (or the fleet when the intervention names none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// What is measured.
+    pub metric: ConditionMetric,
+    /// Comparison.
+    pub op: CompareOp,
+    /// Threshold.
+    pub value: f64,
+}
+
+/// Metrics a condition can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionMetric {
+    /// Pods restarted at least once and not ready.
+    CrashloopPods,
+    /// Failed CSR objects present.
+    CsrFailedObjects,
+    /// Requests queued at the cluster's CA.
+    CaQueue,
+    /// Pods not yet scheduled or started.
+    PodsPending,
+    /// Ready pods / desired pods.
+    ReadyFraction,
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+}
+
+impl CompareOp {
+    /// Applies the comparison.
+    pub fn holds(self, lhs: f64, rhs: f64) -> bool {
+        match self {
+            CompareOp::Lt => lhs < rhs,
+            CompareOp::Le => lhs <= rhs,
+            CompareOp::Gt => lhs > rhs,
+            CompareOp::Ge => lhs >= rhs,
+            CompareOp::Eq => lhs == rhs,
+        }
+    }
+}
+
+/// What an intervention does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Set istiod replicas.
+    ScaleIstiod {
+        /// New replica count.
+        replicas: u32,
+    },
+    /// Delete every Failed CSR object.
+    DeleteFailedCsrs,
+    /// Stop starting new node batches and waves.
+    PauseRollout,
+    /// Undo a pause.
+    ResumeRollout,
+    /// Delete crashlooping pods (restarted, not ready) in paced batches so they start fresh.
+    RestartCrashlooping {
+        /// Pods per batch.
+        batch_size: u32,
+        /// Wait between batches.
+        interval: SimTime,
+    },
+    /// Change a CA's capacity.
+    SetCa {
+        /// Index into [`Scenario::cas`].
+        ca: usize,
+        /// New worker count, if given.
+        workers: Option<u32>,
+        /// New rate limit, if given (`Some(None)` removes it).
+        rate_limit: Option<Option<RateLimit>>,
+    },
+}
+
+/// An action at a time or on a condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterventionSpec {
+    /// Table key.
+    pub name: String,
+    /// Clusters it applies to (indices); empty = every cluster (or none needed).
+    pub clusters: Vec<usize>,
+    /// When it fires.
+    pub trigger: Trigger,
+    /// What it does.
+    pub action: Action,
+}
+
+// ---------------------------------------------------------------------------------------
+// Defaults (DEFAULTS.md). The loader fills every omitted field from these.
+
+impl Default for NodeGroupSpec {
+    fn default() -> Self {
+        NodeGroupSpec {
+            name: "default".into(),
+            nodes: 3,
+            max_pods: 58,
+            azs: 3,
+            ami: "ami-old".into(),
+            target_ami: Some("ami-new".into()),
+            strategy: UpdateStrategy::Default,
+            max_unavailable: MaxUnavailable::Count(1),
+            launch_min: SimTime::from_secs(30),
+            launch_max: SimTime::from_secs(90),
+            drain_timeout: SimTime::from_secs(15 * 60),
+            force: false,
+            terminate_delay: SimTime::from_secs(60),
+        }
+    }
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec {
+            name: "app".into(),
+            replicas: 3,
+            injected: true,
+            pdb_max_unavailable: Some(1),
+            container_start: SimTime::from_secs(5),
+            ready_delay: SimTime::from_secs(2),
+        }
+    }
+}
+
+impl Default for IstiodSpec {
+    fn default() -> Self {
+        IstiodSpec {
+            replicas: 1,
+            startup_base: SimTime::from_secs(10),
+            startup_per_1k_pods: SimTime::from_secs(1),
+            readiness_period: SimTime::from_secs(3),
+            client_qps: 80.0,
+            client_burst: 160,
+            calls_per_csr: 2,
+            ca_wait_timeout: SimTime::from_secs(10),
+            delete_csr_on_give_up: false,
+            pdb: true,
+        }
+    }
+}
+
+impl Default for WebhookSpec {
+    fn default() -> Self {
+        WebhookSpec {
+            timeout: SimTime::from_secs(10),
+            failure_policy: FailurePolicy::Fail,
+            injection_time: SimTime::from_millis(5),
+        }
+    }
+}
+
+impl Default for AgentSpec {
+    fn default() -> Self {
+        AgentSpec {
+            inner_attempts: 5,
+            inner_initial: SimTime::from_millis(100),
+            outer_initial: SimTime::from_millis(500),
+            outer_max: SimTime::from_secs(60),
+            startup_probe_limit: SimTime::from_secs(600),
+            termination_drain: SimTime::from_secs(5),
+        }
+    }
+}
+
+impl Default for KubernetesSpec {
+    fn default() -> Self {
+        KubernetesSpec {
+            backoff_initial: SimTime::from_secs(10),
+            backoff_max: SimTime::from_secs(300),
+            backoff_reset: SimTime::from_secs(600),
+            requeue_base: SimTime::from_millis(5),
+            requeue_max: SimTime::from_secs(1000),
+            csr_cleaner_period: SimTime::from_secs(3600),
+            csr_failed_max_age: SimTime::from_secs(3600),
+            eviction_retry: SimTime::from_secs(5),
+        }
+    }
+}
+
+impl Default for RolloutSpec {
+    fn default() -> Self {
+        RolloutSpec {
+            start: SimTime::ZERO,
+            waves: Vec::new(),
+            health_gate: false,
+            soak: SimTime::ZERO,
+            gate_timeout: SimTime::from_secs(3600),
+            pacing: Pacing::AllAtOnce,
+            istiod_replicas_during: None,
+        }
+    }
+}
+
+impl ClusterSpec {
+    /// A cluster with default components, one node group and one workload.
+    pub fn with_defaults(name: &str, ca: usize) -> Self {
+        ClusterSpec {
+            name: name.into(),
+            ca,
+            node_groups: vec![NodeGroupSpec::default()],
+            workloads: vec![WorkloadSpec::default()],
+            istiod: IstiodSpec::default(),
+            webhook: WebhookSpec::default(),
+            agent: AgentSpec::default(),
+            kubernetes: KubernetesSpec::default(),
+        }
+    }
+}
+
+impl Scenario {
+    /// An empty scenario with default guards (3 h horizon, 10 s samples).
+    pub fn empty(name: &str) -> Self {
+        Scenario {
+            name: name.into(),
+            description: String::new(),
+            seed: 1,
+            horizon: SimTime::from_secs(3 * 3600),
+            max_events: 200_000_000,
+            sample_interval: SimTime::from_secs(10),
+            cas: Vec::new(),
+            clusters: Vec::new(),
+            rollout: RolloutSpec::default(),
+            interventions: Vec::new(),
+        }
+    }
+}
