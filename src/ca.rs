@@ -120,6 +120,10 @@ impl CertificateAuthority {
         }
     }
 
+    pub fn busy_worker_seconds(&self, _now: SimTime) -> f64 {
+        0.0
+    }
+
     pub fn queue_len(&self) -> usize {
         self.queue.len()
     }
@@ -205,7 +209,9 @@ impl CertificateAuthority {
     ) {
         match kind {
             CaEventKind::Completion { slot } => {
-                let (req, started) = self.busy[slot as usize].take().expect("busy");
+                let Some((req, started)) = self.busy[slot as usize].take() else {
+                    return;
+                };
                 self.in_service -= 1;
                 self.served += 1;
                 out.push(CaOutcome::Served {
@@ -227,6 +233,26 @@ impl CertificateAuthority {
                 }
             }
         }
+    }
+
+    /// Removes a request wherever it is (queue or service); its work so far is wasted.
+    /// Returns whether it was present.
+    pub fn withdraw(&mut self, request: u64, sched: &mut impl Schedule<CaEvent>) -> bool {
+        if let Some(pos) = self.queue.iter().position(|r| r.id == request) {
+            self.queue.remove(pos);
+            return true;
+        }
+        if let Some(slot) = self
+            .busy
+            .iter()
+            .position(|b| b.as_ref().is_some_and(|(r, _)| r.id == request))
+        {
+            self.busy[slot] = None;
+            self.in_service -= 1;
+            self.dispatch(sched);
+            return true;
+        }
+        false
     }
 
     pub fn set_failed_objects(&mut self, n: u64, _sched: &mut impl Schedule<CaEvent>) {

@@ -221,6 +221,12 @@ impl<M: Model> Simulation<M> {
         self.ctx.now
     }
 
+    /// Lets the model schedule its initial events through a context, exactly as it
+    /// would from a handler.
+    pub fn init(&mut self, f: impl FnOnce(&mut M, &mut Context<M::Event>)) {
+        f(&mut self.model, &mut self.ctx);
+    }
+
     /// Events executed so far.
     pub fn events(&self) -> u64 {
         self.events

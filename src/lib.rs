@@ -9,5 +9,7 @@ pub mod ca;
 pub mod cli;
 pub mod duration;
 pub mod engine;
+pub mod metrics;
+pub mod model;
 pub mod output;
 pub mod scenario;

@@ -1,0 +1,412 @@
+//! Pod life: the ReplicaSet controller (slow start, requeue back-off), the injection
+//! webhook, the scheduler, container start, readiness and the kubelet's
+//! CrashLoopBackOff.
+
+use crate::engine::{Context, SimTime};
+use crate::scenario::{ClusterSpec, FailurePolicy, KubernetesSpec, WorkloadSpec};
+
+use super::pacing::TokenBucket;
+use super::state::{PodPhase, PodRef, Workload, NONE};
+use super::{certs, nodes, Event, Fleet, IstiodReplica};
+
+/// Most pods one ReplicaSet sync creates (`burstReplicas`).
+const MAX_CREATES_PER_SYNC: u32 = 500;
+
+/// The istiod workload of a cluster (workload 0).
+pub fn istiod_workload(spec: &ClusterSpec, replicas: u32) -> Workload {
+    Workload {
+        desired: replicas,
+        active: 0,
+        ready: 0,
+        pdb_max_unavailable: istiod_pdb(spec, replicas),
+        injected: false,
+        container_start: SimTime::from_secs(5),
+        ready_delay: SimTime::ZERO,
+        batch_outstanding: 0,
+        batch_failed: false,
+        next_batch: 1,
+        requeues: 0,
+        sync_scheduled: false,
+    }
+}
+
+/// istiod's PDB: minAvailable 1 when more than one replica (Istio >= 1.28).
+pub fn istiod_pdb(spec: &ClusterSpec, replicas: u32) -> Option<u32> {
+    (spec.istiod.pdb && replicas > 1).then(|| replicas - 1)
+}
+
+/// An application workload.
+pub fn workload_from_spec(w: &WorkloadSpec) -> Workload {
+    Workload {
+        desired: w.replicas,
+        active: 0,
+        ready: 0,
+        pdb_max_unavailable: w.pdb_max_unavailable,
+        injected: w.injected,
+        container_start: w.container_start,
+        ready_delay: w.ready_delay,
+        batch_outstanding: 0,
+        batch_failed: false,
+        next_batch: 1,
+        requeues: 0,
+        sync_scheduled: false,
+    }
+}
+
+/// The ReplicaSet's requeue delay after `failures` failed syncs: 5 ms x 2^n, capped.
+pub fn requeue_delay(k: &KubernetesSpec, failures: u32) -> SimTime {
+    k.requeue_base
+        .mul_f64(2f64.powi(failures.min(60) as i32))
+        .min(k.requeue_max)
+}
+
+/// The kubelet's CrashLoopBackOff delay at back-off `level` (0 for the first crash).
+pub fn crashloop_backoff(k: &KubernetesSpec, level: u32) -> SimTime {
+    k.backoff_initial
+        .mul_f64(2f64.powi(level.min(60) as i32))
+        .min(k.backoff_max)
+}
+
+/// ReplicaSet sync: create missing pods in slow-start batches (1, 2, 4, ...). Injected
+/// pods go through the webhook; a batch with a failure stops the sync and requeues it
+/// with back-off.
+pub fn sync_workload(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, workload: u32) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = &mut f.clusters[cluster as usize];
+    let w = &c.state.workloads[workload as usize];
+    if w.batch_outstanding > 0 || w.sync_scheduled {
+        return; // the batch in flight or the requeue will sync again
+    }
+    let missing = w.desired.saturating_sub(w.active).min(MAX_CREATES_PER_SYNC);
+    if missing == 0 {
+        return;
+    }
+    let injected = w.injected;
+    if !injected {
+        // No webhook call: every create succeeds at once.
+        for _ in 0..missing {
+            let pod = c.state.new_pod(now, workload, false);
+            c.state.set_phase(now, pod.slot, PodPhase::Pending);
+            c.state.unscheduled.push_back((pod.slot, pod.gen));
+        }
+        schedule_pending(f, ctx, cluster);
+        return;
+    }
+    let batch = w.next_batch.min(missing);
+    let w = &mut c.state.workloads[workload as usize];
+    w.batch_outstanding = batch;
+    w.batch_failed = false;
+    for _ in 0..batch {
+        let pod = c.state.new_pod(now, workload, true);
+        // The webhook: no ready istiod => "no endpoints available" at once; otherwise the
+        // injection queue of the ready replicas, failing at the timeout when too slow.
+        let replicas = c.istiod.len() as u64;
+        let (at, ok) = if replicas == 0 {
+            (now + SimTime::from_millis(1), false)
+        } else {
+            let per = SimTime(spec.webhook.injection_time.as_nanos() / replicas);
+            let start = c.inject_free_at.max(now);
+            let done = start + per;
+            c.inject_free_at = done;
+            if done.saturating_sub(now) > spec.webhook.timeout {
+                (now + spec.webhook.timeout, false)
+            } else {
+                (done, true)
+            }
+        };
+        ctx.schedule_at(
+            at,
+            Event::WebhookDone {
+                cluster,
+                workload,
+                pod,
+                ok,
+            },
+        );
+    }
+}
+
+/// The webhook answered for one pod of a slow-start batch.
+pub fn on_webhook_done(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    workload: u32,
+    pod: PodRef,
+    ok: bool,
+) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = &mut f.clusters[cluster as usize];
+    let alive =
+        c.state.is_current(pod) && c.state.pods[pod.slot as usize].phase == PodPhase::Creating;
+    let created = ok || spec.webhook.failure_policy == FailurePolicy::Ignore;
+    if alive {
+        if created {
+            // With failurePolicy Ignore a failed call admits the pod without a sidecar.
+            c.state.pods[pod.slot as usize].injected = ok;
+            c.state.set_phase(now, pod.slot, PodPhase::Pending);
+            c.state.unscheduled.push_back((pod.slot, pod.gen));
+        } else {
+            c.state.release(now, pod.slot);
+        }
+    }
+    let w = &mut c.state.workloads[workload as usize];
+    w.batch_outstanding -= 1;
+    if !created {
+        w.batch_failed = true;
+    }
+    if alive && created {
+        schedule_pending(f, ctx, cluster);
+    }
+    let c = &mut f.clusters[cluster as usize];
+    let w = &mut c.state.workloads[workload as usize];
+    if w.batch_outstanding > 0 {
+        return;
+    }
+    if w.batch_failed {
+        // Requeue with per-item exponential back-off; the next sync starts at batch 1.
+        let delay = requeue_delay(&spec.kubernetes, w.requeues);
+        w.requeues += 1;
+        w.next_batch = 1;
+        w.sync_scheduled = true;
+        ctx.schedule_in(delay, Event::ReplicaSync { cluster, workload });
+    } else {
+        w.requeues = 0;
+        w.next_batch = w.next_batch.saturating_mul(2);
+        sync_workload(f, ctx, cluster, workload);
+        let w = &mut f.clusters[cluster as usize].state.workloads[workload as usize];
+        if w.batch_outstanding == 0 {
+            w.next_batch = 1; // the sync is over; the next one starts slow again
+        }
+    }
+}
+
+/// Binds unscheduled pods to schedulable nodes, most free room first.
+pub fn schedule_pending(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
+    let now = ctx.now();
+    let c = &mut f.clusters[cluster as usize];
+    while let Some(&(slot, gen)) = c.state.unscheduled.front() {
+        let p = &c.state.pods[slot as usize];
+        if p.gen != gen || p.phase != PodPhase::Pending {
+            c.state.unscheduled.pop_front();
+            continue;
+        }
+        let Some(&(key, node)) = c.state.schedulable.first() else {
+            return;
+        };
+        if key == u32::MAX {
+            return; // the emptiest schedulable node is full
+        }
+        c.state.unscheduled.pop_front();
+        c.state.bind(slot, node);
+        c.state.set_phase(now, slot, PodPhase::Starting);
+        let delay =
+            c.state.workloads[c.state.pods[slot as usize].workload as usize].container_start;
+        ctx.schedule_in(
+            delay,
+            Event::ContainersStarted {
+                cluster,
+                pod: PodRef { slot, gen },
+            },
+        );
+    }
+}
+
+/// Containers are up: injected pods start fetching a certificate; istiod starts up.
+pub fn on_containers_started(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = &mut f.clusters[cluster as usize];
+    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::Starting {
+        return;
+    }
+    let p = &mut c.state.pods[pod.slot as usize];
+    p.started_at = now;
+    if p.workload == 0 {
+        // istiod: cache sync grows with the cluster; ready at the next readiness probe.
+        let pods_k = c.state.desired_pods() as f64 / 1000.0;
+        let startup = spec.istiod.startup_base + spec.istiod.startup_per_1k_pods.mul_f64(pods_k);
+        let period = spec.istiod.readiness_period.as_nanos().max(1);
+        let ready_in = SimTime(startup.as_nanos().div_ceil(period) * period);
+        c.state.set_phase(now, pod.slot, PodPhase::Warming);
+        ctx.schedule_in(ready_in, Event::PodReady { cluster, pod });
+    } else if p.injected {
+        start_agent(f, ctx, cluster, pod);
+    } else {
+        let delay = c.state.workloads[p.workload as usize].ready_delay;
+        c.state.set_phase(now, pod.slot, PodPhase::Warming);
+        ctx.schedule_in(delay, Event::PodReady { cluster, pod });
+    }
+}
+
+/// istio-agent starts: the startup probe's clock runs from now, the first CSR goes out.
+fn start_agent(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = &mut f.clusters[cluster as usize];
+    let p = &mut c.state.pods[pod.slot as usize];
+    p.started_at = now;
+    p.agent_inner = 0;
+    p.agent_outer = 0;
+    c.state.set_phase(now, pod.slot, PodPhase::WaitingCert);
+    ctx.schedule_in(
+        spec.agent.startup_probe_limit,
+        Event::StartupProbeKill { cluster, pod },
+    );
+    certs::on_csr_attempt(f, ctx, cluster, pod);
+}
+
+/// The certificate arrived: the proxy becomes ready after the workload's ready delay.
+pub fn on_certificate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let now = ctx.now();
+    let c = &mut f.clusters[cluster as usize];
+    let delay = c.state.workloads[c.state.pods[pod.slot as usize].workload as usize].ready_delay;
+    c.state.set_phase(now, pod.slot, PodPhase::Warming);
+    ctx.schedule_in(delay, Event::PodReady { cluster, pod });
+}
+
+/// A warming pod turns ready; an istiod replica starts serving.
+pub fn on_pod_ready(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = &mut f.clusters[cluster as usize];
+    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::Warming {
+        return;
+    }
+    c.state.set_phase(now, pod.slot, PodPhase::Ready);
+    if c.state.pods[pod.slot as usize].workload == 0 {
+        c.istiod.push(IstiodReplica {
+            slot: pod.slot,
+            limiter: TokenBucket::new(spec.istiod.client_qps, spec.istiod.client_burst as f64, now),
+        });
+    }
+    f.check_health(now, cluster);
+}
+
+/// The startup probe gave up: the kubelet kills the proxy (after its drain) and the
+/// container waits out CrashLoopBackOff: 10 s, doubling, capped at 300 s; reset when
+/// the container had run longer than `backoff_reset`.
+pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = &mut f.clusters[cluster as usize];
+    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::WaitingCert {
+        return;
+    }
+    let k = &spec.kubernetes;
+    c.counters.pod_restarts += 1;
+    c.state.add_restart(now, pod.slot);
+    c.state.set_phase(now, pod.slot, PodPhase::Backoff);
+    let p = &mut c.state.pods[pod.slot as usize];
+    if now.saturating_sub(p.started_at) > k.backoff_reset {
+        p.backoff_level = 0;
+    }
+    let delay = crashloop_backoff(k, p.backoff_level);
+    p.backoff_level += 1;
+    // A new container: whatever the old agent was waiting for is now stale.
+    p.gen = p.gen.wrapping_add(1);
+    let next = PodRef {
+        slot: pod.slot,
+        gen: p.gen,
+    };
+    ctx.schedule_in(
+        spec.agent.termination_drain + delay,
+        Event::ContainerRestart { cluster, pod: next },
+    );
+    f.check_health(now, cluster);
+}
+
+/// CrashLoopBackOff is over: the container starts again (no image pull).
+pub fn on_container_restart(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let c = &f.clusters[cluster as usize];
+    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::Backoff {
+        return;
+    }
+    start_agent(f, ctx, cluster, pod);
+}
+
+/// Deletes a pod (eviction, scale-down or restart): it terminates for the drain period,
+/// holding its node slot, while its ReplicaSet creates a replacement at once.
+pub fn delete_pod(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, slot: u32) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = &mut f.clusters[cluster as usize];
+    let p = &c.state.pods[slot as usize];
+    if matches!(p.phase, PodPhase::Free | PodPhase::Terminating) {
+        return;
+    }
+    let workload = p.workload;
+    if workload == 0 {
+        c.istiod.retain(|r| r.slot != slot);
+    }
+    if p.node == NONE {
+        // Not yet on a node: gone at once.
+        c.state.release(now, slot);
+    } else {
+        c.state.set_phase(now, slot, PodPhase::Terminating);
+        let p = &mut c.state.pods[slot as usize];
+        p.gen = p.gen.wrapping_add(1);
+        let pod = PodRef { slot, gen: p.gen };
+        ctx.schedule_in(
+            spec.agent.termination_drain,
+            Event::PodTerminated { cluster, pod },
+        );
+    }
+    sync_workload(f, ctx, cluster, workload);
+    f.check_health(now, cluster);
+}
+
+/// A terminated pod frees its node slot; a drained node may now be terminated.
+pub fn on_pod_terminated(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let now = ctx.now();
+    let c = &mut f.clusters[cluster as usize];
+    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::Terminating {
+        return;
+    }
+    let node = c.state.pods[pod.slot as usize].node;
+    c.state.release(now, pod.slot);
+    schedule_pending(f, ctx, cluster);
+    if node != NONE {
+        nodes::on_pod_left_node(f, ctx, cluster, node);
+    }
+}
+
+/// Sets a workload's desired replicas; scale-down deletes the least advanced pods first.
+pub fn scale_workload(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    workload: u32,
+    replicas: u32,
+) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = &mut f.clusters[cluster as usize];
+    c.state.workloads[workload as usize].desired = replicas;
+    if workload == 0 {
+        c.state.workloads[0].pdb_max_unavailable = istiod_pdb(spec, replicas);
+    }
+    let active = c.state.workloads[workload as usize].active;
+    if active > replicas {
+        // Victims: not-ready before ready, then the newest slot (ReplicaSet's ranking).
+        let mut victims: Vec<(u8, u32)> = c
+            .state
+            .pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.workload == workload && !matches!(p.phase, PodPhase::Free | PodPhase::Terminating)
+            })
+            .map(|(i, p)| ((p.phase == PodPhase::Ready) as u8, u32::MAX - i as u32))
+            .collect();
+        victims.sort_unstable();
+        for &(_, inv) in victims.iter().take((active - replicas) as usize) {
+            delete_pod(f, ctx, cluster, u32::MAX - inv);
+        }
+    } else {
+        sync_workload(f, ctx, cluster, workload);
+    }
+    f.check_health(now, cluster);
+}

@@ -1,0 +1,436 @@
+//! Cluster state: nodes, pods, workloads and the counters the metrics read.
+//!
+//! Every pod phase change goes through [`ClusterState::set_phase`], which keeps the
+//! counters (ready, pending, back-off, crashloop) exact and integrates crashloop
+//! pod-seconds, so metrics never scan the pods.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::engine::SimTime;
+
+/// "No node" / "no index".
+pub const NONE: u32 = u32::MAX;
+
+/// A reference to a pod slot at one generation; events carry it so that events about a
+/// pod that has since been replaced or restarted are recognised as stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodRef {
+    /// Slot in [`ClusterState::pods`].
+    pub slot: u32,
+    /// Generation of the slot's occupant when the event was scheduled.
+    pub gen: u32,
+}
+
+/// Where a pod is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodPhase {
+    /// The slot is unused.
+    Free,
+    /// The API server is calling the injection webhook for it.
+    Creating,
+    /// Created, waiting for a node.
+    Pending,
+    /// Bound to a node, containers starting.
+    Starting,
+    /// Containers running; istio-agent fetching its certificate.
+    WaitingCert,
+    /// Certificate in hand (or not injected); becoming ready.
+    Warming,
+    /// Ready.
+    Ready,
+    /// The proxy was killed; the kubelet waits out CrashLoopBackOff.
+    Backoff,
+    /// Being deleted (evicted or restarted); still holds its node slot.
+    Terminating,
+}
+
+impl PodPhase {
+    fn is_pending(self) -> bool {
+        matches!(
+            self,
+            PodPhase::Creating | PodPhase::Pending | PodPhase::Starting
+        )
+    }
+}
+
+/// One pod.
+#[derive(Debug, Clone)]
+pub struct Pod {
+    /// Bumped whenever the slot gets a new pod or the pod's containers restart.
+    pub gen: u32,
+    /// Owning workload (0 is istiod).
+    pub workload: u32,
+    /// Node it is bound to, or [`NONE`].
+    pub node: u32,
+    /// Position in the node's pod list.
+    pub node_pos: u32,
+    /// Phase.
+    pub phase: PodPhase,
+    /// Whether it carries the sidecar.
+    pub injected: bool,
+    /// Container restarts by the kubelet.
+    pub restarts: u32,
+    /// CrashLoopBackOff exponent.
+    pub backoff_level: u32,
+    /// When its containers last started.
+    pub started_at: SimTime,
+    /// istio-agent: failed attempts in the current inner round.
+    pub agent_inner: u32,
+    /// istio-agent: outer back-off rounds so far.
+    pub agent_outer: u32,
+}
+
+impl Pod {
+    fn free() -> Pod {
+        Pod {
+            gen: 0,
+            workload: 0,
+            node: NONE,
+            node_pos: 0,
+            phase: PodPhase::Free,
+            injected: false,
+            restarts: 0,
+            backoff_level: 0,
+            started_at: SimTime::ZERO,
+            agent_inner: 0,
+            agent_outer: 0,
+        }
+    }
+
+    /// Counts toward "crashloop": restarted at least once and not ready.
+    pub fn crashlooping(&self) -> bool {
+        self.restarts > 0
+            && matches!(
+                self.phase,
+                PodPhase::Backoff | PodPhase::WaitingCert | PodPhase::Warming
+            )
+    }
+}
+
+/// Node life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Launched, not yet Ready.
+    Launching,
+    /// Ready and schedulable.
+    Ready,
+    /// Cordoned and being drained.
+    Draining,
+    /// Gone.
+    Terminated,
+}
+
+/// One node.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Node group index.
+    pub group: u32,
+    /// Runs the target AMI.
+    pub new_ami: bool,
+    /// State.
+    pub state: NodeState,
+    /// Pod capacity.
+    pub capacity: u32,
+    /// Pods bound to it (including terminating ones).
+    pub pods: Vec<u32>,
+    /// When it was cordoned.
+    pub cordoned_at: SimTime,
+    /// Bumped to invalidate a scheduled drain tick.
+    pub tick_gen: u32,
+    /// Whether its node group's update failed on it.
+    pub eviction_failed: bool,
+}
+
+/// A workload's ReplicaSet controller state.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// Desired replicas.
+    pub desired: u32,
+    /// Pods that count toward the ReplicaSet (everything but Terminating and Free).
+    pub active: u32,
+    /// Ready pods.
+    pub ready: u32,
+    /// Max unavailable under the PDB; `None` = no PDB.
+    pub pdb_max_unavailable: Option<u32>,
+    /// Injected with the sidecar.
+    pub injected: bool,
+    /// Scheduled to running containers.
+    pub container_start: SimTime,
+    /// Running (with certificate) to ready.
+    pub ready_delay: SimTime,
+    /// Slow-start: creates still outstanding in the current batch.
+    pub batch_outstanding: u32,
+    /// Slow-start: a create in the current batch failed.
+    pub batch_failed: bool,
+    /// Slow-start: size of the next batch.
+    pub next_batch: u32,
+    /// Consecutive failed syncs (requeue back-off exponent).
+    pub requeues: u32,
+    /// A requeue is scheduled.
+    pub sync_scheduled: bool,
+}
+
+impl Workload {
+    /// Whether evicting a pod (ready or not) is allowed by the PDB now.
+    pub fn eviction_allowed(&self, pod_ready: bool) -> bool {
+        let Some(max_unavailable) = self.pdb_max_unavailable else {
+            return true;
+        };
+        let desired_healthy = self.desired.saturating_sub(max_unavailable);
+        if pod_ready {
+            self.ready > desired_healthy
+        } else {
+            // unhealthyPodEvictionPolicy IfHealthyBudget (the default).
+            self.ready >= desired_healthy
+        }
+    }
+}
+
+/// Counters over a cluster's pods, kept exact by `set_phase`.
+#[derive(Debug, Clone, Default)]
+pub struct PodCounts {
+    /// Pods ready.
+    pub ready: u32,
+    /// Pods being created, unscheduled or starting.
+    pub pending: u32,
+    /// Pods waiting out CrashLoopBackOff.
+    pub backoff: u32,
+    /// Pods restarted at least once and not ready.
+    pub crashloop: u32,
+    /// Peak of `crashloop`.
+    pub crashloop_peak: u32,
+    /// Integral of `crashloop` over time (pod-seconds).
+    pub crashloop_pod_seconds: f64,
+    /// Time of the last crashloop change.
+    pub crashloop_since: SimTime,
+}
+
+/// A cluster's state.
+#[derive(Debug, Clone)]
+pub struct ClusterState {
+    /// Pod slots.
+    pub pods: Vec<Pod>,
+    /// Free slots, reused last-in first-out.
+    pub free_pods: Vec<u32>,
+    /// Nodes (terminated ones stay, with no pods).
+    pub nodes: Vec<Node>,
+    /// Workloads; 0 is istiod.
+    pub workloads: Vec<Workload>,
+    /// Schedulable nodes keyed by (u32::MAX - free slots, node): most free first.
+    pub schedulable: BTreeSet<(u32, u32)>,
+    /// Pods waiting for a node, first-in first-out.
+    pub unscheduled: VecDeque<(u32, u32)>,
+    /// Counters.
+    pub counts: PodCounts,
+}
+
+impl ClusterState {
+    /// An empty cluster.
+    pub fn new() -> Self {
+        ClusterState {
+            pods: Vec::new(),
+            free_pods: Vec::new(),
+            nodes: Vec::new(),
+            workloads: Vec::new(),
+            schedulable: BTreeSet::new(),
+            unscheduled: VecDeque::new(),
+            counts: PodCounts::default(),
+        }
+    }
+
+    /// Desired pods over all workloads.
+    pub fn desired_pods(&self) -> u32 {
+        self.workloads.iter().map(|w| w.desired).sum()
+    }
+
+    /// Whether `r` still names the same pod.
+    #[inline]
+    pub fn is_current(&self, r: PodRef) -> bool {
+        self.pods[r.slot as usize].gen == r.gen
+    }
+
+    /// A reference to the pod in `slot` now.
+    #[inline]
+    pub fn pod_ref(&self, slot: u32) -> PodRef {
+        PodRef {
+            slot,
+            gen: self.pods[slot as usize].gen,
+        }
+    }
+
+    /// Takes a free slot for a new pod of `workload`, in phase `Creating`.
+    pub fn new_pod(&mut self, now: SimTime, workload: u32, injected: bool) -> PodRef {
+        let slot = match self.free_pods.pop() {
+            Some(s) => s,
+            None => {
+                self.pods.push(Pod::free());
+                (self.pods.len() - 1) as u32
+            }
+        };
+        let p = &mut self.pods[slot as usize];
+        p.gen = p.gen.wrapping_add(1);
+        p.workload = workload;
+        p.node = NONE;
+        p.injected = injected;
+        p.restarts = 0;
+        p.backoff_level = 0;
+        p.agent_inner = 0;
+        p.agent_outer = 0;
+        self.workloads[workload as usize].active += 1;
+        self.set_phase(now, slot, PodPhase::Creating);
+        self.pod_ref(slot)
+    }
+
+    /// Changes a pod's phase, keeping every counter exact.
+    pub fn set_phase(&mut self, now: SimTime, slot: u32, phase: PodPhase) {
+        let pod = &self.pods[slot as usize];
+        let old = pod.phase;
+        let was_crashloop = pod.crashlooping();
+        let wl = pod.workload as usize;
+        if old == phase {
+            return;
+        }
+        let c = &mut self.counts;
+        if old == PodPhase::Ready {
+            c.ready -= 1;
+            self.workloads[wl].ready -= 1;
+        }
+        if old.is_pending() {
+            c.pending -= 1;
+        }
+        if old == PodPhase::Backoff {
+            c.backoff -= 1;
+        }
+        if phase == PodPhase::Ready {
+            c.ready += 1;
+            self.workloads[wl].ready += 1;
+        }
+        if phase.is_pending() {
+            c.pending += 1;
+        }
+        if phase == PodPhase::Backoff {
+            c.backoff += 1;
+        }
+        if phase == PodPhase::Terminating || phase == PodPhase::Free {
+            if !matches!(old, PodPhase::Terminating | PodPhase::Free) {
+                self.workloads[wl].active -= 1;
+            }
+        }
+        self.pods[slot as usize].phase = phase;
+        let is_crashloop = self.pods[slot as usize].crashlooping();
+        if was_crashloop != is_crashloop {
+            self.note_crashloop_change(now, if is_crashloop { 1 } else { -1 });
+        }
+    }
+
+    /// Records a restart (which may make a pod count as crashlooping).
+    pub fn add_restart(&mut self, now: SimTime, slot: u32) {
+        let was = self.pods[slot as usize].crashlooping();
+        self.pods[slot as usize].restarts += 1;
+        if !was && self.pods[slot as usize].crashlooping() {
+            self.note_crashloop_change(now, 1);
+        }
+    }
+
+    fn note_crashloop_change(&mut self, now: SimTime, delta: i32) {
+        let c = &mut self.counts;
+        c.crashloop_pod_seconds +=
+            c.crashloop as f64 * (now.saturating_sub(c.crashloop_since)).as_secs_f64();
+        c.crashloop_since = now;
+        c.crashloop = (c.crashloop as i64 + delta as i64) as u32;
+        c.crashloop_peak = c.crashloop_peak.max(c.crashloop);
+    }
+
+    /// Brings the crashloop integral up to `now` (for reporting).
+    pub fn crashloop_pod_seconds_at(&self, now: SimTime) -> f64 {
+        let c = &self.counts;
+        c.crashloop_pod_seconds
+            + c.crashloop as f64 * now.saturating_sub(c.crashloop_since).as_secs_f64()
+    }
+
+    /// Free pod slots on a node.
+    pub fn node_free(&self, node: u32) -> u32 {
+        let n = &self.nodes[node as usize];
+        n.capacity.saturating_sub(n.pods.len() as u32)
+    }
+
+    /// Adds a node to the schedulable set (it must be Ready).
+    pub fn mark_schedulable(&mut self, node: u32) {
+        let free = self.node_free(node);
+        self.schedulable.insert((u32::MAX - free, node));
+    }
+
+    /// Removes a node from the schedulable set.
+    pub fn mark_unschedulable(&mut self, node: u32) {
+        let free = self.node_free(node);
+        self.schedulable.remove(&(u32::MAX - free, node));
+    }
+
+    /// Binds a pod to a node.
+    pub fn bind(&mut self, slot: u32, node: u32) {
+        let schedulable = self.nodes[node as usize].state == NodeState::Ready;
+        if schedulable {
+            self.mark_unschedulable(node);
+        }
+        let n = &mut self.nodes[node as usize];
+        self.pods[slot as usize].node = node;
+        self.pods[slot as usize].node_pos = n.pods.len() as u32;
+        n.pods.push(slot);
+        if schedulable {
+            self.mark_schedulable(node);
+        }
+    }
+
+    /// Unbinds a pod from its node.
+    pub fn unbind(&mut self, slot: u32) {
+        let node = self.pods[slot as usize].node;
+        if node == NONE {
+            return;
+        }
+        let schedulable = self.nodes[node as usize].state == NodeState::Ready;
+        if schedulable {
+            self.mark_unschedulable(node);
+        }
+        let pos = self.pods[slot as usize].node_pos as usize;
+        let n = &mut self.nodes[node as usize];
+        n.pods.swap_remove(pos);
+        if let Some(&moved) = n.pods.get(pos) {
+            self.pods[moved as usize].node_pos = pos as u32;
+        }
+        self.pods[slot as usize].node = NONE;
+        if schedulable {
+            self.mark_schedulable(node);
+        }
+    }
+
+    /// Returns a terminated pod's slot to the free list.
+    pub fn release(&mut self, now: SimTime, slot: u32) {
+        self.unbind(slot);
+        self.set_phase(now, slot, PodPhase::Free);
+        let p = &mut self.pods[slot as usize];
+        p.gen = p.gen.wrapping_add(1);
+        self.free_pods.push(slot);
+    }
+
+    /// Nodes not terminated, split into (old AMI, new AMI).
+    pub fn node_counts(&self) -> (u32, u32) {
+        let mut old = 0;
+        let mut new = 0;
+        for n in &self.nodes {
+            if n.state != NodeState::Terminated {
+                if n.new_ami {
+                    new += 1;
+                } else {
+                    old += 1;
+                }
+            }
+        }
+        (old, new)
+    }
+}
+
+impl Default for ClusterState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
