@@ -5,6 +5,7 @@
 //! The kernel knows nothing of Kubernetes; a model component knows nothing of files.
 #![warn(missing_docs)]
 
+pub mod ca;
 pub mod cli;
 pub mod duration;
 pub mod engine;

@@ -51,7 +51,10 @@ impl Run {
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e})\n--- stdout ---\n{}\n---", self.stdout)
+            panic!(
+                "stdout is not JSON ({e})\n--- stdout ---\n{}\n---",
+                self.stdout
+            )
         })
     }
 }
