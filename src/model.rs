@@ -514,7 +514,7 @@ impl<'s> Fleet<'s> {
                 st.samples += 1;
             }
             ca_util[i] = util;
-            fleet.ca_queue += (ca.queue_len() + ca.in_service() as usize) as u32;
+            fleet.ca_queue += (ca.queue_len() + ca.in_service() as u64) as u32;
         }
         fleet.ca_utilization = if ca_util.is_empty() {
             0.0
@@ -535,7 +535,7 @@ impl<'s> Fleet<'s> {
                 nodes_old,
                 nodes_new,
                 istiod_ready: c.istiod.len() as u32,
-                ca_queue: (self.cas[ca].queue_len() + self.cas[ca].in_service() as usize) as u32,
+                ca_queue: (self.cas[ca].queue_len() + self.cas[ca].in_service() as u64) as u32,
                 ca_utilization: ca_util[ca],
                 csr_in_flight: c.csr_in_flight,
                 csr_failed_objects: c.failed_objects(),

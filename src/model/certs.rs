@@ -15,7 +15,7 @@
 //!   csrcleaner deletes them (hourly, older than 1 h) or an intervention does.
 //! - A signing that completes after istiod stopped waiting is wasted.
 
-use crate::ca::{CaOutcome, OnTimeout};
+use crate::ca::{CaOutcome, CaTicket, OnTimeout};
 use crate::engine::{rng, Context, SimTime};
 
 use super::state::{PodPhase, PodRef};
@@ -73,6 +73,8 @@ pub struct Csr {
     pub waiting: bool,
     /// The CA holds it.
     pub in_ca: bool,
+    /// Its handle at the CA.
+    pub ticket: Option<CaTicket>,
     /// Slot in use.
     pub live: bool,
 }
@@ -96,6 +98,7 @@ impl CsrTable {
                     object: CsrObject::None,
                     waiting: false,
                     in_ca: false,
+                    ticket: None,
                     live: false,
                 });
                 (self.slots.len() - 1) as u32
@@ -108,6 +111,7 @@ impl CsrTable {
         c.object = CsrObject::None;
         c.waiting = true;
         c.in_ca = false;
+        c.ticket = None;
         c.live = true;
         CsrRef { slot, gen: c.gen }
     }
@@ -180,11 +184,14 @@ pub fn on_csr_create(f: &mut Fleet, ctx: &mut Context<Event>, csr: CsrRef) {
     let cl = &mut f.clusters[cluster as usize];
     cl.counters.csr_requests += 1;
     cl.csr_in_flight += 1;
-    f.cas[ca].submit(csr.id(), None, OnTimeout::Keep, ctx);
+    let ticket = f.cas[ca].submit(csr.id(), None, OnTimeout::Keep, ctx);
+    if let Some(c) = f.csrs.get(csr) {
+        c.ticket = Some(ticket);
+    }
     let stats = &mut f.ca_stats[ca];
     stats.peak = stats
         .peak
-        .max((f.cas[ca].queue_len() + f.cas[ca].in_service() as usize) as u64);
+        .max(f.cas[ca].queue_len() + f.cas[ca].in_service() as u64);
     ctx.schedule_in(f.sc.cas[ca].signer_deadline, Event::SignerDeadline { csr });
 }
 
@@ -202,7 +209,9 @@ pub fn on_istiod_give_up(f: &mut Fleet, ctx: &mut Context<Event>, csr: CsrRef) {
         f.clusters[cluster as usize].csr_in_flight -= 1;
         if c.in_ca && f.sc.cas[spec.ca].on_timeout == OnTimeout::Cancel {
             c.in_ca = false;
-            f.cas[spec.ca].withdraw(csr.id(), ctx);
+            if let Some(t) = c.ticket {
+                f.cas[spec.ca].withdraw(t, ctx);
+            }
         }
     }
     f.csrs.release_if_done(csr);
@@ -221,7 +230,9 @@ pub fn on_signer_deadline(f: &mut Fleet, ctx: &mut Context<Event>, csr: CsrRef) 
     let ca = f.sc.clusters[cluster as usize].ca;
     if c.in_ca && f.sc.cas[ca].on_timeout == OnTimeout::Cancel {
         c.in_ca = false;
-        f.cas[ca].withdraw(csr.id(), ctx);
+        if let Some(t) = c.ticket {
+            f.cas[ca].withdraw(t, ctx);
+        }
     }
     if c.object == CsrObject::Pending {
         c.object = CsrObject::Failed;

@@ -206,7 +206,7 @@ pub fn on_sample(f: &mut Fleet, ctx: &mut Context<Event>) {
                         ConditionMetric::PodsPending => cl.state.counts.pending as f64,
                         ConditionMetric::CaQueue => {
                             let ca = &f.cas[f.sc.clusters[c as usize].ca];
-                            (ca.queue_len() + ca.in_service() as usize) as f64
+                            (ca.queue_len() + ca.in_service() as u64) as f64
                         }
                         ConditionMetric::ReadyFraction => unreachable!(),
                     }

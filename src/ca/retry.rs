@@ -1,0 +1,160 @@
+//! How a client waits before asking again: istio-agent's certificate-request retry policy.
+//!
+//! istio-agent (DEFAULTS.md) wraps each CSR call in a gRPC retry interceptor with
+//! **5 attempts in total**, waiting `100 ms x 2^(k-1)` (100, 200, 400, 800 ms) before
+//! attempt `k + 1`, each wait jittered uniformly by ±10 %
+//! (`BackoffExponentialWithJitter(100ms, 0.1)`). When all five fail, the SDS layer retries
+//! the whole call with an **outer** exponential backoff (cenkalti/backoff defaults as set
+//! by the agent): 500 ms initial, x1.5, capped at 60 s, jitter ±50 % applied *after* the
+//! cap (so a single wait can reach 90 s), and it never gives up. Each outer retry again
+//! makes up to five inner attempts.
+//!
+//! Attempts are numbered from 1. [`RetryPolicy::delay`] gives the wait after attempt
+//! `failed` failed and before attempt `failed + 1`; the caller decides how many attempts
+//! to make at all. Jitter is drawn from the caller's stream: exactly one uniform per call
+//! (none for [`RetryPolicy::Immediate`]).
+
+use crate::engine::rng::unit_f64;
+use crate::engine::{RngStream, SimTime};
+
+/// Parameters of istio-agent's two-level backoff.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AgentBackoff {
+    /// Attempts per inner round (5).
+    pub inner_attempts: u32,
+    /// First inner wait (100 ms); doubles per attempt.
+    pub inner_base: SimTime,
+    /// Relative jitter of inner waits (0.1 = ±10 %).
+    pub inner_jitter: f64,
+    /// First outer wait (500 ms).
+    pub outer_initial: SimTime,
+    /// Growth of the outer wait per round (1.5).
+    pub outer_multiplier: f64,
+    /// Relative jitter of outer waits (0.5 = ±50 %).
+    pub outer_jitter: f64,
+    /// Cap on the un-jittered outer wait (60 s).
+    pub outer_max: SimTime,
+}
+
+impl Default for AgentBackoff {
+    /// istio-agent's defaults (DEFAULTS.md).
+    fn default() -> Self {
+        AgentBackoff {
+            inner_attempts: 5,
+            inner_base: SimTime::from_millis(100),
+            inner_jitter: 0.1,
+            outer_initial: SimTime::from_millis(500),
+            outer_multiplier: 1.5,
+            outer_jitter: 0.5,
+            outer_max: SimTime::from_secs(60),
+        }
+    }
+}
+
+/// A client's retry policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RetryPolicy {
+    /// istio-agent's inner retries, then its outer backoff.
+    Agent(AgentBackoff),
+    /// Ask again at once.
+    Immediate,
+}
+
+impl RetryPolicy {
+    /// istio-agent's policy with its defaults.
+    pub fn agent() -> RetryPolicy {
+        RetryPolicy::Agent(AgentBackoff::default())
+    }
+
+    /// The wait after attempt `failed` (1-based) failed, before the next attempt.
+    pub fn delay(&self, failed: u32, rng: &mut RngStream) -> SimTime {
+        match self {
+            RetryPolicy::Immediate => SimTime::ZERO,
+            RetryPolicy::Agent(b) => {
+                let failed = failed.max(1);
+                let per_round = b.inner_attempts.max(1);
+                let pos = (failed - 1) % per_round + 1; // position in its inner round
+                let round = (failed - 1) / per_round; // outer rounds already finished
+                let (base_s, jitter) = if pos < per_round {
+                    let k = (pos - 1).min(62);
+                    (
+                        b.inner_base.as_secs_f64() * (1u64 << k) as f64,
+                        b.inner_jitter,
+                    )
+                } else {
+                    let grown = b.outer_initial.as_secs_f64()
+                        * b.outer_multiplier.powi(round.min(10_000) as i32);
+                    (grown.min(b.outer_max.as_secs_f64()), b.outer_jitter)
+                };
+                let u = unit_f64(rng);
+                SimTime::from_secs_f64(base_s * (1.0 + jitter * (2.0 * u - 1.0)))
+            }
+        }
+    }
+
+    /// The un-jittered wait after attempt `failed` (for documentation and tests).
+    pub fn nominal_delay(&self, failed: u32) -> SimTime {
+        match self {
+            RetryPolicy::Immediate => SimTime::ZERO,
+            RetryPolicy::Agent(b) => {
+                let b = AgentBackoff {
+                    inner_jitter: 0.0,
+                    outer_jitter: 0.0,
+                    ..*b
+                };
+                // With zero jitter the draw does not matter.
+                let mut rng = crate::engine::rng::stream(0, 0);
+                RetryPolicy::Agent(b).delay(failed, &mut rng)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rng;
+
+    #[test]
+    fn agent_nominal_sequence() {
+        let p = RetryPolicy::agent();
+        let ms: Vec<u64> = (1..=12)
+            .map(|k| p.nominal_delay(k).as_nanos() / 1_000_000)
+            .collect();
+        // Inner 100..800, outer 500; inner again; outer 750; inner again.
+        assert_eq!(
+            ms,
+            vec![100, 200, 400, 800, 500, 100, 200, 400, 800, 750, 100, 200]
+        );
+        // The outer wait is capped at 60 s: 0.5 * 1.5^r >= 60 from r = 12.
+        assert_eq!(p.nominal_delay(5 * 13), SimTime::from_secs(60));
+        assert_eq!(p.nominal_delay(5 * 1000), SimTime::from_secs(60));
+    }
+
+    #[test]
+    fn jitter_stays_in_bounds_and_spreads() {
+        let p = RetryPolicy::agent();
+        let mut r = rng::stream(3, 3);
+        let (mut lo, mut hi) = (f64::MAX, 0.0f64);
+        for _ in 0..10_000 {
+            let d = p.delay(1, &mut r).as_secs_f64();
+            assert!((0.09..=0.11).contains(&d), "{d}");
+            lo = lo.min(d);
+            hi = hi.max(d);
+        }
+        assert!(
+            lo < 0.0905 && hi > 0.1095,
+            "jitter covers ±10 %: {lo}..{hi}"
+        );
+        for _ in 0..10_000 {
+            let d = p.delay(5 * 20, &mut r).as_secs_f64();
+            assert!((30.0..=90.0).contains(&d), "outer capped then ±50 %: {d}");
+        }
+    }
+
+    #[test]
+    fn immediate_is_zero() {
+        let mut r = rng::stream(1, 1);
+        assert_eq!(RetryPolicy::Immediate.delay(3, &mut r), SimTime::ZERO);
+    }
+}
