@@ -396,7 +396,7 @@ impl<'s> Fleet<'s> {
     }
 
     fn build_cluster(sc: &Scenario, index: u32, spec: &ClusterSpec, seed: u64) -> Cluster {
-        let mut state = ClusterState::new();
+        let mut state = ClusterState::new(spec.node_groups.len());
         // Workload 0 is istiod.
         state
             .workloads
@@ -417,7 +417,8 @@ impl<'s> Fleet<'s> {
             let injected = state.workloads[w as usize].injected;
             for _ in 0..desired {
                 let pod = state.new_pod(SimTime::ZERO, w, injected);
-                let &(_, node) = state.schedulable.first().expect("validated: pods fit");
+                let group = state.workloads[w as usize].node_group;
+                let node = state.best_node(group).expect("validated: pods fit");
                 state.bind(pod.slot, node);
                 state.set_phase(SimTime::ZERO, pod.slot, state::PodPhase::Ready);
                 if w == 0 {
@@ -919,9 +920,7 @@ impl Fleet<'_> {
                 if n.state == NodeState::Draining && !n.new_ami {
                     draining_old += 1;
                 }
-                let listed = s
-                    .schedulable
-                    .contains(&(u32::MAX - s.node_free(i as u32), i as u32));
+                let listed = s.is_listed_schedulable(i as u32);
                 if listed != (n.state == NodeState::Ready) {
                     return Err(format!(
                         "{name}: node {i} ({:?}) schedulable={listed}",

@@ -47,7 +47,9 @@ impl Model for Owner {
                 assert_eq!(e.ca, self.ca.index());
                 self.ca.handle(e.kind, ctx, &mut self.out);
             }
-            Ev::Submit(r, d, t) => self.ca.submit(r, d, t, ctx),
+            Ev::Submit(r, d, t) => {
+                self.ca.submit(r, d, t, ctx);
+            }
             Ev::Fraction(f) => self.ca.set_capacity_fraction(f, ctx),
             Ev::Failed(n) => self.ca.set_failed_objects(n, ctx),
             Ev::Limit(l) => self.ca.set_rate_limit(l, ctx),

@@ -22,6 +22,7 @@ pub fn istiod_workload(spec: &ClusterSpec, replicas: u32) -> Workload {
         injected: false,
         container_start: SimTime::from_secs(5),
         ready_delay: SimTime::ZERO,
+        node_group: spec.istiod.node_group.map(|g| g as u32),
         batch_outstanding: 0,
         batch_failed: false,
         next_batch: 1,
@@ -45,6 +46,7 @@ pub fn workload_from_spec(w: &WorkloadSpec) -> Workload {
         injected: w.injected,
         container_start: w.container_start,
         ready_delay: w.ready_delay,
+        node_group: w.node_group.map(|g| g as u32),
         batch_outstanding: 0,
         batch_failed: false,
         next_batch: 1,
@@ -88,7 +90,7 @@ pub fn sync_workload(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, work
         for _ in 0..missing {
             let pod = c.state.new_pod(now, workload, false);
             c.state.set_phase(now, pod.slot, PodPhase::Pending);
-            c.state.unscheduled.push_back((pod.slot, pod.gen));
+            c.state.enqueue_unscheduled(pod.slot);
         }
         schedule_pending(f, ctx, cluster);
         return;
@@ -147,7 +149,7 @@ pub fn on_webhook_done(
             // With failurePolicy Ignore a failed call admits the pod without a sidecar.
             c.state.pods[pod.slot as usize].injected = ok;
             c.state.set_phase(now, pod.slot, PodPhase::Pending);
-            c.state.unscheduled.push_back((pod.slot, pod.gen));
+            c.state.enqueue_unscheduled(pod.slot);
         } else {
             c.state.release(now, pod.slot);
         }
@@ -183,34 +185,37 @@ pub fn on_webhook_done(
     }
 }
 
-/// Binds unscheduled pods to schedulable nodes, most free room first.
+/// Binds unscheduled pods to schedulable nodes, most free room first. Each queue
+/// (pods pinned to a node group, then pods that may go anywhere) is served first-in
+/// first-out until its head finds no room.
 pub fn schedule_pending(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     let now = ctx.now();
     let c = &mut f.clusters[cluster as usize];
-    while let Some(&(slot, gen)) = c.state.unscheduled.front() {
-        let p = &c.state.pods[slot as usize];
-        if p.gen != gen || p.phase != PodPhase::Pending {
-            c.state.unscheduled.pop_front();
-            continue;
+    let queues = c.state.unscheduled.len();
+    for q in 0..queues {
+        let group = (q + 1 < queues).then_some(q as u32);
+        while let Some(&(slot, gen)) = c.state.unscheduled[q].front() {
+            let p = &c.state.pods[slot as usize];
+            if p.gen != gen || p.phase != PodPhase::Pending {
+                c.state.unscheduled[q].pop_front();
+                continue;
+            }
+            let Some(node) = c.state.best_node(group) else {
+                break;
+            };
+            c.state.unscheduled[q].pop_front();
+            c.state.bind(slot, node);
+            c.state.set_phase(now, slot, PodPhase::Starting);
+            let w = c.state.pods[slot as usize].workload;
+            let delay = c.state.workloads[w as usize].container_start;
+            ctx.schedule_in(
+                delay,
+                Event::ContainersStarted {
+                    cluster,
+                    pod: PodRef { slot, gen },
+                },
+            );
         }
-        let Some(&(key, node)) = c.state.schedulable.first() else {
-            return;
-        };
-        if key == u32::MAX {
-            return; // the emptiest schedulable node is full
-        }
-        c.state.unscheduled.pop_front();
-        c.state.bind(slot, node);
-        c.state.set_phase(now, slot, PodPhase::Starting);
-        let delay =
-            c.state.workloads[c.state.pods[slot as usize].workload as usize].container_start;
-        ctx.schedule_in(
-            delay,
-            Event::ContainersStarted {
-                cluster,
-                pod: PodRef { slot, gen },
-            },
-        );
     }
 }
 

@@ -158,6 +158,8 @@ pub struct Workload {
     pub container_start: SimTime,
     /// Running (with certificate) to ready.
     pub ready_delay: SimTime,
+    /// Node group its pods are pinned to (node affinity), if any.
+    pub node_group: Option<u32>,
     /// Slow-start: creates still outstanding in the current batch.
     pub batch_outstanding: u32,
     /// Slow-start: a create in the current batch failed.
@@ -216,26 +218,50 @@ pub struct ClusterState {
     pub nodes: Vec<Node>,
     /// Workloads; 0 is istiod.
     pub workloads: Vec<Workload>,
-    /// Schedulable nodes keyed by (u32::MAX - free slots, node): most free first.
-    pub schedulable: BTreeSet<(u32, u32)>,
-    /// Pods waiting for a node, first-in first-out.
-    pub unscheduled: VecDeque<(u32, u32)>,
+    /// Schedulable nodes of each node group keyed by (u32::MAX - free slots, node):
+    /// most free first.
+    pub schedulable: Vec<BTreeSet<(u32, u32)>>,
+    /// Pods waiting for a node, first-in first-out: one queue per node group for pods
+    /// pinned to it, and a last one for pods that may go anywhere.
+    pub unscheduled: Vec<VecDeque<(u32, u32)>>,
     /// Counters.
     pub counts: PodCounts,
 }
 
 impl ClusterState {
-    /// An empty cluster.
-    pub fn new() -> Self {
+    /// An empty cluster with `groups` node groups.
+    pub fn new(groups: usize) -> Self {
         ClusterState {
             pods: Vec::new(),
             free_pods: Vec::new(),
             nodes: Vec::new(),
             workloads: Vec::new(),
-            schedulable: BTreeSet::new(),
-            unscheduled: VecDeque::new(),
+            schedulable: vec![BTreeSet::new(); groups],
+            unscheduled: vec![VecDeque::new(); groups + 1],
             counts: PodCounts::default(),
         }
+    }
+
+    /// The node with the most free room among schedulable nodes of `group` (any group
+    /// when `None`; ties go to the lower group, then the lower node), if one has room.
+    pub fn best_node(&self, group: Option<u32>) -> Option<u32> {
+        let first = |g: usize| self.schedulable[g].first().copied();
+        let best = match group {
+            Some(g) => first(g as usize),
+            None => (0..self.schedulable.len()).filter_map(first).min(),
+        };
+        best.filter(|&(key, _)| key != u32::MAX)
+            .map(|(_, node)| node)
+    }
+
+    /// Queues a pod for scheduling.
+    pub fn enqueue_unscheduled(&mut self, slot: u32) {
+        let p = &self.pods[slot as usize];
+        let q = match self.workloads[p.workload as usize].node_group {
+            Some(g) => g as usize,
+            None => self.unscheduled.len() - 1,
+        };
+        self.unscheduled[q].push_back((slot, p.gen));
     }
 
     /// Desired pods over all workloads.
@@ -357,13 +383,21 @@ impl ClusterState {
     /// Adds a node to the schedulable set (it must be Ready).
     pub fn mark_schedulable(&mut self, node: u32) {
         let free = self.node_free(node);
-        self.schedulable.insert((u32::MAX - free, node));
+        let g = self.nodes[node as usize].group as usize;
+        self.schedulable[g].insert((u32::MAX - free, node));
+    }
+
+    /// Whether a node is in the schedulable set.
+    pub fn is_listed_schedulable(&self, node: u32) -> bool {
+        let g = self.nodes[node as usize].group as usize;
+        self.schedulable[g].contains(&(u32::MAX - self.node_free(node), node))
     }
 
     /// Removes a node from the schedulable set.
     pub fn mark_unschedulable(&mut self, node: u32) {
         let free = self.node_free(node);
-        self.schedulable.remove(&(u32::MAX - free, node));
+        let g = self.nodes[node as usize].group as usize;
+        self.schedulable[g].remove(&(u32::MAX - free, node));
     }
 
     /// Binds a pod to a node.
@@ -426,11 +460,5 @@ impl ClusterState {
             }
         }
         (old, new)
-    }
-}
-
-impl Default for ClusterState {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -28,14 +28,28 @@ pub fn herd(istiod: u32, max_unavailable_percent: f64) -> Scenario {
     });
     let mut c = ClusterSpec::with_defaults("payments", 0);
     c.istiod.replicas = istiod;
-    c.node_groups[0].nodes = 20;
-    c.node_groups[0].max_pods = 58;
-    c.node_groups[0].max_unavailable = MaxUnavailable::Percent(max_unavailable_percent);
+    // istiod on a system group that is not upgraded here; the apps on the upgraded one.
+    c.node_groups.insert(
+        0,
+        NodeGroupSpec {
+            name: "system".into(),
+            nodes: 3,
+            max_pods: 30,
+            target_ami: None,
+            ..NodeGroupSpec::default()
+        },
+    );
+    c.istiod.node_group = Some(0);
+    c.node_groups[1].nodes = 20;
+    c.node_groups[1].max_pods = 58;
+    c.node_groups[1].max_unavailable = MaxUnavailable::Percent(max_unavailable_percent);
+    c.workloads.iter_mut().for_each(|w| w.node_group = Some(1));
     c.workloads = (0..8)
         .map(|i| WorkloadSpec {
             name: format!("app{i}"),
             replicas: 100,
             pdb_max_unavailable: None,
+            node_group: Some(1),
             ..WorkloadSpec::default()
         })
         .collect();
@@ -120,6 +134,8 @@ fn small(nodes: u32, replicas: u32, strategy: UpdateStrategy, mu: u32, pacing: P
     sc.rollout.pacing = pacing;
     let c = &mut sc.clusters[0];
     c.istiod.replicas = 2;
+    c.istiod.node_group = None;
+    c.node_groups.remove(0);
     c.node_groups[0].nodes = nodes;
     c.node_groups[0].max_pods = 20;
     c.node_groups[0].strategy = strategy;
@@ -128,12 +144,14 @@ fn small(nodes: u32, replicas: u32, strategy: UpdateStrategy, mu: u32, pacing: P
         WorkloadSpec {
             name: "pdb".into(),
             replicas,
+            node_group: None,
             pdb_max_unavailable: Some(1),
             ..WorkloadSpec::default()
         },
         WorkloadSpec {
             name: "free".into(),
             replicas,
+            node_group: None,
             pdb_max_unavailable: None,
             injected: false,
             ..WorkloadSpec::default()

@@ -133,6 +133,8 @@ pub struct WorkloadSpec {
     pub container_start: SimTime,
     /// Time from started (and, if injected, certificate in hand) to ready.
     pub ready_delay: SimTime,
+    /// Node group (index) its pods are pinned to by node affinity; `None` = any.
+    pub node_group: Option<usize>,
 }
 
 /// istiod, the Istio control plane of one cluster.
@@ -159,6 +161,8 @@ pub struct IstiodSpec {
     pub delete_csr_on_give_up: bool,
     /// PDB minAvailable 1 for istiod when replicas > 1 (Istio >= 1.28).
     pub pdb: bool,
+    /// Node group (index) istiod is pinned to (e.g. a system group); `None` = any.
+    pub node_group: Option<usize>,
 }
 
 /// What the API server does when the webhook cannot answer.
@@ -412,6 +416,7 @@ impl Default for WorkloadSpec {
             pdb_max_unavailable: Some(1),
             container_start: SimTime::from_secs(5),
             ready_delay: SimTime::from_secs(2),
+            node_group: None,
         }
     }
 }
@@ -429,6 +434,7 @@ impl Default for IstiodSpec {
             ca_wait_timeout: SimTime::from_secs(10),
             delete_csr_on_give_up: false,
             pdb: true,
+            node_group: None,
         }
     }
 }
