@@ -221,3 +221,54 @@ proptest::proptest! {
         proptest::prop_assert!(s.fleet.recovered);
     }
 }
+
+/// 200 clusters, 2 M pods: run with `cargo test --release -- --ignored scale` to time it.
+#[test]
+#[ignore]
+fn scale_200_clusters() {
+    let mut sc = Scenario::empty("scale");
+    sc.horizon = SimTime::from_secs(4 * 3600);
+    sc.cas.push(CaSpec {
+        name: "pca".into(),
+        config: CaConfig {
+            workers: 256,
+            service: ServiceTime::Exponential {
+                mean: SimTime::from_millis(50),
+            },
+            rate_limit: None,
+            usl: Usl { sigma: 0.0, kappa: 0.0 },
+            failed_object_slowdown: 0.0,
+        },
+        signer_deadline: SimTime::from_secs(30),
+        on_timeout: OnTimeout::Cancel,
+    });
+    for i in 0..200 {
+        let mut c = ClusterSpec::with_defaults(&format!("c{i:03}"), 0);
+        c.istiod.replicas = 3;
+        c.node_groups[0].nodes = 200;
+        c.node_groups[0].max_pods = 58;
+        c.node_groups[0].max_unavailable = MaxUnavailable::Percent(10.0);
+        c.workloads = (0..10)
+            .map(|w| WorkloadSpec {
+                name: format!("w{w}"),
+                replicas: 1000,
+                pdb_max_unavailable: Some(100),
+                ..WorkloadSpec::default()
+            })
+            .collect();
+        sc.clusters.push(c);
+    }
+    sc.rollout.waves = vec![1, 9, 40, 50, 100];
+    let t = std::time::Instant::now();
+    let out = run(&sc, 1, "scale");
+    let s = &out.summary;
+    eprintln!(
+        "events={} wall={:.2}s upgrade_complete={:?} recovered={} pods={} samples={}",
+        s.events,
+        t.elapsed().as_secs_f64(),
+        s.fleet.upgrade_complete_s,
+        s.fleet.recovered,
+        s.fleet.pods_total,
+        out.recorder.samples.len()
+    );
+}
