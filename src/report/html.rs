@@ -129,13 +129,31 @@ impl HtmlPage {
         self
     }
 
-    /// A table. Cells that look numeric are right-aligned; rows whose indices are in
-    /// `highlight` are emphasised. Rows shorter than the header are padded.
+    /// A table. Columns whose filled cells all look numeric (numbers, percentages,
+    /// durations, intervals) are right-aligned, header included; rows whose indices are
+    /// in `highlight` are emphasised. Short rows are padded with empty cells.
     pub fn table(mut self, headers: &[&str], rows: &[Vec<String>], highlight: &[usize]) -> Self {
+        let width = rows.iter().map(Vec::len).fold(headers.len(), usize::max);
+        let numeric: Vec<bool> = (0..width)
+            .map(|j| {
+                let mut filled = rows
+                    .iter()
+                    .map(|r| cell(r, j))
+                    .filter(|c| !c.trim().is_empty());
+                let mut any = false;
+                let all = filled.all(|c| {
+                    any = true;
+                    looks_numeric(c)
+                });
+                any && all
+            })
+            .collect();
+        let class = |j: usize| if numeric[j] { " class=\"num\"" } else { "" };
         self.body
             .push_str("<div class=\"table-wrap\"><table>\n<thead><tr>");
-        for h in headers {
-            let _ = write!(self.body, "<th>{}</th>", escape(h));
+        for j in 0..width {
+            let h = headers.get(j).copied().unwrap_or("");
+            let _ = write!(self.body, "<th{}>{}</th>", class(j), escape(h));
         }
         self.body.push_str("</tr></thead>\n<tbody>\n");
         for (i, row) in rows.iter().enumerate() {
@@ -144,14 +162,8 @@ impl HtmlPage {
             } else {
                 self.body.push_str("<tr>");
             }
-            let width = headers.len().max(row.len());
             for j in 0..width {
-                let cell = row.get(j).map(String::as_str).unwrap_or("");
-                if looks_numeric(cell) {
-                    let _ = write!(self.body, "<td class=\"num\">{}</td>", escape(cell));
-                } else {
-                    let _ = write!(self.body, "<td>{}</td>", escape(cell));
-                }
+                let _ = write!(self.body, "<td{}>{}</td>", class(j), escape(cell(row, j)));
             }
             self.body.push_str("</tr>\n");
         }
@@ -186,6 +198,11 @@ impl HtmlPage {
         out.push_str("</main>\n</body>\n</html>\n");
         out
     }
+}
+
+/// Cell `j` of `row`, empty if the row is short.
+fn cell(row: &[String], j: usize) -> &str {
+    row.get(j).map_or("", String::as_str)
 }
 
 fn strip_xml_declaration(svg: &str) -> &str {
@@ -274,6 +291,7 @@ figcaption .data { white-space: nowrap; margin-left: 6px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; border-bottom: 2px solid #c9cdd2; white-space: nowrap; }
+th.num { text-align: right; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fbfbfc; }
 tr.hl, tbody tr.hl:nth-child(even) { background: var(--hl); }
@@ -350,9 +368,10 @@ mod tests {
         let html = HtmlPage::new("t")
             .table(&["strategy", "P(failure)"], &rows, &[1])
             .render();
+        assert!(html.contains("<th>strategy</th><th class=\"num\">P(failure)</th>"));
         assert!(html.contains("<td class=\"num\">0.62 [0.48, 0.74]</td>"));
         assert!(html.contains("<tr class=\"hl\"><td>token-bucket</td>"));
-        assert!(html.contains("<td>short</td><td></td></tr>"));
+        assert!(html.contains("<td>short</td><td class=\"num\"></td></tr>"));
         assert!(!looks_numeric("all-at-once"));
         assert!(looks_numeric("85 %") && looks_numeric("-") && looks_numeric("1e-3"));
     }
