@@ -257,11 +257,9 @@ pub fn failure_curve_from_csv(csv: &str, x_column: &str, group_column: &str) -> 
         }
     }
 
-    let group_label = table
-        .headers()
+    let group_label = c_groups
         .iter()
-        .filter(|h| c_groups.iter().any(|&c| table.headers()[c] == **h))
-        .cloned()
+        .filter_map(|&c| table.headers().get(c).map(String::as_str))
         .collect::<Vec<_>>()
         .join(" / ");
     let mut panel = Panel::new("Failure probability (95 % Wilson interval)").y_range(0.0, 1.0);
