@@ -1,7 +1,7 @@
 //! fleetsim: a deterministic discrete-event simulator of fleet upgrades.
 //!
 //! Data flows one way: [`scenario`] (TOML -> validated types) -> model (fleet state and
-//! event handlers on the [`engine`] kernel) -> metrics -> sweep -> report -> [`cli`].
+//! event handlers on the [`engine`] kernel) -> metrics -> sweep -> [`report`] -> [`cli`].
 //! The kernel knows nothing of Kubernetes; a model component knows nothing of files.
 #![warn(missing_docs)]
 
@@ -12,4 +12,5 @@ pub mod engine;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod report;
 pub mod scenario;
