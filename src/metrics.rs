@@ -4,6 +4,8 @@
 //! Both outputs are plain data with stable column and key orders, so the same run
 //! gives the same bytes.
 
+pub mod predicate;
+
 use serde::Serialize;
 
 /// One sample of one cluster (or of the fleet, `cluster = None`).

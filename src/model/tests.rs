@@ -236,7 +236,10 @@ fn scale_200_clusters() {
                 mean: SimTime::from_millis(50),
             },
             rate_limit: None,
-            usl: Usl { sigma: 0.0, kappa: 0.0 },
+            usl: Usl {
+                sigma: 0.0,
+                kappa: 0.0,
+            },
             failed_object_slowdown: 0.0,
         },
         signer_deadline: SimTime::from_secs(30),

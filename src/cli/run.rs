@@ -1,0 +1,244 @@
+//! `fleetsim run [SCENARIO]`: one run, its summary, time series and timeline.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::set::SetArgs;
+use crate::duration::format_duration;
+use crate::engine::SimTime;
+use crate::metrics::{Figures, Summary};
+use crate::model::{self, RunOutput};
+use crate::output::write_atomic;
+use crate::report;
+use crate::scenario::{self, ScenarioDocument, Trigger};
+
+/// The scenario `fleetsim run` uses when given none: the incident as reported.
+pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/incident-ca-herd.toml");
+/// The name errors and outputs give the embedded scenario.
+pub const DEFAULT_SCENARIO_FILE: &str = "incident-ca-herd.toml";
+
+/// Output format on stdout.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A readable summary.
+    Text,
+    /// The summary JSON (as in `summary.json`).
+    Json,
+}
+
+/// Flags of `fleetsim run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Scenario file (TOML). Without one, the embedded incident scenario
+    /// (`scenarios/incident-ca-herd.toml`) runs.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<PathBuf>,
+    /// Master seed; default: the scenario's `[scenario] seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output directory; default: `output/<scenario name>`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Scenario overrides.
+    #[command(flatten)]
+    pub set: SetArgs,
+}
+
+/// Loads the scenario a command names, or the embedded default.
+pub fn load_scenario(path: Option<&Path>, set: &SetArgs) -> anyhow::Result<ScenarioDocument> {
+    let loaded = match path {
+        Some(p) => scenario::load(p, &set.set),
+        None => scenario::load_str(DEFAULT_SCENARIO_FILE, DEFAULT_SCENARIO, &set.set),
+    };
+    loaded.map_err(|errors| anyhow::anyhow!("{errors}"))
+}
+
+/// The command line that replays a run exactly.
+pub fn replay_command(path: Option<&Path>, set: &SetArgs, seed: u64) -> String {
+    let mut cmd = String::from("fleetsim run");
+    if let Some(p) = path {
+        cmd.push(' ');
+        cmd.push_str(&shell_quote(&p.display().to_string()));
+    }
+    cmd.push_str(&format!(" --seed {seed}"));
+    for o in &set.set {
+        cmd.push_str(" --set ");
+        cmd.push_str(&shell_quote(o.text()));
+    }
+    cmd
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs `fleetsim run`.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let doc = load_scenario(args.scenario.as_deref(), &args.set)?;
+    let sc = &doc.scenario;
+    let seed = args.seed.unwrap_or(sc.seed);
+    let header = format!("seed={seed} scenario={} hash={}", sc.name, doc.hash);
+    if args.format == Format::Text {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{header}")?;
+        out.flush()?;
+    } else {
+        eprintln!("{header}");
+    }
+    let result = model::run(sc, seed, &doc.hash);
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("output").join(&sc.name));
+    let files = write_outputs(&out_dir, &doc, &result)?;
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => stdout.write_all(result.summary.to_json().as_bytes())?,
+        Format::Text => {
+            write!(stdout, "{}", render_text(&result.summary, sc.horizon))?;
+            writeln!(
+                stdout,
+                "replay: {}",
+                replay_command(args.scenario.as_deref(), &args.set, seed)
+            )?;
+            writeln!(stdout, "wrote {}", files.join(", "))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders every output in memory first, then writes each file atomically: a failure
+/// leaves no half-written file behind.
+pub fn write_outputs(dir: &Path, doc: &ScenarioDocument, r: &RunOutput) -> anyhow::Result<Vec<String>> {
+    let csv = r.recorder.to_csv(&r.cluster_names);
+    let highlight = affected_clusters(&r.summary);
+    let mut chart = report::timeline_from_csv(&csv, &highlight)
+        .context("drawing the timeline")?;
+    chart.title = format!("{} — seed {}", doc.scenario.name, r.summary.seed);
+    for iv in &doc.scenario.interventions {
+        if let Trigger::At(t) = iv.trigger {
+            chart = chart.marker(t.as_secs_f64(), iv.name.clone());
+        }
+    }
+    let svg = chart.to_svg().context("drawing the timeline")?;
+    let png = chart.to_png().context("drawing the timeline")?;
+    let files: [(&str, Vec<u8>); 4] = [
+        ("summary.json", r.summary.to_json().into_bytes()),
+        ("timeseries.csv", csv.into_bytes()),
+        ("timeline.svg", svg.into_bytes()),
+        ("timeline.png", png),
+    ];
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}
+
+/// Clusters that did not come through cleanly, worst first (at most 5): the ones a
+/// reader should look at.
+pub fn affected_clusters(s: &Summary) -> Vec<String> {
+    let mut bad: Vec<_> = s
+        .clusters
+        .iter()
+        .filter(|c| !clean(&c.figures))
+        .collect();
+    bad.sort_by(|a, b| {
+        b.figures
+            .crashloop_pod_seconds
+            .total_cmp(&a.figures.crashloop_pod_seconds)
+            .then(a.name.cmp(&b.name))
+    });
+    bad.into_iter().take(5).map(|c| c.name.clone()).collect()
+}
+
+fn clean(f: &Figures) -> bool {
+    f.recovered && !f.upgrade_failed && f.peak_crashloop_pods == 0 && !f.metastable
+}
+
+fn secs(s: Option<f64>) -> String {
+    match s {
+        Some(x) => format_duration(SimTime::from_secs_f64(x.round())),
+        None => "never".into(),
+    }
+}
+
+/// The human summary of a run.
+pub fn render_text(s: &Summary, horizon: SimTime) -> String {
+    let f = &s.fleet;
+    let mut out = String::new();
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    out += &format!(
+        "simulated {} in {:.2} s wall: {} events (stop: {}), trace {}\n",
+        format_duration(SimTime::from_secs_f64(s.sim_end_s.round()).min(horizon)),
+        s.wall_s,
+        s.events,
+        s.stop_reason,
+        s.trace_hash
+    );
+    out += &format!(
+        "fleet: {} clusters, {} pods; upgrade complete: {}{}\n",
+        s.clusters.len(),
+        f.pods_total,
+        secs(f.upgrade_complete_s),
+        if f.upgrade_failed { " (failed or halted)" } else { "" }
+    );
+    out += &format!(
+        "  recovered: {} (at {}), metastable: {}, lowest ready: {:.1} %\n",
+        yes(f.recovered),
+        secs(f.time_to_recover_s),
+        yes(f.metastable),
+        100.0 * f.min_ready_fraction
+    );
+    out += &format!(
+        "  crashloop: peak {} pods, {:.0} pod-seconds; kubelet restarts {}; evictions {}\n",
+        f.peak_crashloop_pods, f.crashloop_pod_seconds, f.pod_restarts, f.evictions
+    );
+    out += &format!(
+        "  CSRs: {} created, {} istiod timeouts, {} refused by istiod's limiter, Failed objects peak {}, wasted signings {}\n",
+        f.csr_requests, f.csr_timeouts, f.csr_rate_limited, f.csr_failed_objects_peak, f.csr_wasted_signings
+    );
+    out += &format!(
+        "  CA: peak {} requests, mean utilisation {:.1} % (busiest CA)\n",
+        f.ca_peak_queue,
+        100.0 * f.ca_utilization
+    );
+    let affected = affected_clusters(s);
+    let clean_count = s.clusters.iter().filter(|c| clean(&c.figures)).count();
+    if affected.is_empty() {
+        out += &format!("all {} clusters came through cleanly\n", s.clusters.len());
+    } else {
+        out += "clusters needing attention:\n";
+        for name in &affected {
+            let c = s.clusters.iter().find(|c| &c.name == name).expect("listed");
+            let g = &c.figures;
+            out += &format!(
+                "  {:<20} recovered={} metastable={} peak_crashloop={} restarts={} csr_timeouts={} failed_csrs_peak={} upgrade={}\n",
+                c.name,
+                yes(g.recovered),
+                yes(g.metastable),
+                g.peak_crashloop_pods,
+                g.pod_restarts,
+                g.csr_timeouts,
+                g.csr_failed_objects_peak,
+                if g.upgrade_failed { "failed".to_string() } else { secs(g.upgrade_complete_s) }
+            );
+        }
+        out += &format!("{clean_count} other clusters came through cleanly\n");
+    }
+    out
+}
