@@ -2,6 +2,8 @@
 //! 2 usage, scenario or IO error. A closed stdout (broken pipe) exits 0.
 
 pub mod ca;
+pub mod set;
+pub mod validate;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +30,8 @@ struct Cli {
 enum Command {
     /// The certificate authority alone under Poisson arrivals, compared with queueing theory.
     Ca(ca::CaArgs),
+    /// Parse and validate scenario files; print every error with file, line and field.
+    Validate(validate::ValidateArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -42,6 +46,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Ca(args) => ca::run(args),
+        Command::Validate(args) => validate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -507,7 +507,23 @@ impl ClusterSpec {
     }
 }
 
+impl ClusterSpec {
+    /// Desired pods: workload replicas plus istiod replicas.
+    pub fn pods(&self) -> u64 {
+        self.workloads
+            .iter()
+            .map(|w| u64::from(w.replicas))
+            .sum::<u64>()
+            + u64::from(self.istiod.replicas)
+    }
+}
+
 impl Scenario {
+    /// Desired pods in the whole fleet (see [`ClusterSpec::pods`]).
+    pub fn pods_total(&self) -> u64 {
+        self.clusters.iter().map(ClusterSpec::pods).sum()
+    }
+
     /// An empty scenario with default guards (3 h horizon, 10 s samples).
     pub fn empty(name: &str) -> Self {
         Scenario {

@@ -1,0 +1,57 @@
+//! `fleetsim validate SCENARIO...`: parse and validate only.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::set::SetArgs;
+use super::EXIT_BAD_INPUT;
+use crate::scenario;
+
+/// Flags of `fleetsim validate`.
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Scenario files (TOML) to check.
+    #[arg(value_name = "SCENARIO", required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// `--set` overrides, applied to every file.
+    #[command(flatten)]
+    pub set: SetArgs,
+}
+
+/// Validates each file: prints `ok <file> (<n> clusters, <pods> pods, hash <h>)` on
+/// stdout, or every error on stderr. Exit 0 when all are valid, 2 when any is not.
+pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    let mut invalid = 0usize;
+    for path in &args.scenarios {
+        match scenario::load(path, &args.set.set) {
+            Ok(doc) => writeln!(
+                stdout,
+                "ok {} ({} clusters, {} pods, hash {})",
+                doc.source,
+                doc.scenario.clusters.len(),
+                doc.scenario.pods_total(),
+                doc.hash
+            )?,
+            Err(errors) => {
+                invalid += 1;
+                stdout.flush()?;
+                let mut stderr = std::io::stderr().lock();
+                writeln!(stderr, "{errors}")?;
+                let n = errors.len();
+                writeln!(
+                    stderr,
+                    "{}: invalid ({n} error{})",
+                    path.display(),
+                    if n == 1 { "" } else { "s" }
+                )?;
+            }
+        }
+    }
+    Ok(if invalid == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_BAD_INPUT)
+    })
+}

@@ -1,0 +1,261 @@
+//! Scenario errors: every one names the file, where in it (line, or the `--set` that
+//! supplied the value), the dotted field path and the offending value.
+//!
+//! All of them are fatal to loading: a scenario with any error yields no [`Scenario`]
+//! (there are no warnings). [`ScenarioErrors`] carries every error found, sorted by line.
+//!
+//! [`Scenario`]: super::Scenario
+
+use std::fmt;
+
+/// What kind of problem an error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file could not be read (or is too large).
+    Io,
+    /// The file is not valid UTF-8.
+    Encoding,
+    /// TOML syntax (with line and column).
+    Syntax,
+    /// A key the schema does not know (with the nearest valid key).
+    UnknownField,
+    /// A value of the wrong type (a string where a number belongs, a bad duration...).
+    Type,
+    /// A well-typed value out of range, a dangling reference, an inconsistency.
+    Invalid,
+    /// A `--set PATH=VALUE` that does not parse or names no scenario value.
+    Override,
+}
+
+/// Where in the input an error points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A line of the file (1-based), with a column (1-based) for syntax errors.
+    Line {
+        /// Line number.
+        line: usize,
+        /// Column number, when known.
+        column: Option<usize>,
+    },
+    /// The value came from this `--set PATH=VALUE` override (its text).
+    Set(String),
+    /// The file as a whole.
+    File,
+}
+
+/// One problem with a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    /// The file as named by the caller (e.g. `scenarios/fleet.toml`).
+    pub file: String,
+    /// Where in it.
+    pub origin: Origin,
+    /// Dotted TOML path of the field (`cluster.payments.istiod.replicas`); empty when
+    /// the error is about the file as a whole.
+    pub path: String,
+    /// What kind of problem.
+    pub kind: ErrorKind,
+    /// What is wrong, with the offending value (`must be >= 1, got 0`).
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    /// `fleet.toml:12: cluster.payments.istiod.replicas: must be >= 1, got 0`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::Line { line, column } => {
+                write!(f, "{}:{line}", self.file)?;
+                if let Some(col) = column {
+                    write!(f, ":{col}")?;
+                }
+            }
+            Origin::Set(text) => write!(f, "{} (--set {text})", self.file)?,
+            Origin::File => write!(f, "{}", self.file)?,
+        }
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl ScenarioError {
+    /// Line the error points at, if it points at one.
+    pub fn line(&self) -> Option<usize> {
+        match self.origin {
+            Origin::Line { line, .. } => Some(line),
+            _ => None,
+        }
+    }
+}
+
+/// Every error found in one scenario (at least one), sorted by line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioErrors(Vec<ScenarioError>);
+
+impl ScenarioErrors {
+    /// Wraps a list of errors, sorting them by position (file-level first, then by line,
+    /// then `--set` ones); the order among equal positions is kept.
+    pub(crate) fn new(mut errors: Vec<ScenarioError>) -> Self {
+        debug_assert!(!errors.is_empty());
+        errors.sort_by_key(|e| match e.origin {
+            Origin::File => (0, 0, 0),
+            Origin::Line { line, column } => (1, line, column.unwrap_or(0)),
+            Origin::Set(_) => (2, 0, 0),
+        });
+        ScenarioErrors(errors)
+    }
+
+    /// A single error.
+    pub(crate) fn one(error: ScenarioError) -> Self {
+        ScenarioErrors(vec![error])
+    }
+
+    /// The errors, in order.
+    pub fn errors(&self) -> &[ScenarioError] {
+        &self.0
+    }
+
+    /// How many errors.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false (there is at least one error); here for clippy's `len_without_is_empty`.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Iterates over the errors.
+    pub fn iter(&self) -> std::slice::Iter<'_, ScenarioError> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for ScenarioErrors {
+    /// One error per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioErrors {}
+
+impl IntoIterator for ScenarioErrors {
+    type Item = ScenarioError;
+    type IntoIter = std::vec::IntoIter<ScenarioError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// The candidate nearest to `word` by edit distance, if it is close enough to be a
+/// plausible typo (distance <= max(1, len/3), or one is a prefix of the other).
+pub(crate) fn nearest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    let w = word.to_ascii_lowercase();
+    for c in candidates {
+        let d = edit_distance(&w, &c.to_ascii_lowercase());
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    let (d, c) = best?;
+    let len = word.chars().count();
+    let close = (d <= (len / 3).max(1) && d < len)
+        || (word.len() >= 3 && (c.starts_with(word) || word.starts_with(c)));
+    close.then_some(c)
+}
+
+/// Edit distance counting insertions, deletions, substitutions and transpositions of
+/// adjacent characters (optimal string alignment). Inputs are short keys; only the first
+/// 256 chars of each are compared.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().take(256).collect();
+    let b: Vec<char> = b.chars().take(256).collect();
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for (i, row) in d.chunks_mut(w).enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d.iter_mut().take(w).enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+        }
+    }
+    d[a.len() * w + b.len()]
+}
+
+/// `; did you mean "x"?` or `; expected one of: a, b, c` (a suffix for messages).
+pub(crate) fn suggestion(word: &str, candidates: &[&str]) -> String {
+    match nearest(word, candidates.iter().copied()) {
+        Some(c) => format!("; did you mean \"{c}\"?"),
+        None if candidates.is_empty() => String::new(),
+        None => format!("; expected one of: {}", candidates.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("replica", "replicas"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("wbe", "web"), 1);
+    }
+
+    #[test]
+    fn nearest_key() {
+        let keys = ["replicas", "startup_base", "client_qps", "pdb"];
+        assert_eq!(nearest("replica", keys), Some("replicas"));
+        assert_eq!(nearest("client_qsp", keys), Some("client_qps"));
+        assert_eq!(nearest("zzzzzz", keys), None);
+        assert_eq!(nearest("x", Vec::<&str>::new()), None);
+    }
+
+    #[test]
+    fn display_forms() {
+        let mut e = ScenarioError {
+            file: "fleet.toml".into(),
+            origin: Origin::Line {
+                line: 12,
+                column: None,
+            },
+            path: "cluster.payments.istiod.replicas".into(),
+            kind: ErrorKind::Invalid,
+            message: "must be >= 1, got 0".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "fleet.toml:12: cluster.payments.istiod.replicas: must be >= 1, got 0"
+        );
+        e.origin = Origin::Set("cluster.payments.istiod.replicas=0".into());
+        assert_eq!(
+            e.to_string(),
+            "fleet.toml (--set cluster.payments.istiod.replicas=0): cluster.payments.istiod.replicas: must be >= 1, got 0"
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! Loading: bytes -> TOML document (with the line of every key) -> overrides ->
+//! validation -> [`ScenarioDocument`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+
+use super::error::{ErrorKind, Origin, ScenarioError, ScenarioErrors};
+use super::limits;
+use super::overrides::{self, join, Override};
+use super::types::Scenario;
+use super::validate;
+
+/// A loaded, validated scenario and what other layers need besides the model's types.
+#[derive(Debug, Clone)]
+pub struct ScenarioDocument {
+    /// The validated scenario.
+    pub scenario: Scenario,
+    /// The `[sweep]` section, unvalidated (the sweep layer owns it).
+    pub sweep: Option<toml::Table>,
+    /// The `[expect]` section, unvalidated (the check layer owns it).
+    pub expect: Option<toml::Table>,
+    /// The file as named by the caller; errors and reports cite it.
+    pub source: String,
+    /// The document after overrides, as canonical TOML (keys in declaration order).
+    pub resolved_toml: String,
+    /// 16 hex digits: FNV-1a 64 of `resolved_toml` (portable; printed for replay).
+    pub hash: String,
+    base: Arc<Base>,
+}
+
+/// What later overrides (sweep points) start from.
+#[derive(Debug)]
+struct Base {
+    /// The document after the load's own overrides.
+    table: toml::Table,
+    /// Line of every key in the file.
+    spans: Spans,
+    /// The load's own overrides (their values are located at the `--set`).
+    overrides: Vec<Override>,
+}
+
+impl ScenarioDocument {
+    /// The resolved document (after overrides) as a TOML table.
+    pub fn table(&self) -> &toml::Table {
+        &self.base.table
+    }
+
+    /// The overrides this document was loaded with.
+    pub fn overrides(&self) -> &[Override] {
+        &self.base.overrides
+    }
+
+    /// This document with `overrides` applied on top, validated: a sweep point. Errors
+    /// point at the file's lines or at the override that supplied the value.
+    pub fn with_overrides(
+        &self,
+        overrides: &[Override],
+    ) -> Result<ScenarioDocument, ScenarioErrors> {
+        let mut all = self.base.overrides.clone();
+        all.extend_from_slice(overrides);
+        let mut table = self.base.table.clone();
+        let sets = apply_all(&self.source, &mut table, overrides, &all)?;
+        let spans = self.base.spans.clone();
+        finish(&self.source, table, spans, sets)
+    }
+
+    /// Only the validated [`Scenario`] of this document with `overrides` applied: the
+    /// cheap path for sweeps (no canonical TOML, no hash). Equal to
+    /// `self.with_overrides(overrides)?.scenario`.
+    pub fn scenario_with(&self, overrides: &[Override]) -> Result<Scenario, ScenarioErrors> {
+        let mut all = self.base.overrides.clone();
+        all.extend_from_slice(overrides);
+        let mut table = self.base.table.clone();
+        let sets = apply_all(&self.source, &mut table, overrides, &all)?;
+        let loc = Locator {
+            file: &self.source,
+            spans: &self.base.spans,
+            overrides: &sets,
+        };
+        validate::validate(&table, &stem(&self.source), &loc)
+            .map(|v| v.scenario)
+            .map_err(ScenarioErrors::new)
+    }
+}
+
+/// Reads and loads a scenario file. Errors name the file as `path` is written.
+pub fn load(path: &Path, overrides: &[Override]) -> Result<ScenarioDocument, ScenarioErrors> {
+    let file = path.display().to_string();
+    let io_error = |message: String| {
+        ScenarioErrors::one(ScenarioError {
+            file: file.clone(),
+            origin: Origin::File,
+            path: String::new(),
+            kind: ErrorKind::Io,
+            message,
+        })
+    };
+    let meta = std::fs::metadata(path).map_err(|e| io_error(format!("cannot read: {e}")))?;
+    if meta.is_dir() {
+        return Err(io_error("is a directory, not a scenario file".into()));
+    }
+    if meta.len() > limits::MAX_FILE_BYTES {
+        return Err(io_error(format!(
+            "file is {} bytes; scenario files are limited to {} bytes",
+            meta.len(),
+            limits::MAX_FILE_BYTES
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io_error(format!("cannot read: {e}")))?;
+    load_bytes(&file, &bytes, overrides)
+}
+
+/// Loads a scenario from bytes; `file` names it in errors. Rejects non-UTF-8 input with
+/// the line and column of the first bad byte.
+pub fn load_bytes(
+    file: &str,
+    bytes: &[u8],
+    overrides: &[Override],
+) -> Result<ScenarioDocument, ScenarioErrors> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_str(file, text, overrides),
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            // The prefix is valid UTF-8, so the column counts characters.
+            let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+            let byte = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
+            Err(ScenarioErrors::one(ScenarioError {
+                file: file.to_string(),
+                origin: Origin::Line {
+                    line,
+                    column: Some(column),
+                },
+                path: String::new(),
+                kind: ErrorKind::Encoding,
+                message: format!(
+                    "not valid UTF-8 (byte 0x{byte:02x}); scenario files are UTF-8 text"
+                ),
+            }))
+        }
+    }
+}
+
+/// Loads a scenario from text; `file` names it in errors and its stem is the default
+/// scenario name.
+pub fn load_str(
+    file: &str,
+    text: &str,
+    overrides: &[Override],
+) -> Result<ScenarioDocument, ScenarioErrors> {
+    if text.len() as u64 > limits::MAX_FILE_BYTES {
+        return Err(ScenarioErrors::one(ScenarioError {
+            file: file.to_string(),
+            origin: Origin::File,
+            path: String::new(),
+            kind: ErrorKind::Io,
+            message: format!(
+                "text is {} bytes; scenario files are limited to {} bytes",
+                text.len(),
+                limits::MAX_FILE_BYTES
+            ),
+        }));
+    }
+    let lines = LineIndex::new(text);
+    let (root, parse_errors) = DeTable::parse_recoverable(text);
+    if !parse_errors.is_empty() {
+        // The parser recovers and goes on, but what follows a syntax error is often a
+        // consequence of it: keep the first error of each line, at most a few.
+        let mut errors: Vec<ScenarioError> = Vec::new();
+        for e in &parse_errors {
+            let origin = match e.span() {
+                Some(span) => {
+                    let (line, column) = lines.line_col(text, span.start);
+                    Origin::Line {
+                        line,
+                        column: Some(column),
+                    }
+                }
+                None => Origin::File,
+            };
+            if errors.iter().any(|x| same_line(&x.origin, &origin)) {
+                continue;
+            }
+            if errors.len() == limits::MAX_SYNTAX_ERRORS {
+                break;
+            }
+            errors.push(ScenarioError {
+                file: file.to_string(),
+                origin,
+                path: String::new(),
+                kind: ErrorKind::Syntax,
+                message: format!("TOML syntax error: {}", e.message()),
+            });
+        }
+        return Err(ScenarioErrors::new(errors));
+    }
+    let mut spans = Spans::default();
+    spans.collect(root.get_ref(), "", &lines);
+    let table = toml::Table::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
+        ScenarioErrors::one(ScenarioError {
+            file: file.to_string(),
+            origin: Origin::File,
+            path: String::new(),
+            kind: ErrorKind::Syntax,
+            message: format!("TOML error: {}", e.message()),
+        })
+    })?;
+    let mut table = table;
+    let sets = apply_all(file, &mut table, overrides, overrides)?;
+    finish(file, table, spans, sets)
+}
+
+fn same_line(a: &Origin, b: &Origin) -> bool {
+    match (a, b) {
+        (Origin::Line { line: x, .. }, Origin::Line { line: y, .. }) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Applies `new` overrides to `table`; returns the overrides to locate values by (`all`,
+/// which includes earlier ones).
+fn apply_all(
+    file: &str,
+    table: &mut toml::Table,
+    new: &[Override],
+    all: &[Override],
+) -> Result<Vec<Override>, ScenarioErrors> {
+    let mut errors = Vec::new();
+    for ov in new {
+        if let Err(e) = overrides::apply(table, ov) {
+            errors.push(ScenarioError {
+                file: file.to_string(),
+                origin: Origin::Set(ov.text().to_string()),
+                path: e.path,
+                kind: ErrorKind::Override,
+                message: e.message,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(all.to_vec())
+    } else {
+        Err(ScenarioErrors::new(errors))
+    }
+}
+
+fn finish(
+    file: &str,
+    table: toml::Table,
+    spans: Spans,
+    sets: Vec<Override>,
+) -> Result<ScenarioDocument, ScenarioErrors> {
+    let loc = Locator {
+        file,
+        spans: &spans,
+        overrides: &sets,
+    };
+    let validated = validate::validate(&table, &stem(file), &loc).map_err(ScenarioErrors::new)?;
+    let resolved_toml = toml::to_string(&table).map_err(|e| {
+        ScenarioErrors::one(ScenarioError {
+            file: file.to_string(),
+            origin: Origin::File,
+            path: String::new(),
+            kind: ErrorKind::Invalid,
+            message: format!("cannot write the resolved document as TOML: {e}"),
+        })
+    })?;
+    let hash = format!("{:016x}", fnv1a64(resolved_toml.as_bytes()));
+    Ok(ScenarioDocument {
+        scenario: validated.scenario,
+        sweep: validated.sweep,
+        expect: validated.expect,
+        source: file.to_string(),
+        resolved_toml,
+        hash,
+        base: Arc::new(Base {
+            table,
+            spans,
+            overrides: sets,
+        }),
+    })
+}
+
+/// The default scenario name: the file name without directory and extension.
+fn stem(file: &str) -> String {
+    Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "scenario".into())
+}
+
+/// FNV-1a, 64 bits: a portable, stable hash (std's hasher may change between releases).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Byte offsets of line starts, for offset -> line:column.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset).max(1)
+    }
+
+    fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let line = self.line(offset);
+        let start = self.starts[line - 1];
+        let end = offset.min(text.len());
+        let col = text
+            .get(start..end)
+            .map_or(end - start, |s| s.chars().count())
+            + 1;
+        (line, col)
+    }
+}
+
+/// The line of every key in the file, by canonical dotted path.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Spans {
+    lines: BTreeMap<String, usize>,
+}
+
+impl Spans {
+    fn collect(&mut self, table: &DeTable<'_>, prefix: &str, index: &LineIndex) {
+        for (key, value) in table.iter() {
+            let path = join(prefix, key.get_ref());
+            self.lines
+                .entry(path.clone())
+                .or_insert_with(|| index.line(key.span().start));
+            self.collect_value(value.get_ref(), &path, index);
+        }
+    }
+
+    fn collect_value(&mut self, value: &DeValue<'_>, path: &str, index: &LineIndex) {
+        match value {
+            DeValue::Table(t) => self.collect(t, path, index),
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    self.collect_value(item.get_ref(), path, index);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn line(&self, path: &str) -> Option<usize> {
+        self.lines.get(path).copied()
+    }
+}
+
+/// Turns a field path into an error position: the `--set` that supplied the value, else
+/// the line of the key (or of its nearest enclosing table), else the file.
+pub(crate) struct Locator<'a> {
+    pub file: &'a str,
+    spans: &'a Spans,
+    overrides: &'a [Override],
+}
+
+impl Locator<'_> {
+    /// Where `path` comes from.
+    pub fn origin(&self, path: &str) -> Origin {
+        if let Some(ov) = self.overrides.iter().rev().find(|o| {
+            let p = o.path();
+            path == p || path.starts_with(&format!("{p}.")) || path.starts_with(&format!("{p}["))
+        }) {
+            return Origin::Set(ov.text().to_string());
+        }
+        let mut p = path;
+        loop {
+            if let Some(line) = self.spans.line(p) {
+                return Origin::Line { line, column: None };
+            }
+            match parent(p) {
+                Some(up) => p = up,
+                None => return Origin::File,
+            }
+        }
+    }
+
+    /// An error at `path`.
+    pub fn error(&self, path: &str, kind: ErrorKind, message: String) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_string(),
+            origin: self.origin(path),
+            path: path.to_string(),
+            kind,
+            message,
+        }
+    }
+}
+
+/// The path without its last key (quote-aware), or `None` at the top.
+fn parent(path: &str) -> Option<&str> {
+    if path.ends_with(']') {
+        if let Some(i) = path.rfind('[') {
+            return Some(&path[..i]);
+        }
+    }
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut last_dot = None;
+    for (i, c) in path.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '.' if !quoted => last_dot = Some(i),
+            _ => {}
+        }
+    }
+    last_dot.map(|i| &path[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_test_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn parents() {
+        assert_eq!(parent("a.b.c"), Some("a.b"));
+        assert_eq!(parent("a"), None);
+        assert_eq!(parent("cluster.\"x.y\".count"), Some("cluster.\"x.y\""));
+        assert_eq!(parent("cluster.\"x.y\""), Some("cluster"));
+        assert_eq!(parent("rollout.waves[2]"), Some("rollout.waves"));
+    }
+
+    #[test]
+    fn line_index() {
+        let text = "a = 1\nb = 2\n\nc = \"é\"x";
+        let idx = LineIndex::new(text);
+        assert_eq!(idx.line(0), 1);
+        assert_eq!(idx.line(6), 2);
+        assert_eq!(idx.line(13), 4);
+        assert_eq!(idx.line_col(text, text.len() - 1), (4, 8));
+    }
+}

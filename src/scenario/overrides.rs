@@ -1,0 +1,372 @@
+//! `--set PATH=VALUE`: one scenario value replaced by its dotted TOML path before the
+//! document is deserialised. Paths follow the schema: a missing leaf (or a missing
+//! sub-table such as `cluster.web.istiod`) is created so defaults can be overridden, but
+//! a field the schema does not know, or a named table (`ca.<name>`) the document does
+//! not define, is an error with the nearest valid key.
+
+use std::fmt;
+
+use super::error::suggestion;
+use super::raw::{Shape, DOCUMENT};
+
+/// One `PATH=VALUE` override.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    segments: Vec<String>,
+    value: toml::Value,
+    text: String,
+}
+
+/// A `--set` argument that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--set {text}: {reason}")]
+pub struct OverrideSyntaxError {
+    /// The argument as given.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Override {
+    /// Parses `PATH=VALUE`. VALUE is read as a TOML value (`5`, `2.5`, `true`, `"10s"`,
+    /// `[1, 2]`, `{ a = 1 }`); if it is not valid TOML it is taken as a bare string, so
+    /// `ca.pca.service_mean=100ms` works. PATH is dotted keys; a key with a dot in it can
+    /// be quoted (`cluster."a.b".count=2`).
+    pub fn parse(text: &str) -> Result<Override, OverrideSyntaxError> {
+        let err = |reason: &str| OverrideSyntaxError {
+            text: text.to_string(),
+            reason: reason.to_string(),
+        };
+        let (path, value) = split_assignment(text).ok_or_else(|| err("expected PATH=VALUE"))?;
+        let segments = parse_path(path.trim()).map_err(|r| err(&r))?;
+        let raw = value.trim();
+        let value = raw
+            .parse::<toml::Value>()
+            .unwrap_or_else(|_| toml::Value::String(raw.to_string()));
+        Ok(Override {
+            segments,
+            value,
+            text: text.to_string(),
+        })
+    }
+
+    /// An override from a path and an already typed value (sweep grids).
+    pub fn new(path: &str, value: toml::Value) -> Result<Override, OverrideSyntaxError> {
+        let segments = parse_path(path).map_err(|reason| OverrideSyntaxError {
+            text: format!("{path}=..."),
+            reason,
+        })?;
+        let text = format!("{}={}", join_path(&segments), value);
+        Ok(Override {
+            segments,
+            value,
+            text,
+        })
+    }
+
+    /// The path, canonical (keys quoted where TOML needs it).
+    pub fn path(&self) -> String {
+        join_path(&self.segments)
+    }
+
+    /// The path's keys.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// The value.
+    pub fn value(&self) -> &toml::Value {
+        &self.value
+    }
+
+    /// The argument as given (`PATH=VALUE`).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Override {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for Override {
+    type Err = OverrideSyntaxError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Override::parse(s)
+    }
+}
+
+/// Splits at the first `=` outside double quotes.
+fn split_assignment(text: &str) -> Option<(&str, &str)> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '=' if !quoted => return Some((&text[..i], &text[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Splits a dotted path into keys; `"..."` quotes a key (with `\"` and `\\` escapes).
+pub(crate) fn parse_path(path: &str) -> Result<Vec<String>, String> {
+    let mut segments = Vec::new();
+    let mut chars = path.trim().chars().peekable();
+    if chars.peek().is_none() {
+        return Err("empty path".into());
+    }
+    loop {
+        let mut key = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    '\\' => match chars.next() {
+                        Some(e) => key.push(e),
+                        None => break,
+                    },
+                    c => key.push(c),
+                }
+            }
+            if !closed {
+                return Err(format!("unterminated quote in path {path:?}"));
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                key.push(c);
+                chars.next();
+            }
+            key = key.trim().to_string();
+            if key.is_empty() {
+                return Err(format!("empty key in path {path:?}"));
+            }
+        }
+        segments.push(key);
+        match chars.next() {
+            None => return Ok(segments),
+            Some('.') => {}
+            Some(c) => return Err(format!("unexpected {c:?} after a quoted key in {path:?}")),
+        }
+    }
+}
+
+/// A key as it appears in a dotted path: bare when TOML allows, quoted otherwise.
+pub(crate) fn quote_key(key: &str) -> std::borrow::Cow<'_, str> {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        key.into()
+    } else {
+        format!("\"{}\"", key.escape_debug()).into()
+    }
+}
+
+/// `base.key`, quoting `key` if needed.
+pub(crate) fn join(base: &str, key: &str) -> String {
+    if base.is_empty() {
+        quote_key(key).into_owned()
+    } else {
+        format!("{base}.{}", quote_key(key))
+    }
+}
+
+fn join_path(segments: &[String]) -> String {
+    segments.iter().fold(String::new(), |p, k| join(&p, k))
+}
+
+/// Where an override went wrong: the path prefix and the reason.
+pub(crate) struct ApplyError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Applies `ov` to the document, following the schema.
+pub(crate) fn apply(doc: &mut toml::Table, ov: &Override) -> Result<(), ApplyError> {
+    let mut table = doc;
+    let mut shape = Shape::Table(&DOCUMENT);
+    let mut path = String::new();
+    let n = ov.segments.len();
+    for (i, key) in ov.segments.iter().enumerate() {
+        let last = i + 1 == n;
+        let parent = path.clone();
+        path = join(&path, key);
+        let fail = |message: String| ApplyError {
+            path: path.clone(),
+            message,
+        };
+        let next_shape = match shape {
+            Shape::Opaque => Shape::Opaque,
+            Shape::Table(schema) => match schema.shape(key) {
+                Some(s) => s,
+                None => {
+                    return Err(fail(format!(
+                        "unknown field{}",
+                        suggestion(key, schema.fields())
+                    )))
+                }
+            },
+            Shape::Map(schema) => {
+                if !table.contains_key(key.as_str()) {
+                    let names: Vec<&str> = table.keys().map(String::as_str).collect();
+                    let what = if parent.is_empty() {
+                        "table".to_string()
+                    } else {
+                        format!("[{parent}.<name>]")
+                    };
+                    return Err(fail(format!(
+                        "the scenario defines no {what} named \"{}\" (--set cannot add one){}",
+                        key.escape_debug(),
+                        suggestion(key, &names)
+                    )));
+                }
+                Shape::Table(schema)
+            }
+            // Leaves end the walk below; kept total rather than panicking.
+            Shape::Leaf => return Err(fail("is a value, not a table".into())),
+        };
+        match next_shape {
+            Shape::Leaf | Shape::Opaque if last => {
+                table.insert(key.clone(), ov.value.clone());
+                return Ok(());
+            }
+            Shape::Leaf => {
+                return Err(fail(
+                    "is a value, not a table: the path goes too deep".to_string(),
+                ))
+            }
+            Shape::Table(s) | Shape::Map(s) if last => {
+                let example = s
+                    .fields()
+                    .first()
+                    .map(|f| format!(", e.g. {}", join(&path, f)))
+                    .unwrap_or_default();
+                let hint = if matches!(next_shape, Shape::Map(_)) {
+                    format!("names {} tables; set a field of one", s.what)
+                } else {
+                    format!("is a table; set one of its fields{example}")
+                };
+                return Err(fail(hint));
+            }
+            _ => {}
+        }
+        let entry = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            other => {
+                return Err(fail(format!(
+                    "is a {} in the scenario, not a table",
+                    other.type_str()
+                )))
+            }
+        };
+        shape = next_shape;
+    }
+    Err(ApplyError {
+        path,
+        message: "empty path".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> toml::Table {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn parse_values() {
+        let o = Override::parse("ca.pca.workers=5").unwrap();
+        assert_eq!(o.segments(), ["ca", "pca", "workers"]);
+        assert_eq!(o.value(), &toml::Value::Integer(5));
+        let o = Override::parse("ca.pca.service_mean=100ms").unwrap();
+        assert_eq!(o.value(), &toml::Value::String("100ms".into()));
+        let o = Override::parse("ca.pca.service_mean=\"100ms\"").unwrap();
+        assert_eq!(o.value(), &toml::Value::String("100ms".into()));
+        let o = Override::parse("rollout.waves=[1, 2]").unwrap();
+        assert!(o.value().is_array());
+        let o = Override::parse("x.y=2.5").unwrap();
+        assert_eq!(o.value(), &toml::Value::Float(2.5));
+        let o = Override::parse("cluster.\"a.b=c\".count = true").unwrap();
+        assert_eq!(o.segments(), ["cluster", "a.b=c", "count"]);
+        assert_eq!(o.value(), &toml::Value::Boolean(true));
+        assert_eq!(o.path(), "cluster.\"a.b=c\".count");
+        for bad in ["novalue", "=3", "a..b=1", "a.\"b=1", "a.\"b\"c=1", ".a=1"] {
+            assert!(Override::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn creates_missing_defaults_but_not_names() {
+        let mut d = doc("[ca.pca]\n[cluster.web]\n");
+        apply(
+            &mut d,
+            &Override::parse("cluster.web.istiod.replicas=3").unwrap(),
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(
+            d["cluster"]["web"]["istiod"]["replicas"].as_integer(),
+            Some(3)
+        );
+        apply(&mut d, &Override::parse("rollout.pacing=batches").unwrap())
+            .ok()
+            .unwrap();
+        assert_eq!(d["rollout"]["pacing"].as_str(), Some("batches"));
+        apply(&mut d, &Override::parse("expect.anything.goes=1").unwrap())
+            .ok()
+            .unwrap();
+
+        let e = apply(
+            &mut d,
+            &Override::parse("cluster.web.istiod.replica=3").unwrap(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.path, "cluster.web.istiod.replica");
+        assert!(
+            e.message.contains("did you mean \"replicas\""),
+            "{}",
+            e.message
+        );
+        let e = apply(&mut d, &Override::parse("cluster.wbe.count=3").unwrap())
+            .err()
+            .unwrap();
+        assert!(e.message.contains("did you mean \"web\""), "{}", e.message);
+        let e = apply(&mut d, &Override::parse("cluster.web.istiod=3").unwrap())
+            .err()
+            .unwrap();
+        assert!(e.message.contains("is a table"), "{}", e.message);
+        let e = apply(&mut d, &Override::parse("cluster.web.count.x=3").unwrap())
+            .err()
+            .unwrap();
+        assert!(e.message.contains("not a table"), "{}", e.message);
+        let e = apply(&mut d, &Override::parse("clusters.web.count=3").unwrap())
+            .err()
+            .unwrap();
+        assert!(
+            e.message.contains("did you mean \"cluster\""),
+            "{}",
+            e.message
+        );
+    }
+}
