@@ -214,6 +214,19 @@ pub struct CaConfig {
     pub failed_object_slowdown: f64,
 }
 
+/// 16 workers, exponential 100 ms service, no rate limit, no contention: a CA with room
+/// for ordinary churn. Scenarios set their own (see docs/scenario.md).
+impl Default for CaConfig {
+    fn default() -> Self {
+        CaConfig::plain(
+            16,
+            ServiceTime::Exponential {
+                mean: SimTime::from_millis(100),
+            },
+        )
+    }
+}
+
 impl CaConfig {
     /// A plain c-server CA: no rate limit, no USL, no failed-object slowdown.
     pub fn plain(workers: u32, service: ServiceTime) -> CaConfig {

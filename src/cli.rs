@@ -2,6 +2,7 @@
 //! 2 usage, scenario or IO error. A closed stdout (broken pipe) exits 0.
 
 pub mod ca;
+pub mod run;
 pub mod set;
 pub mod validate;
 
@@ -28,6 +29,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run one scenario (default: the embedded incident) and write its summary, time
+    /// series and timeline.
+    Run(run::RunArgs),
     /// The certificate authority alone under Poisson arrivals, compared with queueing theory.
     Ca(ca::CaArgs),
     /// Parse and validate scenario files; print every error with file, line and field.
@@ -45,6 +49,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Ca(args) => ca::run(args),
         Command::Validate(args) => validate::run(args),
     };

@@ -121,11 +121,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Renders every output in memory first, then writes each file atomically: a failure
 /// leaves no half-written file behind.
-pub fn write_outputs(dir: &Path, doc: &ScenarioDocument, r: &RunOutput) -> anyhow::Result<Vec<String>> {
+pub fn write_outputs(
+    dir: &Path,
+    doc: &ScenarioDocument,
+    r: &RunOutput,
+) -> anyhow::Result<Vec<String>> {
     let csv = r.recorder.to_csv(&r.cluster_names);
     let highlight = affected_clusters(&r.summary);
-    let mut chart = report::timeline_from_csv(&csv, &highlight)
-        .context("drawing the timeline")?;
+    let mut chart = report::timeline_from_csv(&csv, &highlight).context("drawing the timeline")?;
     chart.title = format!("{} — seed {}", doc.scenario.name, r.summary.seed);
     for iv in &doc.scenario.interventions {
         if let Trigger::At(t) = iv.trigger {
@@ -152,11 +155,7 @@ pub fn write_outputs(dir: &Path, doc: &ScenarioDocument, r: &RunOutput) -> anyho
 /// Clusters that did not come through cleanly, worst first (at most 5): the ones a
 /// reader should look at.
 pub fn affected_clusters(s: &Summary) -> Vec<String> {
-    let mut bad: Vec<_> = s
-        .clusters
-        .iter()
-        .filter(|c| !clean(&c.figures))
-        .collect();
+    let mut bad: Vec<_> = s.clusters.iter().filter(|c| !clean(&c.figures)).collect();
     bad.sort_by(|a, b| {
         b.figures
             .crashloop_pod_seconds
@@ -195,7 +194,11 @@ pub fn render_text(s: &Summary, horizon: SimTime) -> String {
         s.clusters.len(),
         f.pods_total,
         secs(f.upgrade_complete_s),
-        if f.upgrade_failed { " (failed or halted)" } else { "" }
+        if f.upgrade_failed {
+            " (failed or halted)"
+        } else {
+            ""
+        }
     );
     out += &format!(
         "  recovered: {} (at {}), metastable: {}, lowest ready: {:.1} %\n",

@@ -16,6 +16,7 @@ const MAX_CREATES_PER_SYNC: u32 = 500;
 pub fn istiod_workload(spec: &ClusterSpec, replicas: u32) -> Workload {
     Workload {
         desired: replicas,
+        held: 0,
         active: 0,
         ready: 0,
         pdb_max_unavailable: istiod_pdb(spec, replicas),
@@ -40,6 +41,7 @@ pub fn istiod_pdb(spec: &ClusterSpec, replicas: u32) -> Option<u32> {
 pub fn workload_from_spec(w: &WorkloadSpec) -> Workload {
     Workload {
         desired: w.replicas,
+        held: 0,
         active: 0,
         ready: 0,
         pdb_max_unavailable: w.pdb_max_unavailable,
@@ -80,7 +82,8 @@ pub fn sync_workload(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, work
     if w.batch_outstanding > 0 || w.sync_scheduled {
         return; // the batch in flight or the requeue will sync again
     }
-    let missing = w.desired.saturating_sub(w.active).min(MAX_CREATES_PER_SYNC);
+    let target = w.desired.saturating_sub(w.held);
+    let missing = target.saturating_sub(w.active).min(MAX_CREATES_PER_SYNC);
     if missing == 0 {
         return;
     }

@@ -4,7 +4,6 @@
 use crate::engine::{Context, SimTime};
 use crate::scenario::{Action, ConditionMetric, Pacing, Scenario, Trigger};
 
-use super::state::PodPhase;
 use super::{certs, nodes, pacing, pods, Event, Fleet};
 
 /// Where the rollout stands.
@@ -283,7 +282,7 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
             }
             try_advance(f, ctx);
         }
-        Action::RestartCrashlooping { .. } => restart_batch(f, ctx, index),
+        Action::RestartCrashlooping { .. } => start_paced_restart(f, ctx, index),
         Action::SetCa {
             ca,
             workers,
@@ -299,8 +298,31 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
     }
 }
 
-/// One batch of a paced restart of crashlooping pods; reschedules itself while any are
-/// left.
+/// A paced restart: every crashlooping pod (restarted, not ready) of the target clusters
+/// is stopped at once and its replica held back, as an operator scaling the affected
+/// deployments down would; then `batch_size` held replicas come back every `interval`,
+/// fresh (no back-off), so the certificate load is the batch rate.
+fn start_paced_restart(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
+    for c in targets(f, index) {
+        let victims: Vec<u32> = f.clusters[c as usize]
+            .state
+            .pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.crashlooping())
+            .map(|(i, _)| i as u32)
+            .collect();
+        for slot in victims {
+            let cl = &mut f.clusters[c as usize];
+            let w = cl.state.pods[slot as usize].workload as usize;
+            cl.state.workloads[w].held += 1;
+            pods::delete_pod(f, ctx, c, slot);
+        }
+    }
+    restart_batch(f, ctx, index);
+}
+
+/// Releases the next batch of held replicas; reschedules itself while any are held.
 pub fn restart_batch(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
     let Action::RestartCrashlooping {
         batch_size,
@@ -312,21 +334,16 @@ pub fn restart_batch(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
     let mut left = batch_size;
     let mut remaining = false;
     for c in targets(f, index) {
-        let victims: Vec<u32> = f.clusters[c as usize]
-            .state
-            .pods
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.crashlooping() && p.phase != PodPhase::Terminating)
-            .map(|(i, _)| i as u32)
-            .collect();
-        for slot in victims {
-            if left == 0 {
-                remaining = true;
-                break;
+        let workloads = f.clusters[c as usize].state.workloads.len() as u32;
+        for w in 0..workloads {
+            let wl = &mut f.clusters[c as usize].state.workloads[w as usize];
+            let n = wl.held.min(left);
+            wl.held -= n;
+            left -= n;
+            remaining |= wl.held > 0;
+            if n > 0 {
+                pods::sync_workload(f, ctx, c, w);
             }
-            pods::delete_pod(f, ctx, c, slot);
-            left -= 1;
         }
     }
     if remaining {

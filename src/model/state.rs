@@ -146,6 +146,8 @@ pub struct Node {
 pub struct Workload {
     /// Desired replicas.
     pub desired: u32,
+    /// Replicas held back by a paced restart: the ReplicaSet keeps `desired - held`.
+    pub held: u32,
     /// Pods that count toward the ReplicaSet (everything but Terminating and Free).
     pub active: u32,
     /// Ready pods.

@@ -270,6 +270,7 @@ pub(crate) struct RawIstiod {
     pub ca_wait_timeout: Option<Dur>,
     pub delete_csr_on_give_up: Option<bool>,
     pub pdb: Option<bool>,
+    pub node_group: Option<String>,
 }
 
 /// `[cluster.<name>.webhook]`.
@@ -337,6 +338,7 @@ pub(crate) struct RawWorkload {
     pub pdb_max_unavailable: Option<Int>,
     pub container_start: Option<Dur>,
     pub ready_delay: Option<Dur>,
+    pub node_group: Option<String>,
 }
 
 /// `[rollout]`.

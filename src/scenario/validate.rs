@@ -713,6 +713,16 @@ impl Checker<'_> {
                 })
                 .collect();
         }
+        // Node affinity: names resolve against this cluster's node groups.
+        if let Some(ng) = r.istiod.as_ref().and_then(|i| i.node_group.as_deref()) {
+            spec.istiod.node_group = self.node_group_ref(&p("istiod.node_group"), ng, &spec);
+        }
+        for (i, (wl, rw)) in r.workload.iter().enumerate() {
+            if let Some(ng) = rw.node_group.as_deref() {
+                let at = join(&join(&p("workload"), wl), "node_group");
+                spec.workloads[i].node_group = self.node_group_ref(&at, ng, &spec);
+            }
+        }
         let replicas: u64 = spec.workloads.iter().map(|w| u64::from(w.replicas)).sum();
         let istiod = u64::from(spec.istiod.replicas);
         let slots: u64 = spec
@@ -720,6 +730,26 @@ impl Checker<'_> {
             .iter()
             .map(|g| u64::from(g.nodes) * u64::from(g.max_pods))
             .sum();
+        for (g, group) in spec.node_groups.iter().enumerate() {
+            let pinned: u64 = spec
+                .workloads
+                .iter()
+                .filter(|w| w.node_group == Some(g))
+                .map(|w| u64::from(w.replicas))
+                .sum::<u64>()
+                + if spec.istiod.node_group == Some(g) {
+                    istiod
+                } else {
+                    0
+                };
+            let room = u64::from(group.nodes) * u64::from(group.max_pods);
+            if pinned > room && !self.has_errors_under(&path) {
+                self.err(
+                    &join(&p("node_group"), &group.name),
+                    format!("pods pinned to this node group do not fit: {pinned} pods > {room} pod slots (nodes x max_pods)"),
+                );
+            }
+        }
         if replicas + istiod > slots && !self.has_errors_under(&path) {
             self.err(
                 &path,
@@ -735,6 +765,24 @@ impl Checker<'_> {
             count,
             spec,
         }
+    }
+
+    /// Resolves a node group name of this cluster for node affinity.
+    fn node_group_ref(&mut self, path: &str, name: &str, spec: &ClusterSpec) -> Option<usize> {
+        if let Some(i) = spec.node_groups.iter().position(|g| g.name == name) {
+            return Some(i);
+        }
+        let names: Vec<&str> = spec.node_groups.iter().map(|g| g.name.as_str()).collect();
+        self.err(
+            path,
+            format!(
+                "no node group named \"{}\" in this cluster (defined: {}){}",
+                name.escape_debug(),
+                names.join(", "),
+                nearest_hint(name, &names)
+            ),
+        );
+        None
     }
 
     fn istiod(&mut self, path: &str, r: &RawIstiod) -> IstiodSpec {
@@ -792,6 +840,7 @@ impl Checker<'_> {
             ),
             delete_csr_on_give_up: r.delete_csr_on_give_up.unwrap_or(d.delete_csr_on_give_up),
             pdb: r.pdb.unwrap_or(d.pdb),
+            node_group: None,
         }
     }
 
@@ -1079,6 +1128,7 @@ impl Checker<'_> {
                 D::NonNeg,
             ),
             ready_delay: self.dur(&p("ready_delay"), &r.ready_delay, d.ready_delay, D::NonNeg),
+            node_group: None,
         }
     }
 
