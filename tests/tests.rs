@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per area. They run the real `fleetsim`
 //! binary on the shipped scenarios through the helpers in `util`.
 
+mod scenario;
 mod util;

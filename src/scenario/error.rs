@@ -95,7 +95,8 @@ pub struct ScenarioErrors(Vec<ScenarioError>);
 
 impl ScenarioErrors {
     /// Wraps a list of errors, sorting them by position (file-level first, then by line,
-    /// then `--set` ones); the order among equal positions is kept.
+    /// then `--set` ones); the order among equal positions is kept. Beyond
+    /// [`MAX_ERRORS`](super::limits::MAX_ERRORS) the rest are summed up in one last error.
     pub(crate) fn new(mut errors: Vec<ScenarioError>) -> Self {
         debug_assert!(!errors.is_empty());
         errors.sort_by_key(|e| match e.origin {
@@ -103,6 +104,19 @@ impl ScenarioErrors {
             Origin::Line { line, column } => (1, line, column.unwrap_or(0)),
             Origin::Set(_) => (2, 0, 0),
         });
+        let max = super::limits::MAX_ERRORS;
+        if errors.len() > max {
+            let more = errors.len() - max;
+            errors.truncate(max);
+            let file = errors[0].file.clone();
+            errors.push(ScenarioError {
+                file,
+                origin: Origin::File,
+                path: String::new(),
+                kind: errors[max - 1].kind,
+                message: format!("{more} more errors not shown"),
+            });
+        }
         ScenarioErrors(errors)
     }
 

@@ -56,3 +56,7 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Syntax errors reported per file: the first of each line, at most this many (what
 /// follows a syntax error is often a consequence of it).
 pub const MAX_SYNTAX_ERRORS: usize = 5;
+/// Errors reported per file (a file of garbage keys would otherwise print thousands).
+pub const MAX_ERRORS: usize = 100;
+/// Keys in a `--set` path.
+pub const MAX_PATH_KEYS: usize = 32;

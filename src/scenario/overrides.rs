@@ -156,6 +156,12 @@ pub(crate) fn parse_path(path: &str) -> Result<Vec<String>, String> {
             }
         }
         segments.push(key);
+        if segments.len() > super::limits::MAX_PATH_KEYS {
+            return Err(format!(
+                "path has more than {} keys",
+                super::limits::MAX_PATH_KEYS
+            ));
+        }
         match chars.next() {
             None => return Ok(segments),
             Some('.') => {}
@@ -306,6 +312,10 @@ mod tests {
         assert!(o.value().is_array());
         let o = Override::parse("x.y=2.5").unwrap();
         assert_eq!(o.value(), &toml::Value::Float(2.5));
+        let o = Override::parse("sweep.grid={ a = 1 }").unwrap();
+        assert!(o.value().is_table());
+        let o = Override::parse("scenario.name=\"2024\"").unwrap();
+        assert_eq!(o.value(), &toml::Value::String("2024".into()));
         let o = Override::parse("cluster.\"a.b=c\".count = true").unwrap();
         assert_eq!(o.segments(), ["cluster", "a.b=c", "count"]);
         assert_eq!(o.value(), &toml::Value::Boolean(true));

@@ -384,6 +384,16 @@ fn absurd_inputs_are_errors_not_panics() {
     }
 }
 
+#[test]
+fn error_count_is_capped() {
+    let text: String = (0..500).map(|i| format!("junk{i} = 1\n")).collect();
+    let e = load_str("t.toml", &text, &[]).unwrap_err();
+    assert_eq!(e.len(), limits::MAX_ERRORS + 1);
+    assert!(e.to_string().ends_with("more errors not shown"), "{e}");
+    let deep = format!("sweep.{}=1", vec!["a"; 100].join("."));
+    assert!(Override::parse(&deep).is_err());
+}
+
 fn leaf_paths(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
     for (k, v) in t {
         let p = if prefix.is_empty() {
