@@ -2,6 +2,7 @@
 //! 2 usage, scenario or IO error. A closed stdout (broken pipe) exits 0.
 
 pub mod ca;
+pub mod check;
 pub mod run;
 pub mod set;
 pub mod validate;
@@ -36,6 +37,9 @@ enum Command {
     Ca(ca::CaArgs),
     /// Parse and validate scenario files; print every error with file, line and field.
     Validate(validate::ValidateArgs),
+    /// Run scenarios over the seeds their `[expect]` sections need and judge every
+    /// assertion: exit 0 all hold, 1 any falls short, 2 bad input.
+    Check(check::CheckArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -52,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Ca(args) => ca::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Check(args) => check::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod ca;
+pub mod check;
 pub mod cli;
 pub mod duration;
 pub mod engine;

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area. They run the real `fleetsim`
 //! binary on the shipped scenarios through the helpers in `util`.
 
+mod check;
 mod scenario;
 mod util;
