@@ -3,8 +3,10 @@
 
 pub mod ca;
 pub mod check;
+pub mod merge;
 pub mod run;
 pub mod set;
+pub mod sweep;
 pub mod validate;
 
 use std::io::Write;
@@ -40,6 +42,11 @@ enum Command {
     /// Run scenarios over the seeds their `[expect]` sections need and judge every
     /// assertion: exit 0 all hold, 1 any falls short, 2 bad input.
     Check(check::CheckArgs),
+    /// Run the scenario's [sweep] grid x seeds in parallel: runs.csv, curves.csv and the
+    /// failure curve (resumable, shardable).
+    Sweep(sweep::SweepArgs),
+    /// Join the outputs of `sweep --shard I/N` into the unsharded sweep's outputs.
+    Merge(merge::MergeArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -57,6 +64,8 @@ pub fn main() -> ExitCode {
         Command::Ca(args) => ca::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Check(args) => check::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match result {
         Ok(code) => code,
