@@ -27,6 +27,7 @@
 //! shared between assertions: the scenario runs as many times as its widest assertion
 //! needs. Every run is a pure function of (scenario, seed), so a verdict replays exactly.
 
+use crate::duration::format_seconds;
 use crate::metrics::predicate::{Op, Predicate, Value};
 use crate::metrics::{Figures, Summary};
 use crate::report::stats::wilson_interval;
@@ -695,22 +696,6 @@ pub fn format_figure(figure: &str, x: f64) -> String {
         format!("{}", x as i64)
     } else {
         format!("{x:.3}")
-    }
-}
-
-/// Seconds as `47m05s`, `1h02m00s`, `35s`; `never` for +infinity.
-pub fn format_seconds(x: f64) -> String {
-    if !x.is_finite() {
-        return "never".into();
-    }
-    if x < 0.0 {
-        return format!("{x:.1}s");
-    }
-    let s = x.round() as u64;
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, sec) => format!("{sec}s"),
-        (0, m, sec) => format!("{m}m{sec:02}s"),
-        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
     }
 }
 

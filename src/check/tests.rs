@@ -1,6 +1,7 @@
 //! `[expect]` parsing (errors with lines) and verdicts on fabricated summaries.
 
 use super::*;
+use crate::duration::format_seconds;
 use crate::metrics::ClusterFigures;
 use crate::scenario::load_str;
 
