@@ -3,3 +3,5 @@
 
 mod scenario;
 mod util;
+
+mod fleet;
