@@ -2,3 +2,5 @@
 //! binary on the shipped scenarios through the helpers in `util`.
 
 mod util;
+
+mod ca;
