@@ -15,6 +15,20 @@ use super::SimTime;
 
 const ARITY: usize = 4;
 
+/// `if pick_second == 1 { b } else { a }` without a branch.
+#[inline(always)]
+fn select(pick_second: usize, a: u128, b: u128) -> u128 {
+    let mask = (pick_second as u128).wrapping_neg();
+    (a & !mask) | (b & mask)
+}
+
+/// `if pick_second == 1 { b } else { a }` without a branch.
+#[inline(always)]
+fn select_usize(pick_second: usize, a: usize, b: usize) -> usize {
+    let mask = pick_second.wrapping_neg();
+    (a & !mask) | (b & mask)
+}
+
 /// Events waiting to run, popped in (time, insertion sequence) order.
 pub struct EventQueue<E> {
     /// Heap-ordered keys: `time << 64 | seq`.
@@ -95,17 +109,22 @@ impl<E> EventQueue<E> {
                     if first >= n {
                         break;
                     }
-                    let mut best = first;
-                    let mut best_key = *kp.add(first);
-                    if first + ARITY <= n {
-                        for c in first + 1..first + ARITY {
-                            let k = *kp.add(c);
-                            if k < best_key {
-                                best = c;
-                                best_key = k;
-                            }
-                        }
+                    let (best, best_key) = if first + ARITY <= n {
+                        // Full set of children: a branch-free tournament (the compares
+                        // are unpredictable, so selects beat branches).
+                        let k0 = *kp.add(first);
+                        let k1 = *kp.add(first + 1);
+                        let k2 = *kp.add(first + 2);
+                        let k3 = *kp.add(first + 3);
+                        let a = (k1 < k0) as usize;
+                        let (ia, ka) = (first + a, select(a, k0, k1));
+                        let b = (k3 < k2) as usize;
+                        let (ib, kb) = (first + 2 + b, select(b, k2, k3));
+                        let c = (kb < ka) as usize;
+                        (select_usize(c, ia, ib), select(c, ka, kb))
                     } else {
+                        let mut best = first;
+                        let mut best_key = *kp.add(first);
                         for c in first + 1..n {
                             let k = *kp.add(c);
                             if k < best_key {
@@ -113,7 +132,8 @@ impl<E> EventQueue<E> {
                                 best_key = k;
                             }
                         }
-                    }
+                        (best, best_key)
+                    };
                     if best_key >= last_key {
                         break;
                     }
