@@ -4,4 +4,5 @@
 mod scenario;
 mod util;
 
+mod ca;
 mod fleet;
