@@ -49,10 +49,19 @@ fn incident_collapses_payments_while_other_clusters_upgrade_cleanly() {
             p["time_to_recover_s"].as_f64().is_none_or(|t| t > 7200.0) || p["metastable"] == true;
         assert!(never_within_2h, "seed {seed}: payments recovered: {p}");
         assert_eq!(p["metastable"], true, "seed {seed}");
-        assert!(p["peak_crashloop_pods"].as_u64().unwrap() > 100, "seed {seed}: {p}");
+        assert!(
+            p["peak_crashloop_pods"].as_u64().unwrap() > 100,
+            "seed {seed}: {p}"
+        );
         assert!(p["csr_timeouts"].as_u64().unwrap() > 1000, "seed {seed}");
-        assert!(p["csr_wasted_signings"].as_u64().unwrap() > 0, "seed {seed}");
-        assert!(p["csr_failed_objects_peak"].as_u64().unwrap() > 10_000, "seed {seed}");
+        assert!(
+            p["csr_wasted_signings"].as_u64().unwrap() > 0,
+            "seed {seed}"
+        );
+        assert!(
+            p["csr_failed_objects_peak"].as_u64().unwrap() > 10_000,
+            "seed {seed}"
+        );
         let others: Vec<&Value> = s["clusters"]
             .as_array()
             .unwrap()
@@ -81,7 +90,12 @@ fn mitigation_recovers_within_an_hour_of_the_actions() {
         assert!(t <= actions_at + 3600.0, "seed {seed}: recovered at {t}s");
         assert_eq!(s["metastable"], false);
         // It did crash first: the mitigation is what brought it back.
-        assert!(cluster(&s, "payments")["peak_crashloop_pods"].as_u64().unwrap() > 100);
+        assert!(
+            cluster(&s, "payments")["peak_crashloop_pods"]
+                .as_u64()
+                .unwrap()
+                > 100
+        );
     }
 }
 
@@ -111,7 +125,12 @@ fn run_writes_every_output_and_same_seed_gives_same_bytes() {
     let b = tempfile::tempdir().unwrap();
     for dir in [a.path(), b.path()] {
         let r = fleetsim_in(dir, &["run", "--seed", "7", "--out", "out"]).expect_code(0);
-        assert!(r.stdout.starts_with("seed=7 scenario=incident-ca-herd hash="), "{}", r.stdout);
+        assert!(
+            r.stdout
+                .starts_with("seed=7 scenario=incident-ca-herd hash="),
+            "{}",
+            r.stdout
+        );
         assert!(r.stdout.contains("replay: fleetsim run --seed 7"));
     }
     for f in ["timeseries.csv", "timeline.svg", "timeline.png"] {
@@ -132,16 +151,32 @@ fn run_writes_every_output_and_same_seed_gives_same_bytes() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["summary.json", "timeline.png", "timeline.svg", "timeseries.csv"]);
+    assert_eq!(
+        names,
+        [
+            "summary.json",
+            "timeline.png",
+            "timeline.svg",
+            "timeseries.csv"
+        ]
+    );
 }
 
 #[test]
 fn bad_scenario_exits_2_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    fs::write(&bad, "[scenario]\nhorizon = \"3h\"\n\n[ca.pca]\nworkers = 0\n").unwrap();
+    fs::write(
+        &bad,
+        "[scenario]\nhorizon = \"3h\"\n\n[ca.pca]\nworkers = 0\n",
+    )
+    .unwrap();
     let r = fleetsim_in(dir.path(), &["run", "bad.toml", "--out", "out"]).expect_code(2);
-    assert!(r.stderr.contains("bad.toml:5: ca.pca.workers"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("bad.toml:5: ca.pca.workers"),
+        "{}",
+        r.stderr
+    );
     assert!(!dir.path().join("out").exists());
     let r = fleetsim_in(dir.path(), &["run", "missing.toml"]).expect_code(2);
     assert!(r.stderr.contains("missing.toml"), "{}", r.stderr);
@@ -183,5 +218,8 @@ fn first_diff(a: &str, b: &str) -> (String, String) {
             return (x.to_string(), y.to_string());
         }
     }
-    (format!("{} lines", a.lines().count()), format!("{} lines", b.lines().count()))
+    (
+        format!("{} lines", a.lines().count()),
+        format!("{} lines", b.lines().count()),
+    )
 }

@@ -339,10 +339,9 @@ impl ClusterState {
         if phase == PodPhase::Backoff {
             c.backoff += 1;
         }
-        if phase == PodPhase::Terminating || phase == PodPhase::Free {
-            if !matches!(old, PodPhase::Terminating | PodPhase::Free) {
-                self.workloads[wl].active -= 1;
-            }
+        let leaving = matches!(phase, PodPhase::Terminating | PodPhase::Free);
+        if leaving && !matches!(old, PodPhase::Terminating | PodPhase::Free) {
+            self.workloads[wl].active -= 1;
         }
         self.pods[slot as usize].phase = phase;
         let is_crashloop = self.pods[slot as usize].crashlooping();
