@@ -256,8 +256,7 @@ fn start_agent(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
     let c = &mut f.clusters[cluster as usize];
     let p = &mut c.state.pods[pod.slot as usize];
     p.started_at = now;
-    p.agent_inner = 0;
-    p.agent_outer = 0;
+    p.agent_failures = 0;
     c.state.set_phase(now, pod.slot, PodPhase::WaitingCert);
     ctx.schedule_in(
         spec.agent.startup_probe_limit,
