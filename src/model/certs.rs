@@ -17,8 +17,8 @@
 
 use crate::ca::retry::{AgentBackoff, RetryPolicy};
 use crate::ca::{CaOutcome, CaTicket, OnTimeout};
-use crate::scenario::AgentSpec;
 use crate::engine::{rng, Context, SimTime};
+use crate::scenario::AgentSpec;
 
 use super::state::{PodPhase, PodRef};
 use super::{pods, Event, Fleet};
