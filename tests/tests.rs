@@ -4,3 +4,6 @@
 mod check;
 mod scenario;
 mod util;
+
+mod ca;
+mod fleet;
