@@ -19,11 +19,11 @@ printf '%s\0%s' "$(cat tests/data/full.toml)" 'cluster."web".count=2' > "$out/se
 {
   grep -oE '^[a-z_]+ *=' tests/data/full.toml | tr -d ' =' | sort -u | sed 's/.*/"&"/'
   grep -oE '^\[[^]]+\]' tests/data/full.toml | sort -u | sed 's/"/\\"/g; s/.*/"&"/'
-  for w in '"=' '"[' '"]' '"{' '"}' '","' '"\\"' '"."' '"10s"' '"5m"' '"1h30m"' '"250ms"' \
+  for w in '"="' '"["' '"]"' '"{"' '"}"' '","' '"\\"' '"."' '"10s"' '"5m"' '"1h30m"' '"250ms"' \
            '"true"' '"false"' '"p("' '"cluster.payments: "' '"cluster.*: "' '" over 10 seeds"' \
            '"recovered == true"' '"peak_crashloop_pods <= 0"' '"time_to_recover_s > 1h"' \
            '"assert = ["' '"seeds = "' '"count = "' '"1e308"' '"-0"' '"nan"' '"inf"' \
-           '"18446744073709551615"' '"9223372036854775807"'; do
+           '"18446744073709551615"' '"9223372036854775807"' '"[strategies."' '"[sweep]"' '"[expect]"'; do
     echo "$w"
   done
 } > fuzz/scenario.dict

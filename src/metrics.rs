@@ -186,7 +186,11 @@ impl Summary {
     /// Clusters that did not come through cleanly, worst first (most crashloop
     /// pod-seconds), at most 5: the ones a reader should look at.
     pub fn affected_clusters(&self) -> Vec<String> {
-        let mut bad: Vec<_> = self.clusters.iter().filter(|c| !c.figures.clean()).collect();
+        let mut bad: Vec<_> = self
+            .clusters
+            .iter()
+            .filter(|c| !c.figures.clean())
+            .collect();
         bad.sort_by(|a, b| {
             b.figures
                 .crashloop_pod_seconds

@@ -64,10 +64,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             notes.push(note);
         }
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("output").join(&doc.scenario.name).join("report.html"));
+    let out = args.out.clone().unwrap_or_else(|| {
+        Path::new("output")
+            .join(&doc.scenario.name)
+            .join("report.html")
+    });
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -75,7 +76,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .context("-o needs a file name, e.g. report.html")?;
     let files_dir = format!("{stem}-files");
 
-    let mut command = format!("fleetsim report {} -o {}", args.input.display(), out.display());
+    let mut command = format!(
+        "fleetsim report {} -o {}",
+        args.input.display(),
+        out.display()
+    );
     if let Some(n) = args.seeds {
         command.push_str(&format!(" --seeds {n}"));
     }
@@ -138,7 +143,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             s.failure.lo,
             s.failure.hi,
             crate::duration::format_seconds(s.ttr_p50),
-            if r.recommended == Some(i) { "  <- recommended" } else { "" }
+            if r.recommended == Some(i) {
+                "  <- recommended"
+            } else {
+                ""
+            }
         )?;
     }
     if r.recommended.is_none() {

@@ -97,7 +97,11 @@ pub fn strategy_comparison_from_csv(csv: &str, threshold: f64) -> Result<String>
     }
 
     // Layout: a label column sized to the longest name, then two panels.
-    let longest = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
+    let longest = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0);
     let label_w = (longest as f64 * 7.6 + 28.0).clamp(110.0, 280.0);
     let panel_w = (WIDTH - label_w - GAP - RIGHT) / 2.0;
     let (p_x0, t_x0) = (label_w, label_w + panel_w + GAP);
@@ -337,7 +341,10 @@ mod tests {
         assert!(e.to_string().contains("no rows"), "{e}");
         let bad = CSV.replace("0.72", "lots");
         let e = strategy_comparison_from_csv(&bad, 0.05).unwrap_err();
-        assert!(e.to_string().contains("line 2") && e.to_string().contains("failure_lo"), "{e}");
+        assert!(
+            e.to_string().contains("line 2") && e.to_string().contains("failure_lo"),
+            "{e}"
+        );
         let bad = CSV.replace(",0,0,x", ",0,yes,x");
         let e = strategy_comparison_from_csv(&bad, 0.05).unwrap_err();
         assert!(e.to_string().contains("expected 0 or 1"), "{e}");

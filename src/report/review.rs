@@ -194,7 +194,8 @@ pub fn run_timeline(sc: &Scenario, summary: &Summary, csv: &str) -> Result<Chart
 /// of at most `max_p` with 95 % confidence (73 for 0.05); `None` if no count up to
 /// [`MAX_REVIEW_SEEDS`] can.
 pub fn seeds_to_show(max_p: f64) -> Option<u32> {
-    (1..=MAX_REVIEW_SEEDS).find(|&n| wilson_interval(0, u64::from(n)).is_some_and(|w| w.hi <= max_p))
+    (1..=MAX_REVIEW_SEEDS)
+        .find(|&n| wilson_interval(0, u64::from(n)).is_some_and(|w| w.hi <= max_p))
 }
 
 struct Candidate {
@@ -218,8 +219,12 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
         }
         (None, None) => (DEFAULT_FAILURE.to_string(), DEFAULT_MAX_FAILURE_P),
     };
-    let failure = Predicate::parse(&failure_text)
-        .map_err(|e| ReviewError::Input(format!("{}: failure predicate {failure_text:?}: {e}", doc.source)))?;
+    let failure = Predicate::parse(&failure_text).map_err(|e| {
+        ReviewError::Input(format!(
+            "{}: failure predicate {failure_text:?}: {e}",
+            doc.source
+        ))
+    })?;
     if !(0.0..=1.0).contains(&max_p) {
         return Err(ReviewError::Input(format!(
             "{}: max_failure_p must be in [0, 1], got {max_p}",
@@ -288,7 +293,10 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
                 continue;
             }
             let n = results[c].len() as u64;
-            let k = results[c].iter().filter(|s| failure.holds(&s.fleet)).count() as u64;
+            let k = results[c]
+                .iter()
+                .filter(|s| failure.holds(&s.fleet))
+                .count() as u64;
             if wilson_interval(k, n).is_some_and(|w| w.lo > max_p) {
                 stopped[c] = true;
             }
@@ -330,7 +338,10 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
         base: &base,
         strategies: &strategies,
         recommended,
-        rec: rec_run.as_ref().zip(recommended).map(|(r, i)| (r, &cands[i])),
+        rec: rec_run
+            .as_ref()
+            .zip(recommended)
+            .map(|(r, i)| (r, &cands[i])),
     };
     let (html, files, figures) = ctx.render()?;
     Ok(Review {
@@ -526,16 +537,15 @@ impl PageContext<'_> {
         let runs_csv = self.strategy_runs_csv()?;
 
         let base_fails = self.strategies.iter().find(|s| s.changes.is_empty());
-        let mut page = HtmlPage::new(format!("Pre-maintenance review: {}", sc.name)).subtitle(
-            &format!(
+        let mut page =
+            HtmlPage::new(format!("Pre-maintenance review: {}", sc.name)).subtitle(&format!(
                 "{} · seed {} · scenario hash {} · fleetsim {} · regenerate: {}",
                 doc.source,
                 sc.seed,
                 doc.hash,
                 env!("CARGO_PKG_VERSION"),
                 self.input.command
-            ),
-        );
+            ));
         for note in &self.input.notes {
             page = page.callout(CalloutKind::Note, note);
         }
@@ -544,7 +554,10 @@ impl PageContext<'_> {
             page = page.paragraph(&sc.description);
         }
         let facts = self.facts();
-        let facts_ref: Vec<(&str, &str)> = facts.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let facts_ref: Vec<(&str, &str)> = facts
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         page = page.facts(&facts_ref);
 
         page = page.section("Recommendation");
@@ -579,15 +592,17 @@ impl PageContext<'_> {
             chart.title = format!("{} with {} — seed {}", sc.name, cand.name, run.summary.seed);
             let svg = chart.to_svg()?;
             figures += 1;
-            page = page.section(&format!("Fleet timeline with {}", cand.name)).figure(
-                &svg,
-                &format!(
-                    "The same fleet and seed with the recommended strategy {} ({}).",
-                    cand.name,
-                    self.strategies[self.recommended.unwrap_or(0)].changes
-                ),
-                &self.link(&name),
-            );
+            page = page
+                .section(&format!("Fleet timeline with {}", cand.name))
+                .figure(
+                    &svg,
+                    &format!(
+                        "The same fleet and seed with the recommended strategy {} ({}).",
+                        cand.name,
+                        self.strategies[self.recommended.unwrap_or(0)].changes
+                    ),
+                    &self.link(&name),
+                );
             files.push((name, csv.into_bytes()));
         }
 
@@ -639,7 +654,14 @@ impl PageContext<'_> {
                     figures += 1;
                     page = page.figure(
                         &svg,
-                        &format!("Failure probability by {x}, one line per {} with its 95 % interval.", if m.group.is_empty() { "sweep".to_string() } else { m.group.join(" / ") }),
+                        &format!(
+                            "Failure probability by {x}, one line per {} with its 95 % interval.",
+                            if m.group.is_empty() {
+                                "sweep".to_string()
+                            } else {
+                                m.group.join(" / ")
+                            }
+                        ),
                         &self.link("curves.csv"),
                     );
                 }
@@ -667,8 +689,15 @@ impl PageContext<'_> {
         let mut declared = Vec::new();
         if let Some(toml::Value::Table(t)) = doc.table().get("cluster") {
             for (name, body) in t {
-                let count = body.get("count").and_then(toml::Value::as_integer).unwrap_or(1);
-                declared.push(if count > 1 { format!("{name} ×{count}") } else { name.clone() });
+                let count = body
+                    .get("count")
+                    .and_then(toml::Value::as_integer)
+                    .unwrap_or(1);
+                declared.push(if count > 1 {
+                    format!("{name} ×{count}")
+                } else {
+                    name.clone()
+                });
             }
         }
         facts.push((
@@ -701,7 +730,11 @@ impl PageContext<'_> {
             .cas
             .iter()
             .map(|ca| {
-                let users = sc.clusters.iter().filter(|c| sc.cas[c.ca].name == ca.name).count();
+                let users = sc
+                    .clusters
+                    .iter()
+                    .filter(|c| sc.cas[c.ca].name == ca.name)
+                    .count();
                 let cfg = &ca.config;
                 let service = match cfg.service {
                     crate::ca::ServiceTime::Exponential { mean } => {
@@ -766,13 +799,20 @@ impl PageContext<'_> {
         } else {
             format!(
                 "waves of {} clusters, then the rest",
-                ro.waves.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                ro.waves
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
         let pacing = match &ro.pacing {
             Pacing::AllAtOnce => "evictions all at once".to_string(),
             Pacing::Batches { size, interval } => {
-                format!("batches of {size} pods every {}", format_duration(*interval))
+                format!(
+                    "batches of {size} pods every {}",
+                    format_duration(*interval)
+                )
             }
             Pacing::TokenBucket(rl) => format!("token bucket {} pods/s", rl.rate_per_s),
             Pacing::Aimd { initial_per_s, .. } => {
@@ -817,7 +857,11 @@ impl PageContext<'_> {
             .collect();
         facts.push((
             "Interventions".into(),
-            if ivs.is_empty() { "none".into() } else { ivs.join("; ") },
+            if ivs.is_empty() {
+                "none".into()
+            } else {
+                ivs.join("; ")
+            },
         ));
         facts.push((
             "Failure and threshold".into(),
@@ -849,7 +893,11 @@ impl PageContext<'_> {
                         if worst.is_empty() {
                             String::new()
                         } else {
-                            format!(" Clusters that do not come through cleanly (seed {}): {}.", self.base.summary.seed, worst.join(", "))
+                            format!(
+                                " Clusters that do not come through cleanly (seed {}): {}.",
+                                self.base.summary.seed,
+                                worst.join(", ")
+                            )
                         }
                     ),
                 );
@@ -936,7 +984,11 @@ impl PageContext<'_> {
 
     fn clusters_csv(&self) -> Result<String, ReviewError> {
         let sc = &self.input.doc.scenario;
-        let mut header = vec!["cluster".to_string(), "ca".to_string(), "istiod_replicas".to_string()];
+        let mut header = vec![
+            "cluster".to_string(),
+            "ca".to_string(),
+            "istiod_replicas".to_string(),
+        ];
         header.extend(FIGURES.iter().map(|s| s.to_string()));
         let rows: Vec<Vec<String>> = self
             .base
@@ -948,7 +1000,9 @@ impl PageContext<'_> {
                 let mut row = vec![
                     c.name.clone(),
                     c.ca.clone(),
-                    sc.clusters.get(i).map_or(String::new(), |s| s.istiod.replicas.to_string()),
+                    sc.clusters
+                        .get(i)
+                        .map_or(String::new(), |s| s.istiod.replicas.to_string()),
                 ];
                 row.extend(figure_cells(&c.figures));
                 row
@@ -958,7 +1012,11 @@ impl PageContext<'_> {
     }
 
     fn strategy_runs_csv(&self) -> Result<String, ReviewError> {
-        let mut header = vec!["strategy".to_string(), "seed".to_string(), "failed".to_string()];
+        let mut header = vec![
+            "strategy".to_string(),
+            "seed".to_string(),
+            "failed".to_string(),
+        ];
         header.extend(FIGURES.iter().map(|s| s.to_string()));
         header.push("trace_hash".into());
         let failure = Predicate::parse(self.failure_text)
@@ -985,8 +1043,15 @@ impl PageContext<'_> {
         // Affected clusters first, then the others in fleet order.
         let mut order: Vec<usize> = (0..summary.clusters.len()).collect();
         order.sort_by_key(|&i| summary.clusters[i].figures.clean());
-        let affected = order.iter().filter(|&&i| !summary.clusters[i].figures.clean()).count();
-        let shown: Vec<usize> = order.iter().copied().take(MAX_CLUSTER_ROWS.max(affected).min(MAX_TABLE_ROWS)).collect();
+        let affected = order
+            .iter()
+            .filter(|&&i| !summary.clusters[i].figures.clean())
+            .count();
+        let shown: Vec<usize> = order
+            .iter()
+            .copied()
+            .take(MAX_CLUSTER_ROWS.max(affected).min(MAX_TABLE_ROWS))
+            .collect();
         let mut highlight = Vec::new();
         let rows: Vec<Vec<String>> = shown
             .iter()
@@ -1000,7 +1065,9 @@ impl PageContext<'_> {
                 vec![
                     c.name.clone(),
                     c.ca.clone(),
-                    sc.clusters.get(i).map_or(String::new(), |s| s.istiod.replicas.to_string()),
+                    sc.clusters
+                        .get(i)
+                        .map_or(String::new(), |s| s.istiod.replicas.to_string()),
                     f.pods_total.to_string(),
                     yes(f.recovered).to_string(),
                     format_seconds(f.time_to_recover_s.unwrap_or(f64::INFINITY)),
@@ -1032,7 +1099,11 @@ impl PageContext<'_> {
             &highlight,
         );
         let hidden = summary.clusters.len().saturating_sub(shown.len());
-        let clean = summary.clusters.iter().filter(|c| c.figures.clean()).count();
+        let clean = summary
+            .clusters
+            .iter()
+            .filter(|c| c.figures.clean())
+            .count();
         let mut text = format!(
             "Seed {}: {} of {} clusters came through cleanly; the others are highlighted and listed first. \"Healthy from\": when the cluster last became healthy and stayed so.",
             summary.seed,
@@ -1040,7 +1111,11 @@ impl PageContext<'_> {
             summary.clusters.len()
         );
         if hidden > 0 {
-            let _ = write!(text, " {hidden} more clean clusters are in {}.", self.link("clusters.csv"));
+            let _ = write!(
+                text,
+                " {hidden} more clean clusters are in {}.",
+                self.link("clusters.csv")
+            );
         } else {
             let _ = write!(text, " Data: {}.", self.link("clusters.csv"));
         }
@@ -1067,7 +1142,11 @@ impl PageContext<'_> {
                 };
                 vec![
                     s.name.clone(),
-                    if s.changes.is_empty() { "(none)".into() } else { s.changes.clone() },
+                    if s.changes.is_empty() {
+                        "(none)".into()
+                    } else {
+                        s.changes.clone()
+                    },
                     s.runs.len().to_string(),
                     s.failures.to_string(),
                     interval(&s.failure),
@@ -1108,7 +1187,12 @@ impl PageContext<'_> {
             .iter()
             .map(|a| col(a))
             .collect::<Result<_, _>>()?;
-        let (c_runs, c_p, c_lo, c_hi) = (col("runs")?, col("failure_p")?, col("failure_lo")?, col("failure_hi")?);
+        let (c_runs, c_p, c_lo, c_hi) = (
+            col("runs")?,
+            col("failure_p")?,
+            col("failure_lo")?,
+            col("failure_hi")?,
+        );
         let c_ttr = col("time_to_recover_s_p50")?;
         let mut rows = Vec::new();
         let mut highlight = Vec::new();
@@ -1117,7 +1201,11 @@ impl PageContext<'_> {
         for rec in reader.records() {
             let rec = rec.map_err(bad)?;
             total += 1;
-            let num = |c: usize| rec.get(c).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            let num = |c: usize| {
+                rec.get(c)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(f64::NAN)
+            };
             let ok = num(c_hi) <= sw.manifest.max_failure_p;
             if ok {
                 qualifying += 1;
@@ -1126,9 +1214,17 @@ impl PageContext<'_> {
                 if ok {
                     highlight.push(rows.len());
                 }
-                let mut row: Vec<String> = axes.iter().map(|&c| rec.get(c).unwrap_or("").to_string()).collect();
+                let mut row: Vec<String> = axes
+                    .iter()
+                    .map(|&c| rec.get(c).unwrap_or("").to_string())
+                    .collect();
                 row.push(rec.get(c_runs).unwrap_or("").to_string());
-                row.push(format!("{:.3} [{:.3}, {:.3}]", num(c_p), num(c_lo), num(c_hi)));
+                row.push(format!(
+                    "{:.3} [{:.3}, {:.3}]",
+                    num(c_p),
+                    num(c_lo),
+                    num(c_hi)
+                ));
                 row.push(format_seconds(num(c_ttr)));
                 row.push(if ok { "yes" } else { "no" }.into());
                 rows.push(row);
@@ -1136,14 +1232,24 @@ impl PageContext<'_> {
         }
         let axis_names = sw.manifest.axes();
         let mut headers: Vec<&str> = axis_names.iter().map(String::as_str).collect();
-        headers.extend(["runs", "P(failure) [95 %]", "recover p50", "under threshold"]);
+        headers.extend([
+            "runs",
+            "P(failure) [95 %]",
+            "recover p50",
+            "under threshold",
+        ]);
         let mut page = page.table(&headers, &rows, &highlight);
         let mut text = format!(
             "{qualifying} of {total} sweep points have a failure probability under {} with 95 % confidence (highlighted).",
             sw.manifest.max_failure_p
         );
         if total > rows.len() {
-            let _ = write!(text, " The first {} are shown; all are in {}.", rows.len(), self.link("curves.csv"));
+            let _ = write!(
+                text,
+                " The first {} are shown; all are in {}.",
+                rows.len(),
+                self.link("curves.csv")
+            );
         }
         page = page.paragraph(&text);
         Ok(page)
@@ -1171,7 +1277,13 @@ fn log_scale(curves: &str, x: &str) -> bool {
 /// A strategy name as part of a file name.
 fn file_safe(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
