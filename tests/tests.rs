@@ -2,4 +2,5 @@
 //! binary on the shipped scenarios through the helpers in `util`.
 
 mod scenario;
+mod sweep;
 mod util;

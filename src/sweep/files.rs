@@ -496,10 +496,7 @@ fn finish_whole(
     files.push(path);
     if let Some(x) = &manifest.x {
         let mut chart = report::failure_curve_from_csv(&text, x, &manifest.group.join(","))?;
-        chart.title = format!(
-            "{}: P(failure) by {x} — failure: {}",
-            manifest.scenario, manifest.failure
-        );
+        chart.title = format!("{}: failure = {}", manifest.scenario, manifest.failure);
         let svg = chart.to_svg()?;
         let png = chart.to_png()?;
         for (name, bytes) in [(FIGURE_SVG, svg.into_bytes()), (FIGURE_PNG, png)] {
