@@ -150,15 +150,39 @@ impl ServiceTime {
         match *self {
             ServiceTime::Exponential { mean } => {
                 let x: f64 = Exp1.sample(rng);
-                SimTime::from_secs_f64(mean.as_secs_f64() * x)
+                from_nanos_f64(mean.as_nanos() as f64 * x)
             }
             ServiceTime::Constant { value } => value,
             ServiceTime::LogNormal { median, p99 } => {
                 let z: f64 = StandardNormal.sample(rng);
                 let s = lognormal_sigma(median, p99);
-                SimTime::from_secs_f64(median.as_secs_f64() * (s * z).exp())
+                from_nanos_f64(median.as_nanos() as f64 * (s * z).exp())
             }
         }
+    }
+}
+
+/// Nanoseconds as a float to [`SimTime`], rounded half up, saturating; the same as
+/// [`SimTime::from_secs_f64`] but without a libm `round` call on the hot path.
+#[inline]
+pub(crate) fn from_nanos_f64(ns: f64) -> SimTime {
+    if ns.is_nan() || ns <= 0.0 {
+        SimTime::ZERO
+    } else if ns >= u64::MAX as f64 {
+        SimTime::MAX
+    } else {
+        SimTime((ns + 0.5) as u64)
+    }
+}
+
+/// `ceil` for a non-negative float below 2^64, without a libm call.
+#[inline]
+fn ceil_u64(x: f64) -> u64 {
+    let t = x as u64;
+    if (t as f64) < x {
+        t + 1
+    } else {
+        t
     }
 }
 
@@ -1000,7 +1024,7 @@ impl CertificateAuthority {
         let at = if remaining >= u64::MAX as f64 {
             SimTime::MAX
         } else {
-            now.saturating_add(SimTime(remaining.ceil() as u64))
+            now.saturating_add(SimTime(ceil_u64(remaining)))
         };
         self.completion_gen += 1;
         self.completion_target = Some((next.slot, self.rate));

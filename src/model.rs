@@ -371,7 +371,7 @@ impl<'s> Fleet<'s> {
             .map(|(i, ca)| {
                 CertificateAuthority::new(
                     i as u32,
-                    ca.config.clone(),
+                    ca.config,
                     rng::named_stream(seed, &format!("ca/{}/service", ca.name)),
                 )
             })

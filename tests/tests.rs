@@ -4,3 +4,6 @@
 mod scenario;
 mod sweep;
 mod util;
+
+mod ca;
+mod fleet;

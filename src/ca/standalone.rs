@@ -215,6 +215,8 @@ pub struct StandaloneModel {
     clients_failed: u64,
     wasted_ns: u128,
     goodput_end: u64,
+    /// Mean inter-arrival time in nanoseconds.
+    ns_per_arrival: f64,
 }
 
 impl StandaloneModel {
@@ -239,6 +241,7 @@ impl StandaloneModel {
             clients_failed: 0,
             wasted_ns: 0,
             goodput_end: 0,
+            ns_per_arrival: 1e9 / cfg.arrival_rate_per_s,
             cfg,
         }
     }
@@ -267,7 +270,7 @@ impl StandaloneModel {
                 Patience::Constant(d) => d,
                 Patience::Exponential(mean) => {
                     let x: f64 = Exp1.sample(&mut self.patience_rng);
-                    SimTime::from_secs_f64(mean.as_secs_f64() * x)
+                    super::from_nanos_f64(mean.as_nanos() as f64 * x)
                 }
             };
             now.saturating_add(wait)
@@ -363,7 +366,7 @@ impl Model for StandaloneModel {
                 self.submit(client << 16, ctx);
                 let x: f64 = Exp1.sample(&mut self.arrivals_rng);
                 ctx.schedule_in(
-                    SimTime::from_secs_f64(x / self.cfg.arrival_rate_per_s),
+                    super::from_nanos_f64(x * self.ns_per_arrival),
                     StandaloneEvent::Arrival,
                 );
             }

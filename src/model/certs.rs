@@ -15,8 +15,10 @@
 //!   csrcleaner deletes them (hourly, older than 1 h) or an intervention does.
 //! - A signing that completes after istiod stopped waiting is wasted.
 
+use crate::ca::retry::{AgentBackoff, RetryPolicy};
 use crate::ca::{CaOutcome, CaTicket, OnTimeout};
 use crate::engine::{rng, Context, SimTime};
+use crate::scenario::AgentSpec;
 
 use super::state::{PodPhase, PodRef};
 use super::{pods, Event, Fleet};
@@ -292,25 +294,21 @@ fn agent_error(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
     if in_window {
         c.window.attempts += 1;
     }
-    let a = &spec.agent;
-    let jitter = rng::unit_f64(&mut c.rng);
     let p = &mut c.state.pods[pod.slot as usize];
-    p.agent_inner += 1;
-    let wait = if p.agent_inner < a.inner_attempts {
-        // Inner: 100, 200, 400, 800 ms, ±10 %.
-        let base = a.inner_initial.mul_f64(2f64.powi(p.agent_inner as i32 - 1));
-        base.mul_f64(0.9 + 0.2 * jitter)
-    } else {
-        // Outer: cenkalti/backoff, 500 ms x1.5 capped at 60 s, ±50 %.
-        p.agent_inner = 0;
-        let base = a
-            .outer_initial
-            .mul_f64(1.5f64.powi(p.agent_outer.min(60) as i32))
-            .min(a.outer_max);
-        p.agent_outer += 1;
-        base.mul_f64(0.5 + jitter)
-    };
+    p.agent_failures += 1;
+    let wait = agent_policy(&spec.agent).delay(p.agent_failures, &mut c.rng);
     ctx.schedule_in(wait.max(SimTime(1)), Event::CsrAttempt { cluster, pod });
+}
+
+/// istio-agent's retry policy with the scenario's parameters.
+pub fn agent_policy(a: &AgentSpec) -> RetryPolicy {
+    RetryPolicy::Agent(AgentBackoff {
+        inner_attempts: a.inner_attempts,
+        inner_base: a.inner_initial,
+        outer_initial: a.outer_initial,
+        outer_max: a.outer_max,
+        ..AgentBackoff::default()
+    })
 }
 
 /// csrcleaner: deletes Failed CSR objects older than the limit, then rescans.

@@ -107,17 +107,17 @@ pub fn sync_workload(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, work
         // The webhook: no ready istiod => "no endpoints available" at once; otherwise the
         // injection queue of the ready replicas, failing at the timeout when too slow.
         let replicas = c.istiod.len() as u64;
-        let (at, ok) = if replicas == 0 {
-            (now + SimTime::from_millis(1), false)
-        } else {
-            let per = SimTime(spec.webhook.injection_time.as_nanos() / replicas);
-            let start = c.inject_free_at.max(now);
-            let done = start + per;
-            c.inject_free_at = done;
-            if done.saturating_sub(now) > spec.webhook.timeout {
-                (now + spec.webhook.timeout, false)
-            } else {
-                (done, true)
+        let (at, ok) = match spec.webhook.injection_time.as_nanos().checked_div(replicas) {
+            None => (now + SimTime::from_millis(1), false),
+            Some(per) => {
+                let start = c.inject_free_at.max(now);
+                let done = start + SimTime(per);
+                c.inject_free_at = done;
+                if done.saturating_sub(now) > spec.webhook.timeout {
+                    (now + spec.webhook.timeout, false)
+                } else {
+                    (done, true)
+                }
             }
         };
         ctx.schedule_at(
@@ -256,8 +256,7 @@ fn start_agent(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
     let c = &mut f.clusters[cluster as usize];
     let p = &mut c.state.pods[pod.slot as usize];
     p.started_at = now;
-    p.agent_inner = 0;
-    p.agent_outer = 0;
+    p.agent_failures = 0;
     c.state.set_phase(now, pod.slot, PodPhase::WaitingCert);
     ctx.schedule_in(
         spec.agent.startup_probe_limit,

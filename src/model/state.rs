@@ -74,10 +74,8 @@ pub struct Pod {
     pub backoff_level: u32,
     /// When its containers last started.
     pub started_at: SimTime,
-    /// istio-agent: failed attempts in the current inner round.
-    pub agent_inner: u32,
-    /// istio-agent: outer back-off rounds so far.
-    pub agent_outer: u32,
+    /// istio-agent: failed certificate attempts since the agent started.
+    pub agent_failures: u32,
 }
 
 impl Pod {
@@ -92,8 +90,7 @@ impl Pod {
             restarts: 0,
             backoff_level: 0,
             started_at: SimTime::ZERO,
-            agent_inner: 0,
-            agent_outer: 0,
+            agent_failures: 0,
         }
     }
 
@@ -302,8 +299,7 @@ impl ClusterState {
         p.injected = injected;
         p.restarts = 0;
         p.backoff_level = 0;
-        p.agent_inner = 0;
-        p.agent_outer = 0;
+        p.agent_failures = 0;
         self.workloads[workload as usize].active += 1;
         self.set_phase(now, slot, PodPhase::Creating);
         self.pod_ref(slot)
@@ -339,10 +335,9 @@ impl ClusterState {
         if phase == PodPhase::Backoff {
             c.backoff += 1;
         }
-        if phase == PodPhase::Terminating || phase == PodPhase::Free {
-            if !matches!(old, PodPhase::Terminating | PodPhase::Free) {
-                self.workloads[wl].active -= 1;
-            }
+        let leaving = matches!(phase, PodPhase::Terminating | PodPhase::Free);
+        if leaving && !matches!(old, PodPhase::Terminating | PodPhase::Free) {
+            self.workloads[wl].active -= 1;
         }
         self.pods[slot as usize].phase = phase;
         let is_crashloop = self.pods[slot as usize].crashlooping();

@@ -57,12 +57,22 @@ pub fn herd(istiod: u32, max_unavailable_percent: f64) -> Scenario {
     sc
 }
 
+/// DESIGN.md's simple model: the same herd is fine with one istiod replica (its client
+/// limiter paces the CSRs below the CA's contention peak) and collapses with 40.
 #[test]
-fn herd_runs() {
-    for istiod in [1, 40] {
-        let sc = herd(istiod, 100.0);
-        let out = run(&sc, 1, "test");
-        eprintln!("istiod={istiod}: {}", out.summary.to_json());
+fn forty_istiod_replicas_collapse_the_herd_one_does_not() {
+    for seed in [1, 2] {
+        let one = run(&herd(1, 100.0), seed, "x").summary;
+        assert!(one.fleet.recovered, "seed {seed}: {}", one.to_json());
+        assert_eq!(one.fleet.peak_crashloop_pods, 0);
+        assert!(one.fleet.time_to_recover_s.unwrap() < 600.0);
+        let forty = run(&herd(40, 100.0), seed, "x").summary;
+        assert!(
+            !forty.fleet.recovered && forty.fleet.metastable,
+            "seed {seed}"
+        );
+        assert!(forty.fleet.csr_failed_objects_peak > 100_000);
+        assert!(forty.fleet.csr_wasted_signings > 0);
     }
 }
 
@@ -273,5 +283,98 @@ fn scale_200_clusters() {
         s.fleet.recovered,
         s.fleet.pods_total,
         out.recorder.samples.len()
+    );
+}
+
+/// Records the size of every slow-start batch the ReplicaSet opens.
+fn slow_start_batches(sc: &Scenario, workload: u32, until: SimTime) -> Vec<u32> {
+    let mut sim = Simulation::new(Fleet::new(sc, 1));
+    sim.init(|f, ctx| f.start(ctx));
+    let mut batches = Vec::new();
+    let mut last = 0;
+    loop {
+        let r = sim.run(Limits {
+            horizon: until,
+            max_events: sim.events() + 1,
+        });
+        let w = &sim.model.clusters[0].state.workloads[workload as usize];
+        if w.batch_outstanding > last {
+            batches.push(w.batch_outstanding);
+        }
+        last = w.batch_outstanding;
+        if r.stop != crate::engine::StopReason::EventBudget {
+            return batches;
+        }
+    }
+}
+
+#[test]
+fn replicaset_creates_in_slow_start_batches() {
+    // One node group drained all at once: the 40 pods of the one injected workload are
+    // recreated through the webhook in batches 1, 2, 4, 8, 16 and the rest (9).
+    let mut sc = small(4, 40, UpdateStrategy::Default, 4, Pacing::AllAtOnce);
+    sc.clusters[0].workloads.truncate(1);
+    sc.clusters[0].workloads[0].pdb_max_unavailable = None;
+    sc.clusters[0].node_groups[0].nodes = 4;
+    // istiod pinned to a group that is not upgraded, so the webhook always answers.
+    sc.clusters[0].node_groups.push(NodeGroupSpec {
+        name: "system".into(),
+        nodes: 1,
+        max_pods: 10,
+        target_ami: None,
+        ..NodeGroupSpec::default()
+    });
+    sc.clusters[0].istiod.node_group = Some(1);
+    let batches = slow_start_batches(&sc, 1, SimTime::from_secs(3600));
+    assert_eq!(&batches[..6], &[1, 2, 4, 8, 16, 9], "{batches:?}");
+}
+
+#[test]
+fn conditional_interventions_fire_and_recover_the_herd() {
+    let mut sc = herd(40, 100.0);
+    sc.horizon = SimTime::from_secs(2 * 3600);
+    let payments = vec![0];
+    let when = |v: f64| {
+        Trigger::When(Condition {
+            metric: ConditionMetric::CrashloopPods,
+            op: CompareOp::Gt,
+            value: v,
+        })
+    };
+    sc.interventions = vec![
+        InterventionSpec {
+            name: "istiod".into(),
+            clusters: payments.clone(),
+            trigger: when(100.0),
+            action: Action::ScaleIstiod { replicas: 1 },
+        },
+        InterventionSpec {
+            name: "delete".into(),
+            clusters: payments.clone(),
+            trigger: when(100.0),
+            action: Action::DeleteFailedCsrs,
+        },
+        InterventionSpec {
+            name: "restart".into(),
+            clusters: payments,
+            trigger: when(100.0),
+            action: Action::RestartCrashlooping {
+                batch_size: 25,
+                interval: SimTime::from_secs(30),
+            },
+        },
+    ];
+    let with = run(&sc, 1, "x").summary;
+    sc.interventions.clear();
+    let without = run(&sc, 1, "x").summary;
+    assert!(
+        !without.fleet.recovered && without.fleet.metastable,
+        "{}",
+        without.to_json()
+    );
+    assert!(with.fleet.recovered, "{}", with.to_json());
+    assert!(
+        with.fleet.peak_crashloop_pods > 100,
+        "the trigger needed a crashloop"
     );
 }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Regenerates the figures README shows from the shipped scenarios:
+#   bash output/examples/regenerate.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release --quiet
+bin=target/release/fleetsim
+ex=output/examples
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for s in incident-ca-herd incident-mitigated healthy-baseline; do
+  "$bin" run "scenarios/$s.toml" --out "$work/$s" >/dev/null
+  cp "$work/$s/timeline.png" "$ex/timeline-$s.png"
+done
+echo "wrote $(ls "$ex"/*.png | tr '\n' ' ')"

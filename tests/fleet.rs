@@ -1,0 +1,225 @@
+//! `fleetsim run` on the shipped scenarios: the incident, its mitigation and the healthy
+//! baseline, over several seeds; outputs, determinism and golden summaries.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{fleetsim, fleetsim_in, root, scenario};
+
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn run_json(name: &str, seed: u64, out: &Path) -> Value {
+    let s = scenario(name);
+    fleetsim(&[
+        "run",
+        s.to_str().unwrap(),
+        "--seed",
+        &seed.to_string(),
+        "--format",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .expect_code(0)
+    .json()
+}
+
+fn cluster<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no cluster {name}"))
+}
+
+fn clean(c: &Value) -> bool {
+    c["recovered"] == true && c["peak_crashloop_pods"] == 0 && c["upgrade_failed"] == false
+}
+
+#[test]
+fn incident_collapses_payments_while_other_clusters_upgrade_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in SEEDS {
+        let s = run_json("incident-ca-herd.toml", seed, dir.path());
+        let p = cluster(&s, "payments");
+        let never_within_2h =
+            p["time_to_recover_s"].as_f64().is_none_or(|t| t > 7200.0) || p["metastable"] == true;
+        assert!(never_within_2h, "seed {seed}: payments recovered: {p}");
+        assert_eq!(p["metastable"], true, "seed {seed}");
+        assert!(
+            p["peak_crashloop_pods"].as_u64().unwrap() > 100,
+            "seed {seed}: {p}"
+        );
+        assert!(p["csr_timeouts"].as_u64().unwrap() > 1000, "seed {seed}");
+        assert!(
+            p["csr_wasted_signings"].as_u64().unwrap() > 0,
+            "seed {seed}"
+        );
+        assert!(
+            p["csr_failed_objects_peak"].as_u64().unwrap() > 10_000,
+            "seed {seed}"
+        );
+        let others: Vec<&Value> = s["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] != "payments")
+            .collect();
+        let clean_count = others.iter().filter(|c| clean(c)).count();
+        assert!(
+            clean_count * 10 >= others.len() * 9,
+            "seed {seed}: only {clean_count} of {} other clusters clean",
+            others.len()
+        );
+        assert_eq!(s["metastable"], true);
+        assert_eq!(s["stop_reason"], "horizon");
+    }
+}
+
+#[test]
+fn mitigation_recovers_within_an_hour_of_the_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let actions_at = 32.0 * 60.0;
+    for seed in SEEDS {
+        let s = run_json("incident-mitigated.toml", seed, dir.path());
+        assert_eq!(s["recovered"], true, "seed {seed}");
+        let t = s["time_to_recover_s"].as_f64().unwrap();
+        assert!(t <= actions_at + 3600.0, "seed {seed}: recovered at {t}s");
+        assert_eq!(s["metastable"], false);
+        // It did crash first: the mitigation is what brought it back.
+        assert!(
+            cluster(&s, "payments")["peak_crashloop_pods"]
+                .as_u64()
+                .unwrap()
+                > 100
+        );
+    }
+}
+
+#[test]
+fn healthy_baseline_never_has_a_pod_in_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in SEEDS {
+        let s = run_json("healthy-baseline.toml", seed, dir.path());
+        assert_eq!(s["peak_crashloop_pods"], 0, "seed {seed}");
+        assert_eq!(s["pod_restarts"], 0, "seed {seed}");
+        assert_eq!(s["recovered"], true);
+        assert!(s["upgrade_complete_s"].as_f64().is_some(), "seed {seed}");
+        assert!(s["evictions"].as_u64().unwrap() > 3000, "every pod moved");
+    }
+}
+
+/// Summary without the one nondeterministic figure.
+fn strip_wall(text: &str) -> Value {
+    let mut v: Value = serde_json::from_str(text).unwrap();
+    v.as_object_mut().unwrap().remove("wall_s");
+    v
+}
+
+#[test]
+fn run_writes_every_output_and_same_seed_gives_same_bytes() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for dir in [a.path(), b.path()] {
+        let r = fleetsim_in(dir, &["run", "--seed", "7", "--out", "out"]).expect_code(0);
+        assert!(
+            r.stdout
+                .starts_with("seed=7 scenario=incident-ca-herd hash="),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("replay: fleetsim run --seed 7"));
+    }
+    for f in ["timeseries.csv", "timeline.svg", "timeline.png"] {
+        let x = fs::read(a.path().join("out").join(f)).unwrap();
+        let y = fs::read(b.path().join("out").join(f)).unwrap();
+        assert!(x == y, "{f} differs between two runs with the same seed");
+        assert!(!x.is_empty());
+    }
+    let sa = fs::read_to_string(a.path().join("out/summary.json")).unwrap();
+    let sb = fs::read_to_string(b.path().join("out/summary.json")).unwrap();
+    assert_eq!(strip_wall(&sa), strip_wall(&sb));
+    let csv = fs::read_to_string(a.path().join("out/timeseries.csv")).unwrap();
+    assert!(csv.starts_with("time_s,cluster,pods_ready,"));
+    assert!(csv.lines().any(|l| l.contains(",payments,")));
+    // Nothing else is left in the directory (no temporary files).
+    let mut names: Vec<String> = fs::read_dir(a.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "summary.json",
+            "timeline.png",
+            "timeline.svg",
+            "timeseries.csv"
+        ]
+    );
+}
+
+#[test]
+fn bad_scenario_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    fs::write(
+        &bad,
+        "[scenario]\nhorizon = \"3h\"\n\n[ca.pca]\nworkers = 0\n",
+    )
+    .unwrap();
+    let r = fleetsim_in(dir.path(), &["run", "bad.toml", "--out", "out"]).expect_code(2);
+    assert!(
+        r.stderr.contains("bad.toml:5: ca.pca.workers"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.path().join("out").exists());
+    let r = fleetsim_in(dir.path(), &["run", "missing.toml"]).expect_code(2);
+    assert!(r.stderr.contains("missing.toml"), "{}", r.stderr);
+}
+
+/// Golden summaries of the shipped scenarios (seed 1). Any change to the model's
+/// numbers shows here; regenerate with `FLEETSIM_BLESS=1 cargo nextest run golden`.
+#[test]
+fn golden_summaries_of_shipped_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let bless = std::env::var_os("FLEETSIM_BLESS").is_some();
+    for name in ["incident-ca-herd", "incident-mitigated", "healthy-baseline"] {
+        let actual = run_json(&format!("{name}.toml"), 1, dir.path());
+        let mut actual = actual;
+        actual.as_object_mut().unwrap().remove("wall_s");
+        let golden = root().join("tests/golden").join(format!("{name}.json"));
+        let text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
+        if bless {
+            fs::create_dir_all(golden.parent().unwrap()).unwrap();
+            fs::write(&golden, &text).unwrap();
+            continue;
+        }
+        let expected = fs::read_to_string(&golden)
+            .unwrap_or_else(|_| panic!("missing {}; run with FLEETSIM_BLESS=1", golden.display()));
+        if expected != text {
+            panic!(
+                "{name}: summary differs from {}\n--- expected ---\n{}\n--- actual ---\n{}\n---",
+                golden.display(),
+                first_diff(&expected, &text).0,
+                first_diff(&expected, &text).1
+            );
+        }
+    }
+}
+
+fn first_diff(a: &str, b: &str) -> (String, String) {
+    for (x, y) in a.lines().zip(b.lines()) {
+        if x != y {
+            return (x.to_string(), y.to_string());
+        }
+    }
+    (
+        format!("{} lines", a.lines().count()),
+        format!("{} lines", b.lines().count()),
+    )
+}
