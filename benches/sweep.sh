@@ -16,18 +16,18 @@ scenario=${1:-scenarios/sweep-restart-strategies.toml}
 seeds=${2:-5}
 echo "cores: $(nproc); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-timed() { # timed OUT_FILE ARGS...: runs fleetsim, prints "wall_s max_rss_KiB cpu_percent"
+timed() { # timed OUT_FILE ARGS...: runs fleetsim, prints "wall_s max_rss_KiB cpu_percent user_s"
   local t=$1; shift
-  /usr/bin/time -f '%e %M %P' -o "$t" "$bin" "$@" >/dev/null 2>&1
+  /usr/bin/time -f '%e %M %P %U' -o "$t" "$bin" "$@" >/dev/null 2>&1
   cat "$t"
 }
 
 best1=999999; best2=999999
 for rep in 1 2 3; do
   for threads in 1 2; do
-    read -r wall _ cpu < <(timed "$out/time" sweep "$scenario" --seeds "$seeds" \
+    read -r wall _ cpu user < <(timed "$out/time" sweep "$scenario" --seeds "$seeds" \
       --threads "$threads" --out "$out/t$threads")
-    echo "  rep $rep, $threads thread(s): $wall s wall, $cpu CPU"
+    echo "  rep $rep, $threads thread(s): $wall s wall, $cpu CPU, $user s user CPU"
     if [ "$threads" = 1 ]; then best1=$(python3 -c "print(min($best1, $wall))");
     else best2=$(python3 -c "print(min($best2, $wall))"); fi
   done
@@ -38,7 +38,7 @@ python3 -c "print(f'speed-up on {$runs} runs of $scenario: 1 thread {$best1:.2f}
 
 echo "peak memory of a tiny sweep (benches/sweep-tiny.toml, 10 points):"
 for s in 100 1000 10000; do
-  read -r wall rss _ < <(timed "$out/time" sweep benches/sweep-tiny.toml --seeds "$s" --out "$out/tiny")
+  read -r wall rss _ _ < <(timed "$out/time" sweep benches/sweep-tiny.toml --seeds "$s" --out "$out/tiny")
   printf '  %7d runs: %6.2f s, max RSS %6.1f MiB\n' "$((s * 10))" "$wall" "$(python3 -c "print($rss/1024)")"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -144,7 +144,7 @@ fn a_killed_sweep_resumes_to_the_same_outputs() {
         "killed before the end"
     );
     let checkpoint_rows = read(&t.join("resumed"), "runs.csv.partial").lines().count() - 1;
-    assert!(checkpoint_rows >= 100 && checkpoint_rows < 600);
+    assert!((100..600).contains(&checkpoint_rows));
 
     // A resume with other parameters is refused and leaves the checkpoint alone.
     let mut other = args("resumed");
@@ -195,6 +195,9 @@ fn ran_and_taken(stdout: &str) -> (u64, u64) {
     (ran, taken)
 }
 
+/// A failure curve point: (x, failure_p, failure_lo, failure_hi).
+type CurvePoint = (f64, f64, f64, f64);
+
 /// The shipped strategies sweep: the failure probability does not rise with CA rate
 /// (beyond what the intervals allow), and the strategies rank as docs/sweep.md says.
 #[test]
@@ -217,7 +220,7 @@ fn shipped_strategies_sweep_is_monotone_and_ranks_as_documented() {
     let col = |n: &str| h.iter().position(|x| x == n).unwrap();
     let (cs, cx) = (col("strategy"), col("ca.pca-payments.rate_limit_per_s"));
     let (cp, clo, chi) = (col("failure_p"), col("failure_lo"), col("failure_hi"));
-    let mut lines: Vec<(String, Vec<(f64, f64, f64, f64)>)> = Vec::new();
+    let mut lines: Vec<(String, Vec<CurvePoint>)> = Vec::new();
     for rec in r.records() {
         let rec = rec.unwrap();
         let num = |c: usize| rec[c].parse::<f64>().unwrap();

@@ -24,6 +24,14 @@ fn spec_err(section: &str) -> String {
 }
 
 #[test]
+fn the_full_example_sweep_is_valid() {
+    let d = doc(include_str!("../../tests/data/full.toml"));
+    let sw = Sweep::from_document(&d, None).unwrap();
+    assert_eq!((sw.points().len(), sw.seeds), (3, 10));
+    assert_eq!(sw.strategies[0].name, "paced");
+}
+
+#[test]
 fn strategies_are_read_in_order_and_apply() {
     let d = doc(SMALL);
     let list = strategies(&d).unwrap();
