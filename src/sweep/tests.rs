@@ -272,6 +272,12 @@ fn checkpoint_drops_a_cut_off_last_row_and_refuses_foreign_rows() {
     assert_eq!((out.resumed, out.ran), (5, 7));
     assert_eq!(std::fs::read_to_string(dir.join(RUNS)).unwrap(), full);
     assert_eq!(std::fs::read_to_string(dir.join(CURVES)).unwrap(), curves);
+    // Killed before the header was complete.
+    std::fs::remove_file(dir.join(RUNS)).unwrap();
+    std::fs::write(dir.join(RUNS_PARTIAL), &full[..10]).unwrap();
+    let out = run_into_dir(&sw, Shard::WHOLE, dir, true, &pool, &mut |_| {}).unwrap();
+    assert_eq!((out.resumed, out.ran), (0, 12));
+    assert_eq!(std::fs::read_to_string(dir.join(RUNS)).unwrap(), full);
     // A row that is not this sweep's.
     std::fs::remove_file(dir.join(RUNS)).unwrap();
     let tampered = full[..cut].replacen("\n1,0,all-at-once,1,8,", "\n1,0,all-at-once,1,9,", 1);
