@@ -36,6 +36,19 @@ cmp "$out/t1/runs.csv" "$out/t2/runs.csv"
 runs=$(($(wc -l <"$out/t1/runs.csv") - 1))
 python3 -c "print(f'speed-up on {$runs} runs of $scenario: 1 thread {$best1:.2f} s, 2 threads {$best2:.2f} s -> {$best1/$best2:.2f}x (best of 3)')"
 
+# What parallelism does the machine give right now? Two 1-thread sweeps at once against
+# one alone: 2.0 on an idle 2-core machine, ~1.0 when the CPU is capped or saturated.
+# The executor's efficiency is the speed-up over this capacity.
+start=$(date +%s.%N)
+"$bin" sweep "$scenario" --seeds "$seeds" --threads 1 --out "$out/pa" >/dev/null 2>&1 &
+"$bin" sweep "$scenario" --seeds "$seeds" --threads 1 --out "$out/pb" >/dev/null 2>&1 &
+wait
+pair=$(python3 -c "import time; print(time.time() - $start)")
+python3 -c "
+cap = 2 * $best1 / $pair
+print(f'parallel capacity now: two 1-thread sweeps at once took {$pair:.2f} s -> {cap:.2f} (2.00 = two free cores)')
+print(f'executor efficiency: speed-up / capacity = {($best1/$best2)/cap:.2f}')"
+
 echo "peak memory of a tiny sweep (benches/sweep-tiny.toml, 10 points):"
 for s in 100 1000 10000; do
   read -r wall rss _ _ < <(timed "$out/time" sweep benches/sweep-tiny.toml --seeds "$s" --out "$out/tiny")
