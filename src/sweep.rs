@@ -43,6 +43,8 @@ mod files;
 mod spec;
 mod strategy;
 pub mod table;
+#[cfg(test)]
+mod tests;
 
 use rayon::prelude::*;
 

@@ -4,6 +4,7 @@
 mod check;
 mod report;
 mod scenario;
+mod sweep;
 mod util;
 
 mod ca;

@@ -13,6 +13,11 @@ for s in incident-ca-herd incident-mitigated healthy-baseline; do
   "$bin" run "scenarios/$s.toml" --out "$work/$s" >/dev/null
   cp "$work/$s/timeline.png" "$ex/timeline-$s.png"
 done
+for s in sweep-restart-strategies sweep-istiod-replicas; do
+  "$bin" sweep "scenarios/$s.toml" --out "$work/$s" >/dev/null 2>&1
+  cp "$work/$s/failure_curve.png" "$ex/failure-curve-$s.png"
+  cp "$work/$s/curves.csv" "$ex/curves-$s.csv"
+done
 # The pre-maintenance review of the incident (default seeds), as a browser shows it.
 "$bin" report scenarios/incident-ca-herd.toml -o "$work/report/report.html" >/dev/null
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \

@@ -134,7 +134,19 @@ pub fn render_curves(curves: &str, m: &Manifest) -> String {
     let col = |name: &str| header.iter().position(|h| h == name);
     let axes = m.axes();
     let cols: Vec<usize> = axes.iter().filter_map(|a| col(a)).collect();
-    let widths: Vec<usize> = axes.iter().map(|a| a.len().max(8)).collect();
+    let rows: Vec<csv::StringRecord> = r.records().filter_map(Result::ok).collect();
+    let widths: Vec<usize> = axes
+        .iter()
+        .zip(&cols)
+        .map(|(a, &c)| {
+            rows.iter()
+                .take(MAX_PRINTED_POINTS)
+                .map(|r| r[c].chars().count())
+                .chain([a.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     for (a, w) in axes.iter().zip(&widths) {
         out += &format!("{a:<w$}  ");
     }
@@ -151,7 +163,6 @@ pub fn render_curves(curves: &str, m: &Manifest) -> String {
     ) else {
         return out;
     };
-    let rows: Vec<csv::StringRecord> = r.records().filter_map(Result::ok).collect();
     for rec in rows.iter().take(MAX_PRINTED_POINTS) {
         for (&c, w) in cols.iter().zip(&widths) {
             out += &format!("{:<w$}  ", &rec[c]);
@@ -173,6 +184,7 @@ pub fn render_curves(curves: &str, m: &Manifest) -> String {
 /// Progress on stderr: an indicatif bar with ETA on a terminal, a plain line every
 /// 10 s (and at the end) otherwise.
 pub struct Reporter {
+    tty: bool,
     bar: Option<indicatif::ProgressBar>,
     what: &'static str,
     started: Instant,
@@ -183,19 +195,9 @@ pub struct Reporter {
 impl Reporter {
     /// A reporter for `what` (`sweep`, `merge`).
     pub fn new(what: &'static str) -> Reporter {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({per_sec}, ETA {eta})",
-                )
-                .expect("valid template"),
-            );
-            bar.set_prefix(what);
-            bar
-        });
         Reporter {
-            bar,
+            tty: std::io::stderr().is_terminal(),
+            bar: None,
             what,
             started: Instant::now(),
             last_line: Instant::now(),
@@ -205,12 +207,21 @@ impl Reporter {
 
     /// Records progress.
     pub fn update(&mut self, p: Progress) {
-        if let Some(bar) = &self.bar {
-            if self.last.is_none() {
-                bar.set_length(p.total);
+        if self.tty {
+            let what = self.what;
+            let bar = self.bar.get_or_insert_with(|| {
+                let bar = indicatif::ProgressBar::new(p.total);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} runs (ETA {eta})",
+                    )
+                    .expect("valid template"),
+                );
+                bar.set_prefix(what);
                 bar.set_position(p.done);
                 bar.reset_eta();
-            }
+                bar
+            });
             bar.set_position(p.done);
         } else if self.last.is_none() || self.last_line.elapsed() >= Duration::from_secs(10) {
             self.line(p);

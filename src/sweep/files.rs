@@ -283,10 +283,18 @@ pub fn run_into_dir(
         f.set_len(rows.valid_bytes)
             .map_err(SweepError::io(&partial))?;
         drop(f);
-        OpenOptions::new()
+        let mut f = OpenOptions::new()
             .append(true)
             .open(&partial)
-            .map_err(SweepError::io(&partial))?
+            .map_err(SweepError::io(&partial))?;
+        if rows.valid_bytes == 0 {
+            // Killed before the header was complete.
+            let mut w = csv::WriterBuilder::new().from_writer(&mut f);
+            w.write_record(&manifest.columns)
+                .and_then(|_| w.flush().map_err(Into::into))
+                .map_err(|e| SweepError::io(&partial)(csv_io(e)))?;
+        }
+        f
     } else {
         for name in [RUNS, RUNS_PARTIAL, CURVES, FIGURE_SVG, FIGURE_PNG] {
             match fs::remove_file(dir.join(name)) {
@@ -452,7 +460,7 @@ fn read_rows(
         }
         count += 1;
     }
-    if line == 0 {
+    if line == 0 && !partial {
         return Err(bad(1, "no header".into()));
     }
     Ok(RowsRead {
@@ -496,10 +504,7 @@ fn finish_whole(
     files.push(path);
     if let Some(x) = &manifest.x {
         let mut chart = report::failure_curve_from_csv(&text, x, &manifest.group.join(","))?;
-        chart.title = format!(
-            "{}: P(failure) by {x} — failure: {}",
-            manifest.scenario, manifest.failure
-        );
+        chart.title = format!("{}: failure = {}", manifest.scenario, manifest.failure);
         let svg = chart.to_svg()?;
         let png = chart.to_png()?;
         for (name, bytes) in [(FIGURE_SVG, svg.into_bytes()), (FIGURE_PNG, png)] {
