@@ -28,17 +28,30 @@ fuzz_target!(|data: &[u8]| {
     let _ = Expectations::from_document(&doc);
 
     // The resolved document is a fixed point.
-    let again = load_str("fuzz.toml", &doc.resolved_toml, &[])
-        .unwrap_or_else(|e| panic!("resolved TOML does not load again:\n{e}\n---\n{}", doc.resolved_toml));
-    assert_eq!(again.scenario, doc.scenario, "resolved TOML loads to another scenario");
+    let again = load_str("fuzz.toml", &doc.resolved_toml, &[]).unwrap_or_else(|e| {
+        panic!(
+            "resolved TOML does not load again:\n{e}\n---\n{}",
+            doc.resolved_toml
+        )
+    });
+    assert_eq!(
+        again.scenario, doc.scenario,
+        "resolved TOML loads to another scenario"
+    );
     assert_eq!(again.hash, doc.hash, "resolved TOML is not canonical");
 
     // Overrides applied afterwards: both paths agree.
     if let Ok(plain) = load_bytes("fuzz.toml", file, &[]) {
         match (plain.with_overrides(&sets), plain.scenario_with(&sets)) {
             (Ok(full), Ok(cheap)) => {
-                assert_eq!(full.scenario, cheap, "with_overrides and scenario_with disagree");
-                assert_eq!(full.scenario, doc.scenario, "late overrides differ from load-time ones");
+                assert_eq!(
+                    full.scenario, cheap,
+                    "with_overrides and scenario_with disagree"
+                );
+                assert_eq!(
+                    full.scenario, doc.scenario,
+                    "late overrides differ from load-time ones"
+                );
             }
             (Err(_), Err(_)) => {}
             (a, b) => panic!(
