@@ -226,7 +226,7 @@ fn incident_report_loads_in_chromium_with_every_figure_and_no_console_message() 
         "<strong>Recommendation</strong><p>Use ",
         "Fleet timeline with ",
         "Failure curves from the sweep",
-        "<tr class=\"hl\"><td>payments</td>",
+        "<tr class=\"hl\"><td class=\"word\">payments</td>",
     ] {
         assert!(html.contains(must), "the page lacks {must:?}");
     }

@@ -19,9 +19,10 @@ for s in sweep-restart-strategies sweep-istiod-replicas; do
   cp "$work/$s/curves.csv" "$ex/curves-$s.csv"
 done
 # The pre-maintenance review of the incident (default seeds), as a browser shows it.
-"$bin" report scenarios/incident-ca-herd.toml -o "$work/report/report.html" >/dev/null
+# (written under output/, git-ignored, so the page names a stable path).
+"$bin" report scenarios/incident-ca-herd.toml -o output/review-incident/report.html >/dev/null
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
-  --hide-scrollbars --user-data-dir="$work/chromium" --window-size=1280,5000 \
-  --screenshot="$ex/report-incident.png" "file://$work/report/report.html" 2>/dev/null
+  --hide-scrollbars --user-data-dir="$work/chromium" --window-size=1280,5600 \
+  --screenshot="$ex/report-incident.png" "file://$PWD/output/review-incident/report.html" 2>/dev/null
 echo "wrote $(ls "$ex"/*.png | tr '\n' ' ')"

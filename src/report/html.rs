@@ -134,8 +134,9 @@ impl HtmlPage {
     }
 
     /// A table. Columns whose filled cells all look numeric (numbers, percentages,
-    /// durations, intervals) are right-aligned, header included; rows whose indices are
-    /// in `highlight` are emphasised. Short rows are padded with empty cells.
+    /// durations, intervals) are right-aligned, header included; columns of short names
+    /// (at most two words) do not wrap; headers wrap between words; rows whose indices are in `highlight` are emphasised.
+    /// Short rows are padded with empty cells.
     pub fn table(mut self, headers: &[&str], rows: &[Vec<String>], highlight: &[usize]) -> Self {
         let width = rows.iter().map(Vec::len).fold(headers.len(), usize::max);
         let numeric: Vec<bool> = (0..width)
@@ -152,7 +153,25 @@ impl HtmlPage {
                 any && all
             })
             .collect();
-        let class = |j: usize| if numeric[j] { " class=\"num\"" } else { "" };
+        // Names (short cells of one or two words, e.g. cluster or strategy names) do not
+        // break at their hyphens.
+        let words: Vec<bool> = (0..width)
+            .map(|j| {
+                rows.iter().map(|r| cell(r, j)).all(|c| {
+                    let t = c.trim();
+                    t.chars().count() <= 28 && t.split_whitespace().count() <= 2
+                })
+            })
+            .collect();
+        let class = |j: usize| {
+            if numeric[j] {
+                " class=\"num\""
+            } else if words[j] {
+                " class=\"word\""
+            } else {
+                ""
+            }
+        };
         self.body
             .push_str("<div class=\"table-wrap\"><table>\n<thead><tr>");
         for j in 0..width {
@@ -296,9 +315,10 @@ figcaption .data { white-space: nowrap; margin-left: 6px; }
 .table-wrap { overflow-x: auto; margin: 12px 0; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-th { background: var(--soft); font-weight: 600; border-bottom: 2px solid #c9cdd2; white-space: nowrap; }
+th { background: var(--soft); font-weight: 600; border-bottom: 2px solid #c9cdd2; }
 th.num { text-align: right; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.word { white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fbfbfc; }
 tr.hl, tbody tr.hl:nth-child(even) { background: var(--hl); }
 tr.hl td:first-child { box-shadow: inset 3px 0 0 #e0a800; font-weight: 600; }
@@ -375,10 +395,14 @@ mod tests {
         let html = HtmlPage::new("t")
             .table(&["strategy", "P(failure)"], &rows, &[1])
             .render();
-        assert!(html.contains("<th>strategy</th><th class=\"num\">P(failure)</th>"));
+        assert!(html.contains("<th class=\"word\">strategy</th><th class=\"num\">P(failure)</th>"));
         assert!(html.contains("<td class=\"num\">0.62 [0.48, 0.74]</td>"));
-        assert!(html.contains("<tr class=\"hl\"><td>token-bucket</td>"));
-        assert!(html.contains("<td>short</td><td class=\"num\"></td></tr>"));
+        assert!(html.contains("<tr class=\"hl\"><td class=\"word\">token-bucket</td>"));
+        assert!(html.contains("<td class=\"word\">short</td><td class=\"num\"></td></tr>"));
+        let prose = HtmlPage::new("t")
+            .table(&["changes"], &[vec!["a=1, b=2, c=3".to_string()]], &[])
+            .render();
+        assert!(prose.contains("<td>a=1, b=2, c=3</td>"), "text may wrap");
         assert!(!looks_numeric("all-at-once"));
         assert!(looks_numeric("85 %") && looks_numeric("-") && looks_numeric("1e-3"));
     }
