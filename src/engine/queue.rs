@@ -35,6 +35,9 @@ const RADIX: usize = 1 << DIGIT;
 const LEVELS: usize = 64usize.div_ceil(DIGIT as usize);
 const BUCKETS: usize = LEVELS * RADIX;
 const MASK_WORDS: usize = BUCKETS.div_ceil(64);
+/// Emptied buckets keep at most this many slots of capacity (bounds the memory held
+/// beyond the pending events to `BUCKETS * KEEP_CAPACITY` entries).
+const KEEP_CAPACITY: usize = 1024;
 
 /// The bucket of `t` relative to `last`, for `t > last`.
 #[inline(always)]
@@ -177,8 +180,12 @@ impl<E> EventQueue<E> {
                 }
             }
         }
-        // Put the emptied vector back to keep its capacity.
-        self.buckets[b] = bucket;
+        // Put the emptied vector back to keep its capacity, unless it is large: every
+        // bucket in turn can see a large share of the pending events, and keeping all
+        // those peaks would hold ~10-30x the pending set in memory.
+        if bucket.capacity() <= KEEP_CAPACITY {
+            self.buckets[b] = bucket;
+        }
         true
     }
 
