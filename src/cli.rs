@@ -2,8 +2,10 @@
 //! 2 usage, scenario or IO error. A closed stdout (broken pipe) exits 0.
 
 pub mod ca;
+pub mod merge;
 pub mod run;
 pub mod set;
+pub mod sweep;
 pub mod validate;
 
 use std::io::Write;
@@ -36,6 +38,11 @@ enum Command {
     Ca(ca::CaArgs),
     /// Parse and validate scenario files; print every error with file, line and field.
     Validate(validate::ValidateArgs),
+    /// Run the scenario's [sweep] grid x seeds in parallel: runs.csv, curves.csv and the
+    /// failure curve (resumable, shardable).
+    Sweep(sweep::SweepArgs),
+    /// Join the outputs of `sweep --shard I/N` into the unsharded sweep's outputs.
+    Merge(merge::MergeArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -52,6 +59,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Ca(args) => ca::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! binary on the shipped scenarios through the helpers in `util`.
 
 mod scenario;
+mod sweep;
 mod util;
 
 mod ca;

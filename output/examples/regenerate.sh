@@ -12,4 +12,9 @@ for s in incident-ca-herd incident-mitigated healthy-baseline; do
   "$bin" run "scenarios/$s.toml" --out "$work/$s" >/dev/null
   cp "$work/$s/timeline.png" "$ex/timeline-$s.png"
 done
+for s in sweep-restart-strategies sweep-istiod-replicas; do
+  "$bin" sweep "scenarios/$s.toml" --out "$work/$s" >/dev/null 2>&1
+  cp "$work/$s/failure_curve.png" "$ex/failure-curve-$s.png"
+  cp "$work/$s/curves.csv" "$ex/curves-$s.csv"
+done
 echo "wrote $(ls "$ex"/*.png | tr '\n' ' ')"

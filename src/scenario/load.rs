@@ -21,6 +21,9 @@ pub struct ScenarioDocument {
     pub scenario: Scenario,
     /// The `[sweep]` section, unvalidated (the sweep layer owns it).
     pub sweep: Option<toml::Table>,
+    /// The `[strategies]` section (named override bundles), unvalidated (the sweep
+    /// layer owns it: `sweep::strategies`).
+    pub strategies: Option<toml::Table>,
     /// The `[expect]` section, unvalidated (the check layer owns it).
     pub expect: Option<toml::Table>,
     /// The file as named by the caller; errors and reports cite it.
@@ -47,6 +50,13 @@ impl ScenarioDocument {
     /// The resolved document (after overrides) as a TOML table.
     pub fn table(&self) -> &toml::Table {
         &self.base.table
+    }
+
+    /// The line of the file where the key at canonical dotted `path` is written
+    /// (`sweep.grid."ca.pca.workers"`), if it is in the file. Lets other layers point
+    /// their errors about opaque sections at a line.
+    pub fn line_of(&self, path: &str) -> Option<usize> {
+        self.base.spans.line(path)
     }
 
     /// The overrides this document was loaded with.
@@ -274,6 +284,7 @@ fn finish(
     Ok(ScenarioDocument {
         scenario: validated.scenario,
         sweep: validated.sweep,
+        strategies: validated.strategies,
         expect: validated.expect,
         source: file.to_string(),
         resolved_toml,

@@ -207,6 +207,7 @@ pub(crate) struct RawDocument {
     #[serde(default)]
     pub intervention: IndexMap<String, RawIntervention>,
     pub sweep: Option<toml::Table>,
+    pub strategies: Option<toml::Table>,
     pub expect: Option<toml::Table>,
 }
 
@@ -390,7 +391,7 @@ pub(crate) struct RawIntervention {
 pub(crate) enum Shape {
     /// A value (number, string, bool, array).
     Leaf,
-    /// A table kept as is for another layer (`[sweep]`, `[expect]`).
+    /// A table kept as is for another layer (`[sweep]`, `[strategies]`, `[expect]`).
     Opaque,
     /// A sub-table with a fixed set of fields.
     Table(&'static TableSchema),
@@ -487,6 +488,7 @@ schema!(
         ("rollout", Shape::Table(&ROLLOUT)),
         ("intervention", Shape::Map(&INTERVENTION)),
         ("sweep", Shape::Opaque),
+        ("strategies", Shape::Opaque),
         ("expect", Shape::Opaque),
     ]
 );
@@ -549,6 +551,7 @@ mod tests {
                 "rollout",
                 "intervention",
                 "sweep",
+                "strategies",
                 "expect"
             ]
         );

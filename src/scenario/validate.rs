@@ -24,6 +24,7 @@ use super::types::*;
 pub(crate) struct Validated {
     pub scenario: Scenario,
     pub sweep: Option<toml::Table>,
+    pub strategies: Option<toml::Table>,
     pub expect: Option<toml::Table>,
 }
 
@@ -59,6 +60,7 @@ pub(crate) fn validate(
             return Ok(Validated {
                 scenario,
                 sweep: raw.sweep,
+                strategies: raw.strategies,
                 expect: raw.expect,
             });
         }
