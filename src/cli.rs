@@ -2,7 +2,9 @@
 //! 2 usage, scenario or IO error. A closed stdout (broken pipe) exits 0.
 
 pub mod ca;
+pub mod check;
 pub mod merge;
+pub mod report;
 pub mod run;
 pub mod set;
 pub mod sweep;
@@ -38,6 +40,12 @@ enum Command {
     Ca(ca::CaArgs),
     /// Parse and validate scenario files; print every error with file, line and field.
     Validate(validate::ValidateArgs),
+    /// Run scenarios over the seeds their `[expect]` sections need and judge every
+    /// assertion: exit 0 all hold, 1 any falls short, 2 bad input.
+    Check(check::CheckArgs),
+    /// The pre-maintenance review: one self-contained HTML page (scenario, timeline,
+    /// clusters, strategies compared, failure curves, recommendation) and its CSVs.
+    Report(report::ReportArgs),
     /// Run the scenario's [sweep] grid x seeds in parallel: runs.csv, curves.csv and the
     /// failure curve (resumable, shardable).
     Sweep(sweep::SweepArgs),
@@ -59,6 +67,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Ca(args) => ca::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Report(args) => report::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Merge(args) => merge::run(args),
     };

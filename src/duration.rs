@@ -86,6 +86,25 @@ pub fn format_duration(t: SimTime) -> String {
     format!("{ns}ns")
 }
 
+/// Seconds as `47m05s`, `1h02m00s`, `35s`; `never` for +infinity, `-` for NaN (no value).
+pub fn format_seconds(x: f64) -> String {
+    if x.is_nan() {
+        return "-".into();
+    }
+    if !x.is_finite() {
+        return "never".into();
+    }
+    if x < 0.0 {
+        return format!("{x:.1}s");
+    }
+    let s = x.round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

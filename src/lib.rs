@@ -3,9 +3,12 @@
 //! Data flows one way: [`scenario`] (TOML -> validated types) -> model (fleet state and
 //! event handlers on the [`engine`] kernel) -> metrics -> sweep -> [`report`] -> [`cli`].
 //! The kernel knows nothing of Kubernetes; a model component knows nothing of files.
+//! [`check`] judges a scenario's `[expect]` assertions over runs (`fleetsim check`);
+//! [`report::review`] assembles the pre-maintenance review (`fleetsim report`).
 #![warn(missing_docs)]
 
 pub mod ca;
+pub mod check;
 pub mod cli;
 pub mod duration;
 pub mod engine;

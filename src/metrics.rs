@@ -174,7 +174,32 @@ pub struct Summary {
     pub clusters: Vec<ClusterFigures>,
 }
 
+impl Figures {
+    /// Came through cleanly: recovered, upgrade not failed, no pod ever crashlooping,
+    /// not metastable.
+    pub fn clean(&self) -> bool {
+        self.recovered && !self.upgrade_failed && self.peak_crashloop_pods == 0 && !self.metastable
+    }
+}
+
 impl Summary {
+    /// Clusters that did not come through cleanly, worst first (most crashloop
+    /// pod-seconds), at most 5: the ones a reader should look at.
+    pub fn affected_clusters(&self) -> Vec<String> {
+        let mut bad: Vec<_> = self
+            .clusters
+            .iter()
+            .filter(|c| !c.figures.clean())
+            .collect();
+        bad.sort_by(|a, b| {
+            b.figures
+                .crashloop_pod_seconds
+                .total_cmp(&a.figures.crashloop_pod_seconds)
+                .then(a.name.cmp(&b.name))
+        });
+        bad.into_iter().take(5).map(|c| c.name.clone()).collect()
+    }
+
     /// Pretty JSON with a trailing newline.
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("summary serialises");

@@ -11,10 +11,16 @@
 //!   sweep's `curves.csv`.
 //! - [`html`]: one self-contained, printable HTML page (inline CSS and SVG).
 //! - [`stats`]: Wilson score interval, quantiles (type 7) and the mean.
+//! - [`compare`]: the strategy comparison figure from a review's `strategies.csv`.
+//! - [`review`]: the pre-maintenance review of `fleetsim report`. Unlike the modules
+//!   above it starts from a scenario document and runs it (through `model` and the sweep
+//!   layer's strategies), then assembles the page from the CSVs it writes.
 
+pub mod compare;
 pub mod figures;
 pub mod html;
 pub mod plot;
+pub mod review;
 pub mod stats;
 
 mod table;

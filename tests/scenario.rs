@@ -7,7 +7,7 @@ use crate::util::{fleetsim, fleetsim_in, root};
 
 /// The `# expect: ` lines at the top of a corpus file (read as bytes: some files are
 /// deliberately not UTF-8 further down).
-fn expectations(path: &Path) -> Vec<String> {
+pub(crate) fn expectations(path: &Path) -> Vec<String> {
     let bytes = std::fs::read(path).expect("read corpus file");
     String::from_utf8_lossy(&bytes)
         .lines()

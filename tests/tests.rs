@@ -1,6 +1,8 @@
 //! Integration tests: one binary, one module per area. They run the real `fleetsim`
 //! binary on the shipped scenarios through the helpers in `util`.
 
+mod check;
+mod report;
 mod scenario;
 mod sweep;
 mod util;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the figures README shows from the shipped scenarios:
 #   bash output/examples/regenerate.sh
+# The report screenshot needs Debian's chromium (apt-get install -y chromium).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --quiet
@@ -17,4 +18,10 @@ for s in sweep-restart-strategies sweep-istiod-replicas; do
   cp "$work/$s/failure_curve.png" "$ex/failure-curve-$s.png"
   cp "$work/$s/curves.csv" "$ex/curves-$s.csv"
 done
+# The pre-maintenance review of the incident (default seeds), as a browser shows it.
+"$bin" report scenarios/incident-ca-herd.toml -o "$work/report/report.html" >/dev/null
+chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --hide-scrollbars --user-data-dir="$work/chromium" --window-size=1280,5000 \
+  --screenshot="$ex/report-incident.png" "file://$work/report/report.html" 2>/dev/null
 echo "wrote $(ls "$ex"/*.png | tr '\n' ' ')"

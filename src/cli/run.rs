@@ -13,7 +13,7 @@ use crate::metrics::{Figures, Summary};
 use crate::model::{self, RunOutput};
 use crate::output::write_atomic;
 use crate::report;
-use crate::scenario::{self, ScenarioDocument, Trigger};
+use crate::scenario::{self, ScenarioDocument};
 
 /// The scenario `fleetsim run` uses when given none: the incident as reported.
 pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/incident-ca-herd.toml");
@@ -127,14 +127,8 @@ pub fn write_outputs(
     r: &RunOutput,
 ) -> anyhow::Result<Vec<String>> {
     let csv = r.recorder.to_csv(&r.cluster_names);
-    let highlight = affected_clusters(&r.summary);
-    let mut chart = report::timeline_from_csv(&csv, &highlight).context("drawing the timeline")?;
-    chart.title = format!("{} — seed {}", doc.scenario.name, r.summary.seed);
-    for iv in &doc.scenario.interventions {
-        if let Trigger::At(t) = iv.trigger {
-            chart = chart.marker(t.as_secs_f64(), iv.name.clone());
-        }
-    }
+    let chart = report::review::run_timeline(&doc.scenario, &r.summary, &csv)
+        .context("drawing the timeline")?;
     let svg = chart.to_svg().context("drawing the timeline")?;
     let png = chart.to_png().context("drawing the timeline")?;
     let files: [(&str, Vec<u8>); 4] = [
@@ -155,18 +149,11 @@ pub fn write_outputs(
 /// Clusters that did not come through cleanly, worst first (at most 5): the ones a
 /// reader should look at.
 pub fn affected_clusters(s: &Summary) -> Vec<String> {
-    let mut bad: Vec<_> = s.clusters.iter().filter(|c| !clean(&c.figures)).collect();
-    bad.sort_by(|a, b| {
-        b.figures
-            .crashloop_pod_seconds
-            .total_cmp(&a.figures.crashloop_pod_seconds)
-            .then(a.name.cmp(&b.name))
-    });
-    bad.into_iter().take(5).map(|c| c.name.clone()).collect()
+    s.affected_clusters()
 }
 
 fn clean(f: &Figures) -> bool {
-    f.recovered && !f.upgrade_failed && f.peak_crashloop_pods == 0 && !f.metastable
+    f.clean()
 }
 
 fn secs(s: Option<f64>) -> String {

@@ -144,6 +144,18 @@ enum Tok {
     Close,
 }
 
+impl Tok {
+    /// The token as it reads in the predicate, for messages.
+    fn shown(&self) -> String {
+        match self {
+            Tok::Word(w) => format!("{w:?}"),
+            Tok::Op(op) => format!("\"{}\"", op.as_str()),
+            Tok::Open => "\"(\"".into(),
+            Tok::Close => "\")\"".into(),
+        }
+    }
+}
+
 fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
     let mut out = Vec::new();
     let b = text.as_bytes();
@@ -264,7 +276,7 @@ impl Parser {
                     value: parse_value(&v)?,
                 })
             }
-            Some(t) => Err(format!("unexpected {t:?}")),
+            Some(t) => Err(format!("unexpected {}", t.shown())),
             None => Err("unexpected end of predicate".into()),
         }
     }
@@ -323,8 +335,8 @@ impl Predicate {
         let e = p.expr()?;
         if p.pos != p.toks.len() {
             return Err(format!(
-                "unexpected {:?} after a complete predicate",
-                p.toks[p.pos]
+                "unexpected {} after a complete predicate",
+                p.toks[p.pos].shown()
             ));
         }
         e.check_types()?;

@@ -16,6 +16,10 @@
 
 use std::fmt::Write as _;
 
+/// The page's Content Security Policy: inline styles only, no fetch of any kind (a
+/// browser blocks and reports any attempt, which the acceptance test looks for).
+pub const CSP: &str = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n";
+
 /// Escapes `text` for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -187,6 +191,8 @@ impl HtmlPage {
         let mut out = String::with_capacity(self.body.len() + STYLE.len() + 512);
         out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+        // Nothing may be fetched: the browser itself refuses (and reports) any load.
+        out.push_str(CSP);
         let _ = writeln!(out, "<title>{}</title>", escape(&self.title));
         let _ = writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>\n<main>");
         let _ = writeln!(out, "<header><h1>{}</h1>", escape(&self.title));
@@ -350,6 +356,7 @@ mod tests {
             )
             .render();
         assert!(html.contains("@media print"));
+        assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
         assert!(!html.contains("<?xml"));
         assert!(html.contains("Figure 1."));
         assert!(html.contains("<a href=\"timeseries.csv\">timeseries.csv</a>"));

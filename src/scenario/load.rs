@@ -64,6 +64,31 @@ impl ScenarioDocument {
         &self.base.overrides
     }
 
+    /// Where the value at a dotted field path comes from: the `--set` that supplied it,
+    /// else its line in the file (array elements as `path[i]`, else the nearest
+    /// enclosing key), else the file. Layers that own an opaque section (`[expect]`,
+    /// `[sweep]`) locate their own errors with it.
+    pub fn origin(&self, path: &str) -> Origin {
+        Locator {
+            file: &self.source,
+            spans: &self.base.spans,
+            overrides: &self.base.overrides,
+        }
+        .origin(path)
+    }
+
+    /// An [`ErrorKind::Invalid`] error about the value at `path`, positioned by
+    /// [`origin`](Self::origin): `fleet.toml:12: expect.assert[0]: unknown figure ...`.
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: self.source.clone(),
+            origin: self.origin(path),
+            path: path.to_string(),
+            kind: ErrorKind::Invalid,
+            message: message.into(),
+        }
+    }
+
     /// This document with `overrides` applied on top, validated: a sweep point. Errors
     /// point at the file's lines or at the override that supplied the value.
     pub fn with_overrides(
@@ -365,7 +390,12 @@ impl Spans {
         match value {
             DeValue::Table(t) => self.collect(t, path, index),
             DeValue::Array(items) => {
-                for item in items.iter() {
+                for (i, item) in items.iter().enumerate() {
+                    // Each element's own line, as `path[i]` (a multi-line array's
+                    // elements sit on lines of their own).
+                    self.lines
+                        .entry(format!("{path}[{i}]"))
+                        .or_insert_with(|| index.line(item.span().start));
                     self.collect_value(item.get_ref(), path, index);
                 }
             }

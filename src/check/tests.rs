@@ -1,0 +1,306 @@
+//! `[expect]` parsing (errors with lines) and verdicts on fabricated summaries.
+
+use super::*;
+use crate::duration::format_seconds;
+use crate::metrics::ClusterFigures;
+use crate::scenario::load_str;
+
+const FLEET: &str =
+    "[scenario]\nseed = 7\n[ca.pca]\n[cluster.payments]\n[cluster.web]\ncount = 3\n";
+
+fn doc(expect: &str) -> ScenarioDocument {
+    load_str("t.toml", &format!("{FLEET}{expect}"), &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn parse(expect: &str) -> Expectations {
+    Expectations::from_document(&doc(expect))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("has [expect]")
+}
+
+fn parse_err(expect: &str) -> String {
+    match Expectations::from_document(&doc(expect)) {
+        Ok(e) => panic!("expected errors, got {e:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn figures() -> Figures {
+    Figures {
+        upgrade_complete_s: Some(100.0),
+        upgrade_failed: false,
+        recovered: true,
+        time_to_recover_s: Some(120.0),
+        peak_crashloop_pods: 0,
+        crashloop_pod_seconds: 0.0,
+        pods_total: 10,
+        pod_restarts: 0,
+        evictions: 0,
+        csr_requests: 10,
+        csr_timeouts: 0,
+        csr_rate_limited: 0,
+        csr_failed_objects_peak: 0,
+        csr_wasted_signings: 0,
+        ca_peak_queue: 1,
+        ca_utilization: 0.1,
+        min_ready_fraction: 0.9,
+        metastable: false,
+    }
+}
+
+/// A run of the FLEET scenario; `edit` changes (fleet, payments, web-0..2) figures.
+fn run(seed: u64, edit: impl Fn(&mut Figures, &mut [Figures])) -> Summary {
+    let mut fleet = figures();
+    let mut clusters = vec![figures(); 4];
+    edit(&mut fleet, &mut clusters);
+    let names = ["payments", "web-0", "web-1", "web-2"];
+    Summary {
+        scenario: "t".into(),
+        scenario_hash: "0".into(),
+        seed,
+        events: 1,
+        wall_s: 0.0,
+        sim_end_s: 1.0,
+        stop_reason: "horizon".into(),
+        trace_hash: "0".into(),
+        fleet,
+        clusters: names
+            .iter()
+            .zip(clusters)
+            .map(|(n, figures)| ClusterFigures {
+                name: n.to_string(),
+                ca: "pca".into(),
+                figures,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn parses_every_form() {
+    let e = parse(
+        "[expect]\nseeds = 3\nassert = [\n  \"recovered == true\",\n  \"cluster.payments: metastable == false\",\n  \"cluster.web: peak_crashloop_pods == 0 over 5 seeds\",\n  \"cluster.*: not metastable\",\n  \"fleet: p(time_to_recover_s > 1h) <= 0.05 over 50 seeds\",\n  \"P ( (recovered or metastable) ) >= 0.5\",\n]\n",
+    );
+    assert_eq!(e.seeds, 3);
+    assert_eq!(e.runs(), 50);
+    let a = &e.assertions;
+    assert_eq!(a.len(), 6);
+    assert_eq!(a[0].scope, Scope::Fleet);
+    assert_eq!(a[0].quantifier, Quantifier::Every { seeds: 3 });
+    assert_eq!(a[0].path, "expect.assert[0]");
+    assert_eq!(
+        a[1].scope,
+        Scope::Clusters {
+            name: "payments".into(),
+            indices: vec![0]
+        }
+    );
+    assert_eq!(
+        a[2].scope,
+        Scope::Clusters {
+            name: "web".into(),
+            indices: vec![1, 2, 3]
+        }
+    );
+    assert_eq!(a[2].quantifier, Quantifier::Every { seeds: 5 });
+    assert!(matches!(&a[3].scope, Scope::Clusters { indices, .. } if indices.len() == 4));
+    assert_eq!(
+        a[4].quantifier,
+        Quantifier::Probability {
+            op: Op::Le,
+            bound: 0.05,
+            seeds: 50
+        }
+    );
+    assert_eq!(
+        a[4].predicate,
+        Predicate::parse("time_to_recover_s > 3600").unwrap()
+    );
+    assert_eq!(
+        a[5].quantifier,
+        Quantifier::Probability {
+            op: Op::Ge,
+            bound: 0.5,
+            seeds: 3
+        }
+    );
+}
+
+#[test]
+fn instance_names_work_too() {
+    let e = parse("[expect]\nassert = [\"cluster.web-1: recovered\"]\n");
+    assert_eq!(
+        e.assertions[0].scope,
+        Scope::Clusters {
+            name: "web-1".into(),
+            indices: vec![2]
+        }
+    );
+    assert_eq!(e.seeds, 1);
+}
+
+#[test]
+fn errors_name_file_line_and_field() {
+    let base_line = FLEET.lines().count();
+    let e = parse_err(
+        "[expect]\nassert = [\n  \"recovered == true\",\n  \"recoverd == true\",\n  \"cluster.paymnts: recovered\",\n  \"p(recovered) <= 1.5\",\n]\n",
+    );
+    let l = |i: usize| format!("t.toml:{}: expect.assert[{}]", base_line + 3 + i, i);
+    assert!(
+        e.contains(&format!(
+            "{}: \"recoverd == true\": unknown figure \"recoverd\"; did you mean \"recovered\"?",
+            l(1)
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("{}: \"cluster.paymnts: recovered\": unknown cluster \"paymnts\"; clusters: web, payments", l(2))),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "{}: \"p(recovered) <= 1.5\": a probability must be a number in [0, 1]",
+            l(3)
+        )),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 3, "{e}");
+}
+
+#[test]
+fn rejects_malformed_sections() {
+    for (expect, want) in [
+        ("[expect]\nrecovered = true\n", "t.toml:8: expect.recovered: unknown field; write assertions as strings, e.g. assert = [\"recovered == ...\"]"),
+        ("[expect]\nassert = []\n", "t.toml:8: expect.assert: no assertions"),
+        ("[expect]\nseeds = 2\n", "t.toml:7: expect: no assertions"),
+        ("[expect]\nassert = \"recovered\"\n", "expect.assert: must be an array of strings, got string \"recovered\""),
+        ("[expect]\nassert = [3]\n", "t.toml:8: expect.assert[0]: must be a string, got integer 3"),
+        ("[expect]\nseeds = 0\nassert = [\"recovered\"]\n", "t.toml:8: expect.seeds: must be 1..=10000, got 0"),
+        ("[expect]\nseeds = \"3\"\nassert = [\"recovered\"]\n", "expect.seeds: must be an integer, got string \"3\""),
+        ("[expect]\nassert = [\"\"]\n", "empty assertion"),
+        ("[expect]\nassert = [\"recovered over 0 seeds\"]\n", "N must be 1..=10000, got \"0\""),
+        ("[expect]\nassert = [\"recovered over lots seeds\"]\n", "N must be 1..=10000"),
+        ("[expect]\nassert = [\"recovered over 3\"]\n", "expected \"over N seeds\" at the end"),
+        ("[expect]\nassert = [\"over 3 seeds\"]\n", "nothing to check before"),
+        ("[expect]\nassert = [\"p(recovered\"]\n", "p( has no matching ')'"),
+        ("[expect]\nassert = [\"p(recovered)\"]\n", "expected a comparison after p(...)"),
+        ("[expect]\nassert = [\"p(recovered) < x\"]\n", "a probability must be a number in [0, 1], got \"x\""),
+        ("[expect]\nassert = [\"p(peak_crashloop_pods) < 0.1\"]\n", "is a number"),
+        ("[expect]\nassert = [\"clusters.web: recovered\"]\n", "scope \"clusters.web\" is neither"),
+        ("[expect]\nassert = [\"cluster.: recovered\"]\n", "cluster scope without a name"),
+        ("[expect]\nassert = [\"cluster.web: \"]\n", "empty predicate"),
+    ] {
+        let e = parse_err(expect);
+        assert!(e.contains(want), "{expect:?}\n want: {want}\n  got: {e}");
+    }
+}
+
+#[test]
+fn every_holds_only_if_each_run_and_cluster_holds() {
+    let e = parse(
+        "[expect]\nseeds = 3\nassert = [\"cluster.web: peak_crashloop_pods <= 0\", \"recovered\", \"time_to_recover_s <= 1h\", \"recovered and not metastable\"]\n",
+    );
+    let runs: Vec<Summary> = (7..10)
+        .map(|seed| {
+            run(seed, move |f, c| {
+                if seed == 8 {
+                    c[2].peak_crashloop_pods = 5;
+                    c[3].peak_crashloop_pods = 9;
+                    f.time_to_recover_s = None;
+                    f.recovered = false;
+                }
+                if seed == 9 {
+                    c[1].peak_crashloop_pods = 7;
+                }
+            })
+        })
+        .collect();
+    let o: Vec<Outcome> = e.assertions.iter().map(|a| evaluate(a, &runs)).collect();
+    assert!(!o[0].holds);
+    assert_eq!(
+        o[0].measured,
+        "0 .. 9 over 3 runs x 3 clusters; held in 6 of 9"
+    );
+    assert_eq!(
+        o[0].worst,
+        Some(Witness {
+            seed: 8,
+            cluster: Some("web-2".into())
+        }),
+        "the largest value is the worst"
+    );
+    assert!(!o[1].holds);
+    assert_eq!(o[1].measured, "true in 2 of 3 runs");
+    assert_eq!(o[1].worst.as_ref().unwrap().seed, 8);
+    assert!(!o[2].holds);
+    assert_eq!(o[2].measured, "2m00s .. never over 3 runs; held in 2 of 3");
+    assert!(!o[3].holds);
+    assert_eq!(o[3].measured, "held in 2 of 3 runs");
+
+    let clean: Vec<Summary> = (7..10).map(|s| run(s, |_, _| {})).collect();
+    let o: Vec<Outcome> = e.assertions.iter().map(|a| evaluate(a, &clean)).collect();
+    assert!(o.iter().all(|o| o.holds && o.worst.is_none()), "{o:?}");
+    assert_eq!(o[0].measured, "0 in all 3 runs x 3 clusters");
+    assert_eq!(o[1].measured, "true in all 3 runs");
+    assert_eq!(o[2].measured, "2m00s in all 3 runs");
+}
+
+#[test]
+fn probability_compares_the_fraction_and_replays_the_worst_run() {
+    let e = parse(
+        "[expect]\nassert = [\"p(time_to_recover_s > 1h) <= 0.2 over 10 seeds\", \"p(recovered) >= 0.9 over 10 seeds\"]\n",
+    );
+    // Seeds 100..110; two never recover, one recovers late.
+    let runs: Vec<Summary> = (100..110)
+        .map(|seed| {
+            run(seed, move |f, _| match seed {
+                102 => f.time_to_recover_s = Some(5000.0),
+                104 | 107 => {
+                    f.time_to_recover_s = None;
+                    f.recovered = false;
+                }
+                _ => {}
+            })
+        })
+        .collect();
+    let o = evaluate(&e.assertions[0], &runs);
+    assert!(!o.holds, "3 of 10 > 0.2");
+    assert!(
+        o.measured
+            .starts_with("p = 0.300 (3 of 10 runs), 95 % interval [0.108, 0.603]"),
+        "{}",
+        o.measured
+    );
+    assert_eq!(o.worst.unwrap().seed, 104, "never recovering is the worst");
+    let o = evaluate(&e.assertions[1], &runs);
+    assert!(!o.holds, "8 of 10 < 0.9");
+    assert_eq!(
+        o.worst.unwrap().seed,
+        104,
+        "the first run where it did not hold"
+    );
+    let o = evaluate(&e.assertions[0], &runs[..2]);
+    assert!(o.holds && o.worst.is_none());
+    assert!(
+        o.measured.starts_with("p = 0.000 (0 of 2 runs)"),
+        "{}",
+        o.measured
+    );
+}
+
+#[test]
+fn seeds_wrap() {
+    assert_eq!(seeds_from(u64::MAX, 2), vec![u64::MAX, 0]);
+    assert_eq!(seeds_from(5, 0), Vec::<u64>::new());
+}
+
+#[test]
+fn formats_times() {
+    assert_eq!(format_seconds(35.4), "35s");
+    assert_eq!(format_seconds(2801.5), "46m42s");
+    assert_eq!(format_seconds(3720.0), "1h02m00s");
+    assert_eq!(format_seconds(f64::INFINITY), "never");
+    assert_eq!(format_figure("peak_crashloop_pods", 697.0), "697");
+    assert_eq!(format_figure("ca_utilization", 0.1254), "0.125");
+    assert_eq!(format_figure("crashloop_pod_seconds", 12.0), "12");
+}

@@ -1,0 +1,164 @@
+//! `fleetsim check SCENARIO...`: runs each scenario over the seeds its `[expect]`
+//! section needs and judges every assertion.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::run::replay_command;
+use super::set::SetArgs;
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED};
+use crate::check::{self, Expectations, Outcome};
+use crate::scenario::{self, ScenarioDocument};
+use crate::sweep;
+
+/// Flags of `fleetsim check`.
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Scenario files (TOML) with an `[expect]` section.
+    #[arg(value_name = "SCENARIO", required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Worker threads for the runs; default: one per core. Results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// `--set` overrides, applied to every file (a regressed strategy, a what-if).
+    #[command(flatten)]
+    pub set: SetArgs,
+}
+
+/// A scenario ready to check.
+struct Plan {
+    path: PathBuf,
+    doc: ScenarioDocument,
+    expectations: Expectations,
+}
+
+/// Loads every file and its `[expect]` section first: any error (exit 2) is reported
+/// before anything runs. Then runs and judges each scenario in turn, printing every
+/// assertion with what was measured; exit 1 if any falls short.
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut plans = Vec::new();
+    let mut invalid = 0usize;
+    for path in &args.scenarios {
+        let loaded = scenario::load(path, &args.set.set)
+            .and_then(|doc| Expectations::from_document(&doc).map(|e| (doc, e)));
+        match loaded {
+            Ok((doc, Some(expectations))) => plans.push(Plan {
+                path: path.clone(),
+                doc,
+                expectations,
+            }),
+            Ok((doc, None)) => {
+                invalid += 1;
+                eprintln!(
+                    "{}: no [expect] section: nothing to check (add assert = [...], see docs/check-and-report.md)",
+                    doc.source
+                );
+            }
+            Err(errors) => {
+                invalid += 1;
+                eprintln!("{errors}");
+            }
+        }
+    }
+    if invalid > 0 {
+        eprintln!(
+            "check: {invalid} of {} scenario{} invalid; nothing was run",
+            args.scenarios.len(),
+            if args.scenarios.len() == 1 {
+                " is"
+            } else {
+                "s are"
+            }
+        );
+        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+    }
+
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = args.threads {
+        pool = pool.num_threads(n as usize);
+    }
+    let pool = pool.build()?;
+    let started = Instant::now();
+    let mut stdout = std::io::stdout().lock();
+    let (mut total, mut failed) = (0usize, 0usize);
+    for plan in &plans {
+        let sc = &plan.doc.scenario;
+        let n = plan.expectations.runs();
+        let seeds = check::seeds_from(sc.seed, n);
+        writeln!(
+            stdout,
+            "{}: scenario={} seeds={} hash={}",
+            plan.doc.source,
+            sc.name,
+            seed_range(&seeds),
+            plan.doc.hash
+        )?;
+        stdout.flush()?;
+        let t0 = Instant::now();
+        let runs = pool.install(|| sweep::run_seeds(sc, &plan.doc.hash, &seeds));
+        let wall = t0.elapsed().as_secs_f64();
+        let width = plan
+            .expectations
+            .assertions
+            .iter()
+            .map(|a| a.text.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(64);
+        for a in &plan.expectations.assertions {
+            let Outcome {
+                holds,
+                measured,
+                worst,
+            } = check::evaluate(a, &runs);
+            total += 1;
+            let verdict = if holds { "ok  " } else { "FAIL" };
+            writeln!(stdout, "  {verdict}  {:<width$}  {measured}", a.text)?;
+            if !holds {
+                failed += 1;
+                if let Some(w) = worst {
+                    let at = w.cluster.map(|c| format!(" ({c})")).unwrap_or_default();
+                    writeln!(
+                        stdout,
+                        "        worst run: seed {}{at}; replay: {}",
+                        w.seed,
+                        replay_command(Some(&plan.path), &args.set, w.seed)
+                    )?;
+                }
+            }
+        }
+        writeln!(
+            stdout,
+            "  {n} run{} in {wall:.1} s",
+            if n == 1 { "" } else { "s" }
+        )?;
+    }
+    writeln!(
+        stdout,
+        "{} scenario{}, {total} assertion{}: {}, {:.1} s",
+        plans.len(),
+        if plans.len() == 1 { "" } else { "s" },
+        if total == 1 { "" } else { "s" },
+        if failed == 0 {
+            "all hold".to_string()
+        } else {
+            format!("{failed} FAILED")
+        },
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CHECK_FAILED)
+    })
+}
+
+fn seed_range(seeds: &[u64]) -> String {
+    match seeds {
+        [] => "none".into(),
+        [one] => one.to_string(),
+        [first, .., last] => format!("{first}..{last}"),
+    }
+}
