@@ -240,14 +240,13 @@ impl<M: Model> Simulation<M> {
             if self.events >= limits.max_events {
                 break StopReason::EventBudget;
             }
-            let Some(next) = self.ctx.queue.peek_time() else {
-                break StopReason::Drained;
-            };
-            if next >= limits.horizon {
+            let Some((time, event)) = self.ctx.queue.pop_before(limits.horizon) else {
+                if self.ctx.queue.is_empty() {
+                    break StopReason::Drained;
+                }
                 self.ctx.now = self.ctx.now.max(limits.horizon);
                 break StopReason::Horizon;
-            }
-            let (time, event) = self.ctx.queue.pop().expect("peeked");
+            };
             self.ctx.now = time;
             self.trace.record(time, event.kind(), event.entity());
             self.events += 1;

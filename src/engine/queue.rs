@@ -1,167 +1,214 @@
-//! The pending-event set: a min-heap keyed by (time, insertion sequence).
+//! The pending-event set: a monotone multi-digit radix heap keyed by (time, insertion
+//! sequence).
 //!
-//! A 4-ary heap kept in two parallel arrays: the 16-byte keys (`time << 64 | seq`), so
-//! the four children compared at each level share one cache line, and the events, which
-//! move along with their keys. Sifting uses a hole (each entry moves once per level, no
-//! swaps). Keys are unique (the sequence number is), so the order is total and does not
-//! depend on the heap's shape: equal times pop first-in first-out.
+//! # Structure
+//! The kernel never schedules into the past (`Context` clamps to `now`), so every pushed
+//! time is at least the time of the last popped event, `last`. An event at time `t` is
+//! filed by the highest 5-bit digit in which `t` differs from `last`: bucket
+//! `(level, digit)` = (position of that digit, `t`'s value there). Buckets are totally
+//! ordered by `level * 32 + digit`: every time in a lower bucket is smaller than every
+//! time in a higher one. Events at exactly `last` wait in `front`, a FIFO.
 //!
-//! The two arrays always have the same length; `unsafe` is confined to moving events
-//! into and out of the hole, with no code that can panic while a hole is open.
+//! To pop when `front` is empty, the first non-empty bucket (a bitmask finds it) is
+//! scanned for its minimum `m`; `last` becomes `m` and the bucket's events are refiled
+//! relative to `m`: those at `m` go to `front`, the others to strictly lower buckets
+//! (they agree with `m` on the digit that filed them). So an event moves at most 13
+//! times (once per level) and usually 2-3 times; there is no pathological input.
+//!
+//! # Order
+//! Within a bucket, events are kept in insertion order: pushes append (and carry the
+//! largest sequence number so far), and refiling walks one bucket in order into buckets
+//! that are all empty (they lie below the first non-empty one). `front` inherits that
+//! order, so events at equal times pop first-in first-out and the order depends only on
+//! (time, insertion sequence), never on the bucket layout. No sequence number needs to
+//! be stored.
+//!
+//! No `unsafe`.
 
-use std::ptr;
+use std::collections::VecDeque;
 
 use super::SimTime;
 
-const ARITY: usize = 4;
+/// Bits per digit.
+const DIGIT: u32 = 5;
+const RADIX: usize = 1 << DIGIT;
+const LEVELS: usize = 64usize.div_ceil(DIGIT as usize);
+const BUCKETS: usize = LEVELS * RADIX;
+const MASK_WORDS: usize = BUCKETS.div_ceil(64);
+/// Emptied buckets keep at most this many slots of capacity (bounds the memory held
+/// beyond the pending events to `BUCKETS * KEEP_CAPACITY` entries).
+const KEEP_CAPACITY: usize = 1024;
 
-/// `if pick_second == 1 { b } else { a }` without a branch.
+/// The bucket of `t` relative to `last`, for `t > last`.
 #[inline(always)]
-fn select(pick_second: usize, a: u128, b: u128) -> u128 {
-    let mask = (pick_second as u128).wrapping_neg();
-    (a & !mask) | (b & mask)
+fn bucket_of(t: u64, last: u64) -> usize {
+    let level = (63 - (t ^ last).leading_zeros()) / DIGIT;
+    level as usize * RADIX + ((t >> (level * DIGIT)) as usize & (RADIX - 1))
 }
 
-/// `if pick_second == 1 { b } else { a }` without a branch.
-#[inline(always)]
-fn select_usize(pick_second: usize, a: usize, b: usize) -> usize {
-    let mask = pick_second.wrapping_neg();
-    (a & !mask) | (b & mask)
-}
-
-/// Events waiting to run, popped in (time, insertion sequence) order.
+/// Events waiting to run, popped in (time, insertion sequence) order. Times pushed must
+/// not lie before the last popped time (the engine guarantees it by clamping).
 pub struct EventQueue<E> {
-    /// Heap-ordered keys: `time << 64 | seq`.
-    keys: Vec<u128>,
-    /// `events[i]` belongs to `keys[i]`.
-    events: Vec<E>,
-    next_seq: u64,
+    /// Events at exactly `last`, in insertion order.
+    front: VecDeque<E>,
+    /// `buckets[b]`: (time, event) in insertion order, all times above `last`.
+    buckets: Box<[Vec<(u64, E)>]>,
+    /// Bit `b` set iff `buckets[b]` is non-empty.
+    occupied: [u64; MASK_WORDS],
+    /// The last popped time (or the time `front` holds); every pending time is >= it.
+    last: u64,
+    len: usize,
 }
 
 impl<E> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {
-            keys: Vec::new(),
-            events: Vec::new(),
-            next_seq: 0,
+            front: VecDeque::new(),
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            occupied: [0; MASK_WORDS],
+            last: 0,
+            len: 0,
         }
     }
 
     /// Adds an event at `time`; among equal times it runs after those added before it.
+    ///
+    /// # Panics
+    /// If `time` is before the last popped time (the kernel clamps such schedules to now).
     #[inline]
     pub fn push(&mut self, time: SimTime, event: E) {
-        let key = ((time.as_nanos() as u128) << 64) | self.next_seq as u128;
-        self.next_seq += 1;
-        let mut i = self.keys.len();
-        self.keys.push(key);
-        self.events.push(event);
-        // SAFETY: both arrays have length i + 1 and every index used is <= i. The new
-        // event is read out of index i (opening a hole there); each step moves the
-        // parent's event into the hole and the hole to the parent; finally the event is
-        // written back into the hole. Nothing in between can panic.
-        unsafe {
-            let kp = self.keys.as_mut_ptr();
-            let ep = self.events.as_mut_ptr();
-            let moving = ptr::read(ep.add(i));
-            while i > 0 {
-                let parent = (i - 1) / ARITY;
-                let pk = *kp.add(parent);
-                if pk <= key {
-                    break;
-                }
-                *kp.add(i) = pk;
-                ptr::copy_nonoverlapping(ep.add(parent), ep.add(i), 1);
-                i = parent;
-            }
-            *kp.add(i) = key;
-            ptr::write(ep.add(i), moving);
+        let t = time.as_nanos();
+        assert!(
+            t >= self.last,
+            "event queue: push at {t} ns, before the last popped time {} ns",
+            self.last
+        );
+        self.len += 1;
+        if t == self.last {
+            self.front.push_back(event);
+        } else {
+            let b = bucket_of(t, self.last);
+            self.buckets[b].push((t, event));
+            self.occupied[b / 64] |= 1 << (b % 64);
         }
     }
 
     /// Removes and returns the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let len = self.keys.len();
-        if len == 0 {
+        self.pop_if(|_| true)
+    }
+
+    /// Removes and returns the earliest event if its time is before `horizon`; `None`
+    /// when the queue is empty or the earliest event is at or after `horizon` (the queue
+    /// is then left as it was, so later pushes may use any time from the last popped one).
+    #[inline]
+    pub fn pop_before(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
+        self.pop_if(|t| t < horizon.as_nanos())
+    }
+
+    #[inline(always)]
+    fn pop_if(&mut self, accept: impl Fn(u64) -> bool) -> Option<(SimTime, E)> {
+        if self.front.is_empty() {
+            if self.len == 0 {
+                return None;
+            }
+            let b = self.first_bucket();
+            let bucket = &mut self.buckets[b];
+            if bucket.len() == 1 {
+                // The common case near the front: a lone earliest event is popped
+                // directly, without passing through `front`.
+                if !accept(bucket[0].0) {
+                    return None;
+                }
+                let (t, e) = bucket.pop().expect("one event");
+                self.occupied[b / 64] &= !(1 << (b % 64));
+                self.last = t;
+                self.len -= 1;
+                return Some((SimTime(t), e));
+            }
+            if !self.refill(b, &accept) {
+                return None;
+            }
+        }
+        if !accept(self.last) {
             return None;
         }
-        let n = len - 1;
-        // SAFETY: len >= 1. The root event is read out (index 0 becomes a hole); when
-        // n == 0 that was the only entry and the lengths drop to 0. Otherwise the last
-        // entry (index n, distinct from 0) is read out and the lengths drop to n, so
-        // indices 0..n hold one hole (at i) and initialised events elsewhere; each step
-        // moves the smallest child's event into the hole; finally the last event fills
-        // the hole. All indices used are < n. Nothing in between can panic.
-        unsafe {
-            let kp = self.keys.as_mut_ptr();
-            let ep = self.events.as_mut_ptr();
-            let top_key = *kp;
-            let top = ptr::read(ep);
-            self.keys.set_len(n);
-            self.events.set_len(n);
-            if n > 0 {
-                let last_key = *kp.add(n);
-                let last = ptr::read(ep.add(n));
-                let mut i = 0;
-                loop {
-                    let first = i * ARITY + 1;
-                    if first >= n {
-                        break;
-                    }
-                    let (best, best_key) = if first + ARITY <= n {
-                        // Full set of children: a branch-free tournament (the compares
-                        // are unpredictable, so selects beat branches).
-                        let k0 = *kp.add(first);
-                        let k1 = *kp.add(first + 1);
-                        let k2 = *kp.add(first + 2);
-                        let k3 = *kp.add(first + 3);
-                        let a = (k1 < k0) as usize;
-                        let (ia, ka) = (first + a, select(a, k0, k1));
-                        let b = (k3 < k2) as usize;
-                        let (ib, kb) = (first + 2 + b, select(b, k2, k3));
-                        let c = (kb < ka) as usize;
-                        (select_usize(c, ia, ib), select(c, ka, kb))
-                    } else {
-                        let mut best = first;
-                        let mut best_key = *kp.add(first);
-                        for c in first + 1..n {
-                            let k = *kp.add(c);
-                            if k < best_key {
-                                best = c;
-                                best_key = k;
-                            }
-                        }
-                        (best, best_key)
-                    };
-                    if best_key >= last_key {
-                        break;
-                    }
-                    *kp.add(i) = best_key;
-                    ptr::copy_nonoverlapping(ep.add(best), ep.add(i), 1);
-                    i = best;
-                }
-                *kp.add(i) = last_key;
-                ptr::write(ep.add(i), last);
-            }
-            Some((SimTime((top_key >> 64) as u64), top))
+        self.len -= 1;
+        self.front.pop_front().map(|e| (SimTime(self.last), e))
+    }
+
+    /// The first non-empty bucket; requires `front` empty and `len > 0`.
+    #[inline]
+    fn first_bucket(&self) -> usize {
+        let mut w = 0;
+        while self.occupied[w] == 0 {
+            w += 1;
         }
+        w * 64 + self.occupied[w].trailing_zeros() as usize
+    }
+
+    /// With `front` empty and `b` the first non-empty bucket: if the earliest pending
+    /// time is accepted, makes it `last`, refiles bucket `b` (filling `front`) and
+    /// returns true; otherwise changes nothing and returns false.
+    #[inline(never)]
+    fn refill(&mut self, b: usize, accept: &impl Fn(u64) -> bool) -> bool {
+        let mut bucket = std::mem::take(&mut self.buckets[b]);
+        let m = bucket
+            .iter()
+            .map(|&(t, _)| t)
+            .min()
+            .expect("occupied bucket");
+        if !accept(m) {
+            self.buckets[b] = bucket;
+            return false;
+        }
+        self.occupied[b / 64] &= !(1 << (b % 64));
+        self.last = m;
+        if b < RADIX {
+            // Level 0: the bucket holds a single time.
+            self.front.extend(bucket.drain(..).map(|(_, e)| e));
+        } else {
+            for (t, e) in bucket.drain(..) {
+                if t == m {
+                    self.front.push_back(e);
+                } else {
+                    let nb = bucket_of(t, m);
+                    self.buckets[nb].push((t, e));
+                    self.occupied[nb / 64] |= 1 << (nb % 64);
+                }
+            }
+        }
+        // Put the emptied vector back to keep its capacity, unless it is large: every
+        // bucket in turn can see a large share of the pending events, and keeping all
+        // those peaks would hold ~10-30x the pending set in memory.
+        if bucket.capacity() <= KEEP_CAPACITY {
+            self.buckets[b] = bucket;
+        }
+        true
     }
 
     /// The time of the earliest event.
-    #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.keys.first().map(|k| SimTime((k >> 64) as u64))
+        if !self.front.is_empty() {
+            Some(SimTime(self.last))
+        } else if self.len == 0 {
+            None
+        } else {
+            let b = self.first_bucket();
+            self.buckets[b].iter().map(|&(t, _)| SimTime(t)).min()
+        }
     }
 
     /// Number of pending events.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.len
     }
 
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len == 0
     }
 }
 
@@ -176,33 +223,98 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Runs `ops` against the queue and a sorted reference. Each op is (delay, pop): a
+    /// push at `last popped + delay` (times never go back, as in the engine) or a pop.
+    fn check(ops: Vec<(u64, bool)>, horizon_every: usize) -> Result<(), TestCaseError> {
+        let mut q = EventQueue::new();
+        let mut reference: Vec<(u64, u64)> = Vec::new(); // (time, id), kept sorted
+        let mut now = 0u64;
+        for (id, (delay, pop)) in ops.into_iter().enumerate() {
+            if pop && !reference.is_empty() {
+                if horizon_every > 0 && id % horizon_every == 0 {
+                    // A horizon at or before the earliest time must leave the queue as is.
+                    let h = reference[0].0.saturating_sub(id as u64 % 3);
+                    prop_assert!(q.pop_before(SimTime(h)).is_none());
+                }
+                let (rt, rid) = reference.remove(0);
+                let (qt, qid) = q.pop_before(SimTime::MAX).or_else(|| q.pop()).unwrap();
+                prop_assert_eq!((qt.as_nanos(), qid), (rt, rid));
+                now = rt;
+            } else {
+                let t = now.saturating_add(delay);
+                q.push(SimTime(t), id as u64);
+                let pos = reference.partition_point(|&(rt, _)| rt <= t);
+                reference.insert(pos, (t, id as u64));
+            }
+            prop_assert_eq!(q.len(), reference.len());
+            prop_assert_eq!(
+                q.peek_time().map(|s| s.as_nanos()),
+                reference.first().map(|r| r.0)
+            );
+        }
+        while let Some((t, id)) = q.pop() {
+            let (rt, rid) = reference.remove(0);
+            prop_assert_eq!((t.as_nanos(), id), (rt, rid));
+        }
+        prop_assert!(reference.is_empty() && q.is_empty());
+        Ok(())
+    }
+
+    fn delay() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            3 => 0u64..4,                 // many equal times
+            3 => 0u64..200,
+            2 => 0u64..1 << 40,
+            1 => any::<u64>(),            // up to the end of time (saturates at MAX)
+            1 => Just(u64::MAX),
+        ]
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
         /// Against a sorted reference: pops come out in (time, insertion) order whatever
         /// the interleaving of pushes and pops.
         #[test]
-        fn pops_in_time_then_insertion_order(ops in proptest::collection::vec((0u64..50, any::<bool>()), 1..400)) {
-            let mut q = EventQueue::new();
-            let mut reference: Vec<(u64, u64)> = Vec::new(); // (time, id), kept sorted
-            for (id, (t, pop)) in ops.into_iter().enumerate() {
-                if pop && !reference.is_empty() {
-                    let (rt, rid) = reference.remove(0);
-                    let (qt, qid) = q.pop().unwrap();
-                    prop_assert_eq!((qt.as_nanos(), qid), (rt, rid));
-                } else {
-                    // Times never go below the last popped time in the engine; here any
-                    // order is allowed, the queue must still be exact.
-                    q.push(SimTime(t), id as u64);
-                    let pos = reference.partition_point(|&(rt, _)| rt <= t);
-                    reference.insert(pos, (t, id as u64));
-                }
-                prop_assert_eq!(q.len(), reference.len());
-                prop_assert_eq!(q.peek_time().map(|s| s.as_nanos()), reference.first().map(|r| r.0));
-            }
-            while let Some((t, id)) = q.pop() {
-                let (rt, rid) = reference.remove(0);
-                prop_assert_eq!((t.as_nanos(), id), (rt, rid));
-            }
-            prop_assert!(reference.is_empty() && q.is_empty());
+        fn pops_in_time_then_insertion_order(ops in proptest::collection::vec((delay(), any::<bool>()), 1..600)) {
+            check(ops, 0)?;
         }
+
+        /// Same, with horizons that must not disturb the queue.
+        #[test]
+        fn horizon_leaves_queue_intact(ops in proptest::collection::vec((delay(), any::<bool>()), 1..600)) {
+            check(ops, 3)?;
+        }
+
+        /// Bursts: pushes at a handful of times, popped in interleaved runs.
+        #[test]
+        fn bursts_of_equal_times(ops in proptest::collection::vec((prop_oneof![0u64..2, Just(1u64 << 33)], proptest::bool::weighted(0.3)), 1..2000)) {
+            check(ops, 0)?;
+        }
+    }
+
+    #[test]
+    fn equal_times_are_fifo_across_refiles() {
+        let mut q = EventQueue::new();
+        for i in 0..1000u64 {
+            q.push(SimTime(1_000_000 + (i % 7) * 1_000), i);
+        }
+        let mut out = Vec::new();
+        while let Some((t, i)) = q.pop() {
+            out.push((t.as_nanos(), i));
+        }
+        let mut expected = out.clone();
+        expected.sort();
+        assert_eq!(out, expected);
+        assert_eq!(out.len(), 1000);
+    }
+
+    #[test]
+    #[should_panic(expected = "before the last popped time")]
+    fn push_into_the_past_panics() {
+        let mut q = EventQueue::new();
+        q.push(SimTime(10), 0);
+        q.pop();
+        q.push(SimTime(9), 1);
     }
 }

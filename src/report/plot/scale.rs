@@ -82,17 +82,18 @@ fn ticks_in(lo: f64, hi: f64, step: f64) -> Vec<f64> {
 }
 
 /// Decimal places that show `step` exactly enough.
+/// The fewest decimals that show every multiple of `step` exactly (2.5 -> 1, 0.25 -> 2,
+/// 50 -> 0), at most 6.
 fn decimals_for(step: f64) -> usize {
-    if step >= 1.0 || step <= 0.0 || !step.is_finite() {
-        0
-    } else {
-        ((-step.log10()).ceil() as usize + usize::from(nice_mantissa_is_2_5(step))).min(6)
+    if step <= 0.0 || !step.is_finite() {
+        return 0;
     }
-}
-
-fn nice_mantissa_is_2_5(step: f64) -> bool {
-    let mag = 10f64.powf(step.log10().floor());
-    ((step / mag) - 2.5).abs() < 1e-9
+    (0..=6)
+        .find(|&d| {
+            let scaled = step * 10f64.powi(d as i32);
+            (scaled - scaled.round()).abs() <= 1e-9 * scaled.abs().max(1.0)
+        })
+        .unwrap_or(6)
 }
 
 fn format_number(v: f64, step: f64, thousands: bool) -> String {
@@ -311,6 +312,14 @@ impl Ranged for Ticked {
 mod tests {
     use super::*;
     use crate::report::plot::{Panel, Series};
+
+    #[test]
+    fn fractional_steps_keep_their_decimals() {
+        assert_eq!(format_number(7.5, 2.5, false), "7.5");
+        assert_eq!(format_number(10.0, 2.5, false), "10.0");
+        assert_eq!(format_number(0.75, 0.25, false), "0.75");
+        assert_eq!(format_number(150.0, 50.0, false), "150");
+    }
 
     #[test]
     fn ticks_are_nice() {
