@@ -11,7 +11,7 @@ use crate::duration::format_duration;
 use crate::engine::SimTime;
 use crate::metrics::{Figures, Summary};
 use crate::model::{self, RunOutput};
-use crate::output::write_atomic;
+use crate::output::{shell_quote, write_atomic};
 use crate::report;
 use crate::scenario::{self, ScenarioDocument};
 
@@ -72,16 +72,6 @@ pub fn replay_command(path: Option<&Path>, set: &SetArgs, seed: u64) -> String {
         cmd.push_str(&shell_quote(o.text()));
     }
     cmd
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// Runs `fleetsim run`.

@@ -21,6 +21,7 @@
 //! the same node launches and service draws and differ only by what they do.
 
 use crate::metrics::predicate::Predicate;
+use crate::output::shell_quote;
 use crate::scenario::{Override, Scenario, ScenarioDocument};
 
 use super::error::{SpecError, SpecErrors};
@@ -129,7 +130,7 @@ impl SweepSpec {
             )),
             Some(toml::Value::Table(t)) => {
                 let mut leaves = Vec::new();
-                flatten_grid(t, "", "sweep.grid", &mut leaves);
+                strategy::flatten(t, "", "sweep.grid", &mut leaves);
                 for (path, value, file_key) in leaves {
                     match value {
                         toml::Value::Array(values) => grid.push((path, values)),
@@ -711,16 +712,6 @@ impl Sweep {
     }
 }
 
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 fn axis_list(axes: &[Axis]) -> String {
     axes.iter()
         .map(|a| a.path.as_str())
@@ -733,27 +724,6 @@ pub fn label(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         v => v.to_string(),
-    }
-}
-
-/// Grid leaves as (path as written, value, canonical path of the key in the file).
-fn flatten_grid(
-    table: &toml::Table,
-    prefix: &str,
-    file_prefix: &str,
-    out: &mut Vec<(String, toml::Value, String)>,
-) {
-    for (key, value) in table {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            join_key(prefix, key)
-        };
-        let file_key = join_key(file_prefix, key);
-        match value {
-            toml::Value::Table(t) => flatten_grid(t, &path, &file_key, out),
-            v => out.push((path, v.clone(), file_key)),
-        }
     }
 }
 

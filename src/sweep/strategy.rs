@@ -165,7 +165,7 @@ pub fn find<'a>(list: &'a [Strategy], name: &str) -> Option<&'a Strategy> {
 /// Leaves of a bundle as (dotted scenario path, value, canonical path of the key in the
 /// file). A top-level key is a dotted path as written (`"rollout.pacing"`); nested
 /// tables add their keys to it.
-fn flatten(
+pub(crate) fn flatten(
     table: &toml::Table,
     prefix: &str,
     file_prefix: &str,
