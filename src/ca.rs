@@ -341,6 +341,14 @@ pub enum CaEventKind {
         /// Generation of the slot (slots are reused).
         gen: u32,
     },
+    /// One request finishes (independent servers: no contention, no slowdown), if the
+    /// slot's generation is still `gen`.
+    Finish {
+        /// Slot of the request.
+        slot: u32,
+        /// Generation of the slot.
+        gen: u32,
+    },
     /// The token bucket holds a token again (if `gen` is still current).
     Token {
         /// Generation of the token schedule.
@@ -354,12 +362,15 @@ impl TraceEvent for CaEvent {
             CaEventKind::Complete { .. } => 0x100,
             CaEventKind::Deadline { .. } => 0x101,
             CaEventKind::Token { .. } => 0x102,
+            CaEventKind::Finish { .. } => 0x103,
         }
     }
     fn entity(&self) -> u64 {
         let local = match self.kind {
             CaEventKind::Complete { gen } | CaEventKind::Token { gen } => gen,
-            CaEventKind::Deadline { slot, gen } => ((gen as u64) << 32) | slot as u64,
+            CaEventKind::Deadline { slot, gen } | CaEventKind::Finish { slot, gen } => {
+                ((gen as u64) << 32) | slot as u64
+            }
         };
         ((self.ca as u64) << 48) ^ local
     }
@@ -530,6 +541,9 @@ pub struct CertificateAuthority {
     withdrawn: u64,
     /// Withdrawn jobs still in `jobs` (dropped lazily when they surface).
     withdrawn_jobs: u32,
+    /// No contention and no slowdown (sigma = kappa = alpha = 0): every job runs at rate 1,
+    /// so each gets its own completion event and the shared virtual clock is not needed.
+    independent: bool,
 }
 
 impl CertificateAuthority {
@@ -572,6 +586,9 @@ impl CertificateAuthority {
             peak_queue: 0,
             withdrawn: 0,
             withdrawn_jobs: 0,
+            independent: config.usl.sigma == 0.0
+                && config.usl.kappa == 0.0
+                && config.failed_object_slowdown == 0.0,
         };
         ca.rate = ca.rate_for(1);
         ca
@@ -652,6 +669,16 @@ impl CertificateAuthority {
                 self.sync(now);
                 self.slots[ticket.slot as usize].state = SlotState::Gone;
                 self.queued -= 1;
+                true
+            }
+            SlotState::InService if self.independent => {
+                self.sync(now);
+                let started = self.slots[ticket.slot as usize].started;
+                self.wasted_ns += (now - started).as_nanos() as u128;
+                self.in_service -= 1;
+                self.withdrawn += 1;
+                self.release(ticket.slot); // its Finish event is now stale
+                self.try_start(sched);
                 true
             }
             SlotState::InService => {
@@ -750,6 +777,15 @@ impl CertificateAuthority {
                     }
                     _ => {}
                 }
+            }
+            CaEventKind::Finish { slot, gen } => {
+                let s = &self.slots[slot as usize];
+                if s.gen != gen || s.state != SlotState::InService {
+                    return;
+                }
+                self.sync(now);
+                self.complete(slot, now, out);
+                self.try_start(sched);
             }
             CaEventKind::Token { gen } => {
                 if gen != self.token_gen || self.token_due.is_none() {
@@ -970,6 +1006,17 @@ impl CertificateAuthority {
             s.state = SlotState::InService;
             s.started = now;
             self.in_service += 1;
+            if self.independent {
+                let gen = s.gen;
+                sched.schedule_at(
+                    now.saturating_add(work),
+                    CaEvent {
+                        ca: self.index,
+                        kind: CaEventKind::Finish { slot, gen },
+                    },
+                );
+                continue;
+            }
             self.job_seq += 1;
             self.jobs.push(Job {
                 finish: self.vclock + work.as_nanos() as f64,
@@ -1007,6 +1054,9 @@ impl CertificateAuthority {
     /// Makes sure exactly one live completion event targets the job with the least
     /// remaining work, at the time the current rate gives.
     fn refresh_completion(&mut self, sched: &mut impl Schedule<CaEvent>) {
+        if self.independent {
+            return; // every job carries its own Finish event
+        }
         self.rate = self.rate_for(self.in_service);
         // Withdrawn jobs at the top are dropped: the completion targets a live job. (The
         // counter spares the common case a look at the top job's slot.)
