@@ -689,14 +689,7 @@ impl CertificateAuthority {
                 self.in_service -= 1;
                 self.withdrawn += 1;
                 self.withdrawn_jobs += 1;
-                if self.in_service == 0 {
-                    // Nothing live is in service: drop the withdrawn jobs and rebase.
-                    while let Some(j) = self.jobs.pop() {
-                        self.release(j.slot);
-                    }
-                    self.withdrawn_jobs = 0;
-                    self.vclock = 0.0;
-                }
+                self.rebase_if_idle();
                 self.try_start(sched);
                 self.refresh_completion(sched);
                 true
@@ -737,15 +730,7 @@ impl CertificateAuthority {
                         self.complete(j.slot, now, out);
                     }
                 }
-                if self.in_service == 0 {
-                    // Only withdrawn jobs can be left: drop them, then rebase the clock
-                    // (keeps float precision over long runs).
-                    while let Some(j) = self.jobs.pop() {
-                        self.release(j.slot);
-                    }
-                    self.withdrawn_jobs = 0;
-                    self.vclock = 0.0;
-                }
+                self.rebase_if_idle();
                 self.try_start(sched);
                 self.refresh_completion(sched);
             }
@@ -1032,6 +1017,19 @@ impl CertificateAuthority {
             self.queue.pop_front();
             self.release(front);
         }
+    }
+
+    /// With nothing live in service, only withdrawn jobs can be left in the heap: drop
+    /// them and rebase the virtual clock (keeps float precision over long runs).
+    fn rebase_if_idle(&mut self) {
+        if self.in_service > 0 {
+            return;
+        }
+        while let Some(j) = self.jobs.pop() {
+            self.release(j.slot);
+        }
+        self.withdrawn_jobs = 0;
+        self.vclock = 0.0;
     }
 
     fn complete(&mut self, slot: u32, now: SimTime, out: &mut Vec<CaOutcome>) {

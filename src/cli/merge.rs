@@ -1,6 +1,7 @@
 //! `fleetsim merge DIR... --out DIR`: joins the outputs of `fleetsim sweep --shard I/N`
 //! into the outputs of the unsharded sweep, byte for byte.
 
+use super::sweep::wrote_line;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,11 +39,6 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     if let Some(curves) = &outcome.curves {
         write!(o, "{}", render_curves(curves, m))?;
     }
-    let files: Vec<String> = outcome
-        .files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    writeln!(o, "wrote {}", files.join(", "))?;
+    writeln!(o, "{}", wrote_line(&outcome.files))?;
     Ok(ExitCode::SUCCESS)
 }

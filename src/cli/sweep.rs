@@ -112,13 +112,14 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         sw.replay_command(0),
         sw.base_seed
     )?;
-    let files: Vec<String> = outcome
-        .files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    writeln!(o, "wrote {}", files.join(", "))?;
+    writeln!(o, "{}", wrote_line(&outcome.files))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `wrote a, b, c`: the files an outcome wrote, for stdout.
+pub fn wrote_line(files: &[std::path::PathBuf]) -> String {
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    format!("wrote {}", names.join(", "))
 }
 
 /// Most curve rows printed on stdout (all are in `curves.csv`).
