@@ -30,8 +30,8 @@
 use crate::duration::format_seconds;
 use crate::metrics::predicate::{Op, Predicate, Value};
 use crate::metrics::{Figures, Summary};
-use crate::report::stats::wilson_interval;
 use crate::scenario::{ScenarioDocument, ScenarioError, ScenarioErrors};
+use crate::stats::wilson_interval;
 
 /// Most runs one assertion may ask for.
 pub const MAX_SEEDS: u32 = 10_000;
@@ -121,7 +121,7 @@ impl Expectations {
                         "unknown field; write assertions as strings, e.g. assert = [\"{key} == ...\"]"
                     )
                 } else {
-                    format!("unknown field{}", crate::scenario::suggestion(key, KEYS))
+                    format!("unknown field{}", crate::suggest::suggestion(key, KEYS))
                 };
                 errors.push(doc.error_at(&format!("expect.{key}"), hint));
             }

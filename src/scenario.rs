@@ -27,7 +27,6 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use error::suggestion;
 pub use error::{ErrorKind, Origin, ScenarioError, ScenarioErrors};
 pub use load::{fnv1a64, load, load_bytes, load_str, ScenarioDocument};
 pub use overrides::{Override, OverrideSyntaxError};

@@ -32,12 +32,12 @@ mod page;
 use page::PageContext;
 
 use super::plot::Chart;
-use super::stats::{quantile, wilson_interval, Proportion};
 use super::{timeline_from_csv, ReportError};
 use crate::metrics::predicate::{Predicate, Value, FIGURES};
 use crate::metrics::Summary;
 use crate::model;
 use crate::scenario::{Override, Scenario, ScenarioDocument, ScenarioErrors, Trigger};
+use crate::stats::{quantile, wilson_interval, Proportion};
 use crate::sweep::{
     self, Manifest, SpecErrors, SweepError, SweepSpec, CURVES, DEFAULT_MAX_FAILURE_P,
 };

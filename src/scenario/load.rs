@@ -10,9 +10,10 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{ErrorKind, Origin, ScenarioError, ScenarioErrors};
 use super::limits;
-use super::overrides::{self, join, Override};
+use super::overrides::{self, Override};
 use super::types::Scenario;
 use super::validate;
+use crate::keypath::{join, parent};
 
 /// A loaded, validated scenario and what other layers need besides the model's types.
 #[derive(Debug, Clone)]
@@ -449,28 +450,6 @@ impl Locator<'_> {
     }
 }
 
-/// The path without its last key (quote-aware), or `None` at the top.
-fn parent(path: &str) -> Option<&str> {
-    if path.ends_with(']') {
-        if let Some(i) = path.rfind('[') {
-            return Some(&path[..i]);
-        }
-    }
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut last_dot = None;
-    for (i, c) in path.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '.' if !quoted => last_dot = Some(i),
-            _ => {}
-        }
-    }
-    last_dot.map(|i| &path[..i])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,15 +459,6 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
         assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
-    }
-
-    #[test]
-    fn parents() {
-        assert_eq!(parent("a.b.c"), Some("a.b"));
-        assert_eq!(parent("a"), None);
-        assert_eq!(parent("cluster.\"x.y\".count"), Some("cluster.\"x.y\""));
-        assert_eq!(parent("cluster.\"x.y\""), Some("cluster"));
-        assert_eq!(parent("rollout.waves[2]"), Some("rollout.waves"));
     }
 
     #[test]

@@ -12,11 +12,12 @@ use serde::Deserialize;
 use crate::ca::{CaConfig, OnTimeout, RateLimit, ServiceTime, Usl};
 use crate::duration::format_duration;
 use crate::engine::SimTime;
+use crate::keypath::join;
+use crate::suggest::{hint as nearest_hint, suggestion};
 
-use super::error::{suggestion, ErrorKind, ScenarioError};
+use super::error::{ErrorKind, ScenarioError};
 use super::limits::*;
 use super::load::Locator;
-use super::overrides::join;
 use super::raw::*;
 use super::types::*;
 
@@ -1576,14 +1577,6 @@ impl Checker<'_> {
             }
         }
         out
-    }
-}
-
-/// `; did you mean "x"?` when a candidate is close, else nothing.
-fn nearest_hint(word: &str, candidates: &[&str]) -> String {
-    match super::error::nearest(word, candidates.iter().copied()) {
-        Some(c) => format!("; did you mean \"{c}\"?"),
-        None => String::new(),
     }
 }
 

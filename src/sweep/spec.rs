@@ -20,6 +20,7 @@
 //! same seeds at every point (common random numbers), so two strategies at one point see
 //! the same node launches and service draws and differ only by what they do.
 
+use crate::keypath::join as join_key;
 use crate::metrics::predicate::Predicate;
 use crate::output::shell_quote;
 use crate::scenario::{Override, Scenario, ScenarioDocument};
@@ -724,29 +725,6 @@ pub fn label(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         v => v.to_string(),
-    }
-}
-
-/// A key as it appears in a dotted path: bare when TOML allows, quoted otherwise (the
-/// same rule as the scenario loader's, so paths find their lines).
-pub(crate) fn quote_key(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        key.to_string()
-    } else {
-        format!("\"{}\"", key.escape_debug())
-    }
-}
-
-/// `base.key`, quoting `key` if needed.
-pub(crate) fn join_key(base: &str, key: &str) -> String {
-    if base.is_empty() {
-        quote_key(key)
-    } else {
-        format!("{base}.{}", quote_key(key))
     }
 }
 

@@ -23,7 +23,8 @@
 use crate::scenario::{Origin, Override, ScenarioDocument};
 
 use super::error::{SpecError, SpecErrors};
-use super::spec::{join_key, quote_key, valid_name};
+use super::spec::valid_name;
+use crate::keypath::{join as join_key, quote_key};
 
 /// Most strategies a document may define.
 pub const MAX_STRATEGIES: usize = 1000;

@@ -19,7 +19,7 @@
 //! with 4 decimals, other statistics with 3 (whole numbers without decimals).
 
 use crate::metrics::predicate::{Value, FIGURES};
-use crate::report::stats;
+use crate::stats;
 
 use super::exec::RunResult;
 use super::spec::Sweep;

@@ -13,8 +13,8 @@ use crate::report::compare::strategy_comparison_from_csv;
 use crate::report::failure_curve_from_csv;
 use crate::report::html::{CalloutKind, HtmlPage};
 use crate::report::plot::XAxis;
-use crate::report::stats::Proportion;
 use crate::scenario::{Action, Pacing, Trigger};
+use crate::stats::Proportion;
 use crate::sweep::CURVES;
 
 /// Everything the page is drawn from.
