@@ -28,8 +28,8 @@
 //! needs. Every run is a pure function of (scenario, seed), so a verdict replays exactly.
 
 use crate::duration::format_seconds;
-use crate::metrics::predicate::{Op, Predicate, Value};
-use crate::metrics::{Figures, Summary};
+use crate::metrics::{Figures, Summary, FIGURES};
+use crate::predicate::{self, Body, CompareOp as Op, Predicate, ScopeSyntax, Value};
 use crate::scenario::{ScenarioDocument, ScenarioError, ScenarioErrors};
 use crate::stats::wilson_interval;
 
@@ -116,7 +116,7 @@ impl Expectations {
         let mut errors: Vec<ScenarioError> = Vec::new();
         for key in table.keys() {
             if !KEYS.contains(&key.as_str()) {
-                let hint = if crate::metrics::predicate::FIGURES.contains(&key.as_str()) {
+                let hint = if FIGURES.lookup(key).is_some() {
                     format!(
                         "unknown field; write assertions as strings, e.g. assert = [\"{key} == ...\"]"
                     )
@@ -297,144 +297,27 @@ fn parse_assertion(
     default_seeds: u32,
     clusters: &ClusterNames,
 ) -> Result<(Scope, Predicate, Quantifier), String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty assertion".into());
-    }
-    let (scope, body) = split_scope(text, clusters)?;
-    let (body, over) = split_over(body)?;
-    let seeds = over.unwrap_or(default_seeds);
-    let body = body.trim();
-    if let Some(inner_and_rest) = strip_probability(body) {
-        let close = matching_paren(inner_and_rest).ok_or("p( has no matching ')'")?;
-        let inner = &inner_and_rest[..close];
-        let predicate = Predicate::parse(inner)?;
-        let rest = inner_and_rest[close + 1..].trim();
-        let (op, value) = split_op(rest).ok_or_else(|| {
-            format!(
-                "expected a comparison after p(...), e.g. \"p({}) <= 0.05\"",
-                inner.trim()
-            )
-        })?;
-        let bound: f64 = value
-            .parse()
-            .ok()
-            .filter(|b: &f64| (0.0..=1.0).contains(b))
-            .ok_or_else(|| format!("a probability must be a number in [0, 1], got {value:?}"))?;
-        return Ok((
+    let a = predicate::parse_assertion(text, &FIGURES, MAX_SEEDS).map_err(|e| e.to_string())?;
+    let scope = match a.scope {
+        ScopeSyntax::Fleet => Scope::Fleet,
+        ScopeSyntax::Cluster(name) => {
+            let indices = clusters.resolve(&name)?;
+            Scope::Clusters { name, indices }
+        }
+    };
+    let seeds = a.over.unwrap_or(default_seeds);
+    Ok(match a.body {
+        Body::Every(p) => (scope, p, Quantifier::Every { seeds }),
+        Body::Probability {
+            predicate,
+            op,
+            bound,
+        } => (
             scope,
             predicate,
             Quantifier::Probability { op, bound, seeds },
-        ));
-    }
-    let predicate = Predicate::parse(body)?;
-    Ok((scope, predicate, Quantifier::Every { seeds }))
-}
-
-/// `cluster.NAME: body` or `fleet: body` or `body`.
-fn split_scope<'a>(text: &'a str, clusters: &ClusterNames) -> Result<(Scope, &'a str), String> {
-    let Some(colon) = text.find(':') else {
-        return Ok((Scope::Fleet, text));
-    };
-    let head = text[..colon].trim();
-    let body = &text[colon + 1..];
-    if head == "fleet" {
-        return Ok((Scope::Fleet, body));
-    }
-    let Some(name) = head.strip_prefix("cluster.") else {
-        return Err(format!(
-            "scope {head:?} is neither \"fleet\" nor \"cluster.NAME\""
-        ));
-    };
-    let name = name.trim().trim_matches('"');
-    if name.is_empty() {
-        return Err("cluster scope without a name (cluster.NAME: ...)".into());
-    }
-    let indices = clusters.resolve(name)?;
-    Ok((
-        Scope::Clusters {
-            name: name.to_string(),
-            indices,
-        },
-        body,
-    ))
-}
-
-/// Splits a trailing `over N seeds` off.
-fn split_over(body: &str) -> Result<(&str, Option<u32>), String> {
-    let lower = body.to_ascii_lowercase();
-    let Some(at) = lower.rfind("over") else {
-        return Ok((body, None));
-    };
-    let before_ok = at == 0
-        || body[..at]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_whitespace() || c == ')');
-    let words: Vec<&str> = lower[at..].split_whitespace().collect();
-    if !before_ok || words.first() != Some(&"over") {
-        return Ok((body, None));
-    }
-    let n = match words.as_slice() {
-        ["over", n, "seeds" | "seed" | "runs" | "run"] => *n,
-        _ => return Err("expected \"over N seeds\" at the end".into()),
-    };
-    let n: u32 = n
-        .parse()
-        .ok()
-        .filter(|n| (1..=MAX_SEEDS).contains(n))
-        .ok_or_else(|| format!("over N seeds: N must be 1..={MAX_SEEDS}, got {n:?}"))?;
-    if at == 0 {
-        return Err("nothing to check before \"over\"".into());
-    }
-    Ok((&body[..at], Some(n)))
-}
-
-/// `p(` (or `P (`) at the start: returns what follows the `(`.
-fn strip_probability(body: &str) -> Option<&str> {
-    let rest = body.strip_prefix('p').or_else(|| body.strip_prefix('P'))?;
-    rest.trim_start().strip_prefix('(')
-}
-
-/// Byte index of the `)` closing an already opened `(` (quotes skipped).
-fn matching_paren(s: &str) -> Option<usize> {
-    let mut depth = 1usize;
-    let mut quote: Option<char> = None;
-    for (i, c) in s.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// `<= 0.05` -> (Le, "0.05").
-fn split_op(rest: &str) -> Option<(Op, &str)> {
-    for (text, op) in [
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("==", Op::Eq),
-        ("!=", Op::Ne),
-        ("<", Op::Lt),
-        (">", Op::Gt),
-        ("=", Op::Eq),
-    ] {
-        if let Some(v) = rest.strip_prefix(text) {
-            let v = v.trim();
-            return (!v.is_empty()).then_some((op, v));
-        }
-    }
-    None
+        ),
+    })
 }
 
 /// The verdict on one assertion.
@@ -487,8 +370,8 @@ fn units<'a>(scope: &Scope, run: &'a Summary) -> Vec<(Option<&'a str>, &'a Figur
 /// The figure a predicate is about, when it is about one (`x <= 3`, `recovered`).
 fn single_figure(p: &Predicate) -> Option<(&str, Option<Op>)> {
     match p {
-        Predicate::Compare { figure, op, .. } => Some((figure, Some(*op))),
-        Predicate::Flag(figure) => Some((figure, None)),
+        Predicate::Compare { name, op, .. } => Some((name, Some(*op))),
+        Predicate::Flag { name, .. } => Some((name, None)),
         _ => None,
     }
 }
@@ -600,7 +483,7 @@ fn probability(
         .iter()
         .map(|run| {
             let u = units(&a.scope, run);
-            !u.is_empty() && u.iter().all(|(_, f)| a.predicate.holds(f))
+            !u.is_empty() && u.iter().all(|(_, f)| a.predicate.holds(*f))
         })
         .collect();
     let n = events.len() as u64;

@@ -16,6 +16,7 @@ pub mod keypath;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod predicate;
 pub mod report;
 pub mod scenario;
 pub mod stats;

@@ -1,12 +1,13 @@
-//! Metrics: the time series a run samples and the summary it ends with.
+//! Metrics: the time series a run samples and the summary it ends with, and the
+//! vocabulary of figures that predicates (`[expect]`, the sweep's `failure`) speak.
 //!
 //! The model fills a [`Recorder`]; nothing here knows how the figures were produced.
 //! Both outputs are plain data with stable column and key orders, so the same run
 //! gives the same bytes.
 
-pub mod predicate;
-
 use serde::Serialize;
+
+use crate::predicate::{Kind, Value, Values, Vocabulary};
 
 /// One sample of one cluster (or of the fleet, `cluster = None`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -136,6 +137,74 @@ pub struct Figures {
     pub metastable: bool,
 }
 
+/// The figures a predicate may name, in the order of [`Figures`]; a time that never
+/// happened (`upgrade_complete_s`, `time_to_recover_s` null) reads as +infinity: "never
+/// recovered" is later than any bound.
+pub static FIGURES: Vocabulary = Vocabulary {
+    noun: "figure",
+    context: "",
+    names: &[
+        ("upgrade_complete_s", Kind::Num),
+        ("upgrade_failed", Kind::Bool),
+        ("recovered", Kind::Bool),
+        ("time_to_recover_s", Kind::Num),
+        ("peak_crashloop_pods", Kind::Num),
+        ("crashloop_pod_seconds", Kind::Num),
+        ("pods_total", Kind::Num),
+        ("pod_restarts", Kind::Num),
+        ("evictions", Kind::Num),
+        ("csr_requests", Kind::Num),
+        ("csr_timeouts", Kind::Num),
+        ("csr_rate_limited", Kind::Num),
+        ("csr_failed_objects_peak", Kind::Num),
+        ("csr_wasted_signings", Kind::Num),
+        ("ca_peak_queue", Kind::Num),
+        ("ca_utilization", Kind::Num),
+        ("min_ready_fraction", Kind::Num),
+        ("metastable", Kind::Bool),
+    ],
+};
+
+impl Figures {
+    /// A figure by name (see [`FIGURES`]).
+    pub fn get(&self, name: &str) -> Option<Value> {
+        FIGURES.lookup(name).map(|(i, _)| self.value(i))
+    }
+
+    /// Figure number `index` of [`FIGURES`] (panics beyond it).
+    pub fn value(&self, index: usize) -> Value {
+        let time = |t: Option<f64>| Value::Num(t.unwrap_or(f64::INFINITY));
+        let n = |x: u64| Value::Num(x as f64);
+        match index {
+            0 => time(self.upgrade_complete_s),
+            1 => Value::Bool(self.upgrade_failed),
+            2 => Value::Bool(self.recovered),
+            3 => time(self.time_to_recover_s),
+            4 => n(u64::from(self.peak_crashloop_pods)),
+            5 => Value::Num(self.crashloop_pod_seconds),
+            6 => n(u64::from(self.pods_total)),
+            7 => n(self.pod_restarts),
+            8 => n(self.evictions),
+            9 => n(self.csr_requests),
+            10 => n(self.csr_timeouts),
+            11 => n(self.csr_rate_limited),
+            12 => n(self.csr_failed_objects_peak),
+            13 => n(self.csr_wasted_signings),
+            14 => n(self.ca_peak_queue),
+            15 => Value::Num(self.ca_utilization),
+            16 => Value::Num(self.min_ready_fraction),
+            17 => Value::Bool(self.metastable),
+            _ => panic!("no figure number {index}"),
+        }
+    }
+}
+
+impl Values for Figures {
+    fn value(&self, index: usize) -> Value {
+        Figures::value(self, index)
+    }
+}
+
 /// A cluster's figures with its name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterFigures {
@@ -205,5 +274,55 @@ impl Summary {
         let mut s = serde_json::to_string_pretty(self).expect("summary serialises");
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_figure_resolves_to_a_value_of_its_kind() {
+        let f = Figures {
+            upgrade_complete_s: None,
+            upgrade_failed: false,
+            recovered: true,
+            time_to_recover_s: Some(5.0),
+            peak_crashloop_pods: 1,
+            crashloop_pod_seconds: 2.0,
+            pods_total: 3,
+            pod_restarts: 4,
+            evictions: 5,
+            csr_requests: 6,
+            csr_timeouts: 7,
+            csr_rate_limited: 8,
+            csr_failed_objects_peak: 9,
+            csr_wasted_signings: 10,
+            ca_peak_queue: 11,
+            ca_utilization: 0.5,
+            min_ready_fraction: 0.25,
+            metastable: true,
+        };
+        for (i, (name, kind)) in FIGURES.names.iter().enumerate() {
+            let v = f.get(name).unwrap();
+            assert_eq!(v, f.value(i));
+            assert_eq!(matches!(v, Value::Bool(_)), *kind == Kind::Bool, "{name}");
+        }
+        assert_eq!(f.get("upgrade_complete_s"), Some(Value::Num(f64::INFINITY)));
+        assert_eq!(f.get("time_to_recover_s"), Some(Value::Num(5.0)));
+        assert_eq!(f.get("nothing"), None);
+        // The JSON keys are the figure names, in the same order.
+        let json = serde_json::to_value(&f).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut names = FIGURES.list();
+        names.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, names);
     }
 }

@@ -114,7 +114,7 @@ fn parses_every_form() {
     );
     assert_eq!(
         a[4].predicate,
-        Predicate::parse("time_to_recover_s > 3600").unwrap()
+        Predicate::parse("time_to_recover_s > 3600", &FIGURES).unwrap()
     );
     assert_eq!(
         a[5].quantifier,

@@ -2,6 +2,7 @@
 //! scale-down window, AIMD pacing, and interventions at a time or on a condition.
 
 use crate::engine::{Context, SimTime};
+use crate::predicate::Value;
 use crate::scenario::{Action, ConditionMetric, Pacing, Scenario, Trigger};
 
 use super::{certs, nodes, pacing, pods, Event, Fleet};
@@ -183,36 +184,39 @@ pub fn on_sample(f: &mut Fleet, ctx: &mut Context<Event>) {
         } else {
             iv.clusters.iter().map(|&c| c as u32).collect()
         };
-        let value: f64 = match cond.metric {
-            ConditionMetric::ReadyFraction => {
-                let (ready, desired) = targets.iter().fold((0u64, 0u64), |(r, d), &c| {
-                    let s = &f.clusters[c as usize].state;
-                    (r + s.counts.ready as u64, d + s.desired_pods() as u64)
-                });
-                if desired == 0 {
-                    1.0
-                } else {
-                    ready as f64 / desired as f64
-                }
-            }
-            m => targets
-                .iter()
-                .map(|&c| {
-                    let cl = &f.clusters[c as usize];
-                    match m {
-                        ConditionMetric::CrashloopPods => cl.state.counts.crashloop as f64,
-                        ConditionMetric::CsrFailedObjects => cl.failed_objects() as f64,
-                        ConditionMetric::PodsPending => cl.state.counts.pending as f64,
-                        ConditionMetric::CaQueue => {
-                            let ca = &f.cas[f.sc.clusters[c as usize].ca];
-                            (ca.queue_len() + ca.in_service() as u64) as f64
-                        }
-                        ConditionMetric::ReadyFraction => unreachable!(),
+        let metric = |m: ConditionMetric| -> f64 {
+            match m {
+                ConditionMetric::ReadyFraction => {
+                    let (ready, desired) = targets.iter().fold((0u64, 0u64), |(r, d), &c| {
+                        let s = &f.clusters[c as usize].state;
+                        (r + s.counts.ready as u64, d + s.desired_pods() as u64)
+                    });
+                    if desired == 0 {
+                        1.0
+                    } else {
+                        ready as f64 / desired as f64
                     }
-                })
-                .sum(),
+                }
+                m => targets
+                    .iter()
+                    .map(|&c| {
+                        let cl = &f.clusters[c as usize];
+                        match m {
+                            ConditionMetric::CrashloopPods => cl.state.counts.crashloop as f64,
+                            ConditionMetric::CsrFailedObjects => cl.failed_objects() as f64,
+                            ConditionMetric::PodsPending => cl.state.counts.pending as f64,
+                            ConditionMetric::CaQueue => {
+                                let ca = &f.cas[f.sc.clusters[c as usize].ca];
+                                (ca.queue_len() + ca.in_service() as u64) as f64
+                            }
+                            ConditionMetric::ReadyFraction => unreachable!(),
+                        }
+                    })
+                    .sum(),
+            }
         };
-        if cond.op.holds(value, cond.value) {
+        let holds = cond.holds(&|i: usize| Value::Num(metric(ConditionMetric::ALL[i])));
+        if holds {
             fire_intervention(f, ctx, i as u32);
         }
     }

@@ -335,11 +335,8 @@ fn conditional_interventions_fire_and_recover_the_herd() {
     sc.horizon = SimTime::from_secs(2 * 3600);
     let payments = vec![0];
     let when = |v: f64| {
-        Trigger::When(Condition {
-            metric: ConditionMetric::CrashloopPods,
-            op: CompareOp::Gt,
-            value: v,
-        })
+        let text = format!("crashloop_pods > {v}");
+        Trigger::When(crate::predicate::Predicate::parse(&text, &CONDITIONS).unwrap())
     };
     sc.interventions = vec![
         InterventionSpec {

@@ -33,9 +33,9 @@ use page::PageContext;
 
 use super::plot::Chart;
 use super::{timeline_from_csv, ReportError};
-use crate::metrics::predicate::{Predicate, Value, FIGURES};
-use crate::metrics::Summary;
+use crate::metrics::{Summary, FIGURES};
 use crate::model;
+use crate::predicate::{Predicate, Value};
 use crate::scenario::{Override, Scenario, ScenarioDocument, ScenarioErrors, Trigger};
 use crate::stats::{quantile, wilson_interval, Proportion};
 use crate::sweep::{
@@ -217,7 +217,7 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
         }
         (None, None) => (DEFAULT_FAILURE.to_string(), DEFAULT_MAX_FAILURE_P),
     };
-    let failure = Predicate::parse(&failure_text).map_err(|e| {
+    let failure = Predicate::parse(&failure_text, &FIGURES).map_err(|e| {
         ReviewError::Input(format!(
             "{}: failure predicate {failure_text:?}: {e}",
             doc.source
@@ -422,13 +422,11 @@ fn csv_text(header: &[String], rows: &[Vec<String>]) -> Result<String, ReviewErr
 }
 
 fn figure_cells(f: &crate::metrics::Figures) -> Vec<String> {
-    FIGURES
-        .iter()
-        .map(|name| match f.get(name) {
-            Some(Value::Bool(b)) => u8::from(b).to_string(),
-            Some(Value::Num(x)) if x.is_infinite() => String::new(),
-            Some(Value::Num(x)) => format!("{x}"),
-            None => String::new(),
+    (0..FIGURES.names.len())
+        .map(|i| match f.value(i) {
+            Value::Bool(b) => u8::from(b).to_string(),
+            Value::Num(x) if x.is_infinite() => String::new(),
+            Value::Num(x) => format!("{x}"),
         })
         .collect()
 }

@@ -6,6 +6,7 @@
 
 use crate::ca::{CaConfig, OnTimeout, RateLimit};
 use crate::engine::SimTime;
+use crate::predicate::{Kind, Predicate, Vocabulary};
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -281,22 +282,12 @@ pub enum Pacing {
 pub enum Trigger {
     /// At a fixed time.
     At(SimTime),
-    /// The first sample at which the condition holds (checked every sample interval).
-    When(Condition),
+    /// The first sample at which the predicate over [`CONDITIONS`] holds (checked every
+    /// sample interval), measured over the intervention's clusters (or the fleet).
+    When(Predicate),
 }
 
-/// `metric op value` over a cluster (or the fleet when the intervention names none).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Condition {
-    /// What is measured.
-    pub metric: ConditionMetric,
-    /// Comparison.
-    pub op: CompareOp,
-    /// Threshold.
-    pub value: f64,
-}
-
-/// Metrics a condition can test.
+/// Metrics a condition can test, in the order of [`CONDITIONS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionMetric {
     /// Pods restarted at least once and not ready.
@@ -311,33 +302,29 @@ pub enum ConditionMetric {
     ReadyFraction,
 }
 
-/// Comparison operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompareOp {
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-    /// `==`
-    Eq,
+impl ConditionMetric {
+    /// Every metric, in the order of [`CONDITIONS`].
+    pub const ALL: [ConditionMetric; 5] = [
+        ConditionMetric::CrashloopPods,
+        ConditionMetric::CsrFailedObjects,
+        ConditionMetric::CaQueue,
+        ConditionMetric::PodsPending,
+        ConditionMetric::ReadyFraction,
+    ];
 }
 
-impl CompareOp {
-    /// Applies the comparison.
-    pub fn holds(self, lhs: f64, rhs: f64) -> bool {
-        match self {
-            CompareOp::Lt => lhs < rhs,
-            CompareOp::Le => lhs <= rhs,
-            CompareOp::Gt => lhs > rhs,
-            CompareOp::Ge => lhs >= rhs,
-            CompareOp::Eq => lhs == rhs,
-        }
-    }
-}
+/// The names an intervention's `when` may use (all numbers).
+pub static CONDITIONS: Vocabulary = Vocabulary {
+    noun: "metric",
+    context: " in condition",
+    names: &[
+        ("crashloop_pods", Kind::Num),
+        ("csr_failed_objects", Kind::Num),
+        ("ca_queue", Kind::Num),
+        ("pods_pending", Kind::Num),
+        ("ready_fraction", Kind::Num),
+    ],
+};
 
 /// What an intervention does.
 #[derive(Debug, Clone, PartialEq)]

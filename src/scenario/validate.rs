@@ -13,6 +13,7 @@ use crate::ca::{CaConfig, OnTimeout, RateLimit, ServiceTime, Usl};
 use crate::duration::format_duration;
 use crate::engine::SimTime;
 use crate::keypath::join;
+use crate::predicate::{ErrorKind as PredicateErrorKind, Predicate};
 use crate::suggest::{hint as nearest_hint, suggestion};
 
 use super::error::{ErrorKind, ScenarioError};
@@ -1604,93 +1605,38 @@ impl ClusterNames<'_> {
     }
 }
 
-const METRICS: &[&str] = &[
-    "crashloop_pods",
-    "csr_failed_objects",
-    "ca_queue",
-    "pods_pending",
-    "ready_fraction",
-];
-
-/// Parses `<metric> <op> <number>` (spaces optional).
-pub(crate) fn parse_condition(text: &str) -> Result<Condition, String> {
-    let form = "expected \"<metric> <op> <number>\", e.g. \"crashloop_pods > 100\"";
-    let t = text.trim();
-    let Some(op_at) = t.find(['<', '>', '=']) else {
-        return Err(format!(
-            "cannot parse condition \"{}\": {form}",
-            text.escape_debug()
-        ));
-    };
-    let metric_text = t[..op_at].trim();
-    let rest = &t[op_at..];
-    let (op, op_len) = if rest.starts_with("<=") {
-        (CompareOp::Le, 2)
-    } else if rest.starts_with(">=") {
-        (CompareOp::Ge, 2)
-    } else if rest.starts_with("==") {
-        (CompareOp::Eq, 2)
-    } else if rest.starts_with('<') {
-        (CompareOp::Lt, 1)
-    } else if rest.starts_with('>') {
-        (CompareOp::Gt, 1)
-    } else {
-        return Err(format!(
-            "cannot parse condition \"{}\": unknown operator (use <, <=, >, >=, ==)",
-            text.escape_debug()
-        ));
-    };
-    let metric = match metric_text {
-        "crashloop_pods" => ConditionMetric::CrashloopPods,
-        "csr_failed_objects" => ConditionMetric::CsrFailedObjects,
-        "ca_queue" => ConditionMetric::CaQueue,
-        "pods_pending" => ConditionMetric::PodsPending,
-        "ready_fraction" => ConditionMetric::ReadyFraction,
-        "" => {
-            return Err(format!(
-                "cannot parse condition \"{}\": {form}",
-                text.escape_debug()
-            ))
+/// Parses an intervention's `when`: a predicate over [`CONDITIONS`].
+pub(crate) fn parse_condition(text: &str) -> Result<Predicate, String> {
+    Predicate::parse(text, &CONDITIONS).map_err(|e| match e.kind {
+        PredicateErrorKind::Syntax => {
+            format!("cannot parse condition \"{}\": {e}", text.escape_debug())
         }
-        other => {
-            return Err(format!(
-                "unknown metric \"{}\" in condition{}",
-                other.escape_debug(),
-                suggestion(other, METRICS)
-            ))
-        }
-    };
-    let number = rest[op_len..].trim();
-    let value: f64 = number.parse().map_err(|_| {
-        format!(
-            "cannot parse condition \"{}\": \"{}\" is not a number ({form})",
-            text.escape_debug(),
-            number.escape_debug()
-        )
-    })?;
-    if !value.is_finite() {
-        return Err(format!(
-            "the threshold must be a finite number, got {number}"
-        ));
-    }
-    Ok(Condition { metric, op, value })
+        _ => e.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::predicate::Value;
 
     #[test]
-    fn conditions() {
-        let c = parse_condition("crashloop_pods > 100").unwrap();
-        assert_eq!(c.metric, ConditionMetric::CrashloopPods);
-        assert_eq!(c.op, CompareOp::Gt);
-        assert_eq!(c.value, 100.0);
-        let c = parse_condition("ready_fraction<=0.5").unwrap();
-        assert_eq!((c.op, c.value), (CompareOp::Le, 0.5));
-        assert_eq!(parse_condition("ca_queue == 0").unwrap().op, CompareOp::Eq);
-        assert_eq!(parse_condition("ca_queue >= 3").unwrap().op, CompareOp::Ge);
-        assert_eq!(parse_condition("ca_queue < 3").unwrap().op, CompareOp::Lt);
+    fn conditions_are_predicates_over_the_sampled_metrics() {
+        let values = |i: usize| Value::Num([150.0, 0.0, 3.0, 0.0, 0.4][i]);
+        for (text, holds) in [
+            ("crashloop_pods > 100", true),
+            ("ready_fraction<=0.5", true),
+            ("ca_queue == 0", false),
+            ("ca_queue != 0", true),
+            ("ca_queue >= 3 and not crashloop_pods < 100", true),
+            ("csr_failed_objects > 10 or pods_pending > 0", false),
+        ] {
+            assert_eq!(
+                parse_condition(text).unwrap().holds(&values),
+                holds,
+                "{text}"
+            );
+        }
         for bad in [
             "",
             "crashloop_pods",
@@ -1702,9 +1648,18 @@ mod tests {
         ] {
             assert!(parse_condition(bad).is_err(), "{bad}");
         }
-        assert!(parse_condition("crashloop_pod > 1")
-            .unwrap_err()
-            .contains("did you mean \"crashloop_pods\""));
+        let e = parse_condition("crashloop_pod > 1").unwrap_err();
+        assert!(
+            e.contains(
+                "unknown metric \"crashloop_pod\" in condition; did you mean \"crashloop_pods\""
+            ),
+            "{e}"
+        );
+        let e = parse_condition("ca_queue > lots").unwrap_err();
+        assert!(
+            e.starts_with("cannot parse condition \"ca_queue > lots\": \"lots\" is not a number"),
+            "{e}"
+        );
     }
 
     #[test]

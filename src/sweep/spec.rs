@@ -21,8 +21,9 @@
 //! the same node launches and service draws and differ only by what they do.
 
 use crate::keypath::join as join_key;
-use crate::metrics::predicate::Predicate;
+use crate::metrics::FIGURES;
 use crate::output::shell_quote;
+use crate::predicate::Predicate;
 use crate::scenario::{Override, Scenario, ScenarioDocument};
 
 use super::error::{SpecError, SpecErrors};
@@ -362,7 +363,7 @@ impl Sweep {
                 format!("must be a probability 0..=1, got {}", spec.max_failure_p),
             ));
         }
-        let failure = match Predicate::parse(&spec.failure) {
+        let failure = match Predicate::parse(&spec.failure, &FIGURES) {
             Ok(p) => Some(p),
             Err(why) => {
                 errors.push(err(

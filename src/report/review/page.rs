@@ -7,8 +7,9 @@ use super::{
     ReviewInput, StrategyResult, SweepOutput, MAX_CLUSTER_ROWS, MAX_TABLE_ROWS,
 };
 use crate::duration::{format_duration, format_seconds};
-use crate::metrics::predicate::{Predicate, FIGURES};
+use crate::metrics::FIGURES;
 use crate::model;
+use crate::predicate::Predicate;
 use crate::report::compare::strategy_comparison_from_csv;
 use crate::report::failure_curve_from_csv;
 use crate::report::html::{CalloutKind, HtmlPage};
@@ -524,7 +525,7 @@ impl PageContext<'_> {
             "ca".to_string(),
             "istiod_replicas".to_string(),
         ];
-        header.extend(FIGURES.iter().map(|s| s.to_string()));
+        header.extend(FIGURES.list().iter().map(|s| s.to_string()));
         let rows: Vec<Vec<String>> = self
             .base
             .summary
@@ -552,9 +553,9 @@ impl PageContext<'_> {
             "seed".to_string(),
             "failed".to_string(),
         ];
-        header.extend(FIGURES.iter().map(|s| s.to_string()));
+        header.extend(FIGURES.list().iter().map(|s| s.to_string()));
         header.push("trace_hash".into());
-        let failure = Predicate::parse(self.failure_text)
+        let failure = Predicate::parse(self.failure_text, &FIGURES)
             .map_err(|e| ReviewError::Input(format!("failure predicate: {e}")))?;
         let mut rows = Vec::new();
         for s in self.strategies {
