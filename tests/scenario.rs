@@ -194,6 +194,14 @@ fn predicate_deep_nesting_is_an_error_not_a_stack_overflow() {
             "t.toml:4: expect.assert[0]: ",
         ));
     }
+    for p in [&parens, &nots] {
+        cases.push((
+            format!(
+                "{FLEET}[sweep]\nfailure = \"{p}\"\n[sweep.grid]\n\"ca.pca.workers\" = [1, 2]\n"
+            ),
+            "t.toml:4: sweep.failure: ",
+        ));
+    }
     for c in &conditions {
         cases.push((
             format!("{FLEET}[intervention.x]\naction = \"pause_rollout\"\nwhen = \"{c}\"\n"),

@@ -53,3 +53,56 @@ pub fn named_stream(seed: u64, name: &str) -> RngStream {
 pub fn unit_f64(rng: &mut RngStream) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
+
+/// The master seeds of a sequence of replicate runs: run `i` of a sequence from `base`
+/// uses seed `base + i`, wrapping at 2^64 (a scenario's seed is at most 2^63 - 1 and a
+/// sequence at most 10^9 runs long, so a file never reaches the wrap). Every layer that
+/// runs a scenario over seeds (sweep points, checks, the review's strategies) takes its
+/// seeds from here, so the same seeds mean the same runs everywhere (common random
+/// numbers across strategies and grid points).
+pub fn seeds(base: u64, n: u64) -> Seeds {
+    Seeds { base, n }
+}
+
+/// `n` seeds from `base` (see [`seeds`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seeds {
+    base: u64,
+    n: u64,
+}
+
+impl Seeds {
+    /// How many.
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The seed of run `i` (`i < len()`; beyond it the rule simply continues).
+    pub fn get(&self, i: u64) -> u64 {
+        self.base.wrapping_add(i)
+    }
+
+    /// The seeds in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        (0..self.n).map(|i| self.get(i))
+    }
+
+    /// The seeds in order, collected.
+    pub fn to_vec(&self) -> Vec<u64> {
+        self.iter().collect()
+    }
+
+    /// `first..last`, `first`, or `none`: the seeds for people.
+    pub fn range_text(&self) -> String {
+        match self.n {
+            0 => "none".into(),
+            1 => self.get(0).to_string(),
+            n => format!("{}..{}", self.get(0), self.get(n - 1)),
+        }
+    }
+}

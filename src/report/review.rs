@@ -33,14 +33,15 @@ use page::PageContext;
 
 use super::plot::Chart;
 use super::{timeline_from_csv, ReportError};
+use crate::engine::rng;
 use crate::metrics::{Summary, FIGURES};
 use crate::model;
 use crate::predicate::{Predicate, Value};
-use crate::scenario::{Override, Scenario, ScenarioDocument, ScenarioErrors, Trigger};
-use crate::stats::{quantile, wilson_interval, Proportion};
-use crate::sweep::{
-    self, Manifest, SpecErrors, SweepError, SweepSpec, CURVES, DEFAULT_MAX_FAILURE_P,
+use crate::scenario::{
+    Override, Scenario, ScenarioDocument, ScenarioErrors, Trigger, DEFAULT_MAX_FAILURE_P,
 };
+use crate::stats::{quantile, wilson_interval, Proportion};
+use crate::sweep::{Manifest, SweepError, CURVES};
 
 /// The failure predicate when neither a sweep nor the scenario gives one.
 pub const DEFAULT_FAILURE: &str = "not recovered";
@@ -63,9 +64,6 @@ pub enum ReviewError {
     /// A strategy bundle gives an invalid scenario.
     #[error("{0}")]
     Scenario(#[from] ScenarioErrors),
-    /// The `[strategies]` or `[sweep]` section is malformed.
-    #[error("{0}")]
-    Spec(#[from] SpecErrors),
     /// The sweep directory cannot be read.
     #[error("{0}")]
     Sweep(#[from] SweepError),
@@ -209,12 +207,9 @@ struct Candidate {
 pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review, ReviewError> {
     let doc = input.doc;
     let sc = &doc.scenario;
-    let (failure_text, max_p) = match (&input.sweep, &doc.sweep) {
+    let (failure_text, max_p) = match (&input.sweep, doc.sweep()) {
         (Some(s), _) => (s.manifest.failure.clone(), s.manifest.max_failure_p),
-        (None, Some(_)) => {
-            let spec = SweepSpec::from_document(doc)?;
-            (spec.failure, spec.max_failure_p)
-        }
+        (None, Some(spec)) => (spec.failure_text.clone(), spec.max_failure_p),
         (None, None) => (DEFAULT_FAILURE.to_string(), DEFAULT_MAX_FAILURE_P),
     };
     let failure = Predicate::parse(&failure_text, &FIGURES).map_err(|e| {
@@ -231,7 +226,7 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
     }
 
     // Candidates: the scenario as written, then the declared strategies.
-    let declared = sweep::strategies(doc)?;
+    let declared = doc.strategies();
     let mut cands = Vec::new();
     if !declared.iter().any(|s| s.overrides.is_empty()) {
         cands.push(Candidate {
@@ -244,8 +239,8 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
     for s in declared {
         let d = doc.with_overrides(&s.overrides)?;
         cands.push(Candidate {
-            name: s.name,
-            overrides: s.overrides,
+            name: s.name.clone(),
+            overrides: s.overrides.clone(),
             scenario: d.scenario,
             hash: d.hash,
         });
@@ -260,7 +255,7 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
         }
         None => seeds_to_show(max_p).unwrap_or(FALLBACK_SEEDS),
     };
-    let seeds = crate::check::seeds_from(sc.seed, target);
+    let seeds = rng::seeds(sc.seed, u64::from(target)).to_vec();
 
     // The scenario as written, with its time series.
     let base = pool.install(|| model::run(sc, sc.seed, &doc.hash));

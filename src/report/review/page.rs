@@ -7,6 +7,7 @@ use super::{
     ReviewInput, StrategyResult, SweepOutput, MAX_CLUSTER_ROWS, MAX_TABLE_ROWS,
 };
 use crate::duration::{format_duration, format_seconds};
+use crate::engine::rng;
 use crate::metrics::FIGURES;
 use crate::model;
 use crate::predicate::Predicate;
@@ -148,12 +149,11 @@ impl PageContext<'_> {
 
         page = page.section("Strategies compared");
         page = page.paragraph(&format!(
-            "Each strategy ran on up to {} seeds ({}{}), the same seeds for every strategy. \
+            "Each strategy ran on up to {} seeds ({}), the same seeds for every strategy. \
              A run fails when \"{}\" holds for the fleet; a strategy qualifies when the upper end of its 95 % Wilson interval is at most {}. \
              A strategy whose whole interval lies above the threshold stops early: more runs cannot make it qualify.",
             self.target,
-            sc.seed,
-            if self.target > 1 { format!("..{}", sc.seed.wrapping_add(u64::from(self.target) - 1)) } else { String::new() },
+            rng::seeds(sc.seed, u64::from(self.target)).range_text(),
             self.failure_text,
             self.max_p
         ));
@@ -222,20 +222,17 @@ impl PageContext<'_> {
         let sc = &doc.scenario;
         let mut facts = Vec::new();
         // Clusters as declared: templates with their counts.
-        let mut declared = Vec::new();
-        if let Some(toml::Value::Table(t)) = doc.table().get("cluster") {
-            for (name, body) in t {
-                let count = body
-                    .get("count")
-                    .and_then(toml::Value::as_integer)
-                    .unwrap_or(1);
-                declared.push(if count > 1 {
-                    format!("{name} ×{count}")
+        let declared: Vec<String> = sc
+            .templates
+            .iter()
+            .map(|t| {
+                if t.count > 1 {
+                    format!("{} ×{}", t.name, t.count)
                 } else {
-                    name.clone()
-                });
-            }
-        }
+                    t.name.clone()
+                }
+            })
+            .collect();
         facts.push((
             "Fleet".to_string(),
             format!("{} clusters: {}", sc.clusters.len(), declared.join(", ")),
