@@ -10,15 +10,14 @@
 //!   sweep's `curves.csv`.
 //! - [`html`]: one self-contained, printable HTML page (inline CSS and SVG).
 //! - [`compare`]: the strategy comparison figure from a review's `strategies.csv`.
-//! - [`review`]: the pre-maintenance review of `fleetsim report`. Unlike the modules
-//!   above it starts from a scenario document and runs it (through `model` and the sweep
-//!   layer's strategies), then assembles the page from the CSVs it writes.
+//!
+//! It runs nothing: the layers above it ([`crate::sweep`], [`crate::review`]) run the
+//! model and hand it the CSV text they wrote.
 
 pub mod compare;
 pub mod figures;
 pub mod html;
 pub mod plot;
-pub mod review;
 
 mod table;
 

@@ -12,7 +12,7 @@ use crate::engine::SimTime;
 use crate::metrics::{Figures, Summary};
 use crate::model::{self, RunOutput};
 use crate::output::{shell_quote, write_atomic};
-use crate::report;
+use crate::review;
 use crate::scenario::{self, ScenarioDocument};
 
 /// The scenario `fleetsim run` uses when given none: the incident as reported.
@@ -117,8 +117,8 @@ pub fn write_outputs(
     r: &RunOutput,
 ) -> anyhow::Result<Vec<String>> {
     let csv = r.recorder.to_csv(&r.cluster_names);
-    let chart = report::review::run_timeline(&doc.scenario, &r.summary, &csv)
-        .context("drawing the timeline")?;
+    let chart =
+        review::run_timeline(&doc.scenario, &r.summary, &csv).context("drawing the timeline")?;
     let svg = chart.to_svg().context("drawing the timeline")?;
     let png = chart.to_png().context("drawing the timeline")?;
     let files: [(&str, Vec<u8>); 4] = [

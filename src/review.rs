@@ -2,6 +2,10 @@
 //! output directory — turned into one self-contained HTML page plus the CSV files every
 //! figure is drawn from.
 //!
+//! This layer runs things (the model over seeds, per strategy) and then hands plain data
+//! to [`crate::report`], which only draws: the page is assembled in [`page`] from the
+//! CSV texts written here.
+//!
 //! What the page holds, in order: the scenario in plain words; the recommendation (or a
 //! plain statement that no strategy qualifies); the fleet timeline of the scenario as
 //! written, affected clusters highlighted; the timeline with the recommended strategy;
@@ -31,12 +35,12 @@ mod page;
 
 use page::PageContext;
 
-use super::plot::Chart;
-use super::{timeline_from_csv, ReportError};
 use crate::engine::rng;
 use crate::metrics::{Summary, FIGURES};
 use crate::model;
 use crate::predicate::{Predicate, Value};
+use crate::report::plot::Chart;
+use crate::report::{timeline_from_csv, ReportError};
 use crate::scenario::{
     Override, Scenario, ScenarioDocument, ScenarioErrors, Trigger, DEFAULT_MAX_FAILURE_P,
 };
