@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::ca::{CaConfig, OnTimeout, ServiceTime, Usl};
+use crate::engine::{Limits, Simulation};
 use crate::scenario::*;
 
 /// The DESIGN.md "simple model": one cluster, 800 injected pods, a CA with USL
@@ -113,8 +114,8 @@ fn run_checked(sc: &Scenario, seed: u64, pdb_floor: bool) -> Summary {
             panic!("after event {} at {}: {e}", r.events, r.end);
         }
         if pdb_floor {
-            for c in &sim.model.clusters {
-                for (w, wl) in c.state.workloads.iter().enumerate().skip(1) {
+            for c in sim.model.clusters() {
+                for (w, wl) in c.objects().workloads.iter().enumerate().skip(1) {
                     if let Some(mu) = wl.pdb_max_unavailable {
                         assert!(
                             wl.ready + mu >= wl.desired,
@@ -297,7 +298,7 @@ fn slow_start_batches(sc: &Scenario, workload: u32, until: SimTime) -> Vec<u32> 
             horizon: until,
             max_events: sim.events() + 1,
         });
-        let w = &sim.model.clusters[0].state.workloads[workload as usize];
+        let w = &sim.model.cluster(0).objects().workloads[workload as usize];
         if w.batch_outstanding > last {
             batches.push(w.batch_outstanding);
         }
