@@ -236,6 +236,11 @@ pub struct Summary {
     pub stop_reason: String,
     /// Trajectory fingerprint (16 hex digits).
     pub trace_hash: String,
+    /// Events the model scheduled in the past, run at the current time instead (the
+    /// kernel's guard that time never goes back). Always 0 unless the model has a bug;
+    /// the key appears in `summary.json` only when it is not.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub clamped_events: u64,
     /// Fleet figures.
     #[serde(flatten)]
     pub fleet: Figures,
@@ -249,6 +254,10 @@ impl Figures {
     pub fn clean(&self) -> bool {
         self.recovered && !self.upgrade_failed && self.peak_crashloop_pods == 0 && !self.metastable
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -324,5 +333,23 @@ mod tests {
         let mut keys = keys;
         keys.sort_unstable();
         assert_eq!(keys, names);
+
+        // A clamped schedule is reported, and only then.
+        let mut s = Summary {
+            scenario: "s".into(),
+            scenario_hash: "0".into(),
+            seed: 1,
+            events: 1,
+            wall_s: 0.0,
+            sim_end_s: 1.0,
+            stop_reason: "horizon".into(),
+            trace_hash: "0".into(),
+            clamped_events: 0,
+            fleet: f,
+            clusters: Vec::new(),
+        };
+        assert!(!s.to_json().contains("clamped_events"));
+        s.clamped_events = 3;
+        assert!(s.to_json().contains("\"clamped_events\": 3"));
     }
 }

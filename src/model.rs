@@ -18,6 +18,8 @@
 //!   MINIMAL, Karpenter budget; cordon, drain with PDBs, the 15 min limit and `force`),
 //!   [`rollout`] (waves with health gates and soak, interventions) and [`pacing`]
 //!   (eviction pacers, AIMD). The certificate authority is [`crate::ca`]'s component.
+//! - [`streams`]: the roles that draw random numbers; each component owns the streams of
+//!   its roles (one per role and entity, see [`crate::engine::rng`]).
 
 pub mod certs;
 pub mod event;
@@ -28,6 +30,7 @@ pub mod pacing;
 pub mod pods;
 pub mod rollout;
 pub mod state;
+pub mod streams;
 
 use std::time::Instant;
 

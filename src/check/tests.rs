@@ -55,6 +55,7 @@ fn run(seed: u64, edit: impl Fn(&mut Figures, &mut [Figures])) -> Summary {
         sim_end_s: 1.0,
         stop_reason: "horizon".into(),
         trace_hash: "0".into(),
+        clamped_events: 0,
         fleet,
         clusters: names
             .iter()

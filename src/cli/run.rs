@@ -197,6 +197,12 @@ pub fn render_text(s: &Summary, horizon: SimTime) -> String {
         f.ca_peak_queue,
         100.0 * f.ca_utilization
     );
+    if s.clamped_events > 0 {
+        out += &format!(
+            "warning: {} events were scheduled in the past and ran at the current time instead: a model bug; please report it with the replay command below\n",
+            s.clamped_events
+        );
+    }
     let affected = affected_clusters(s);
     let clean_count = s.clusters.iter().filter(|c| clean(&c.figures)).count();
     if affected.is_empty() {

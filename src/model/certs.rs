@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 
 use crate::ca::retry::{AgentBackoff, RetryPolicy};
 use crate::ca::{CaOutcome, CaTicket, OnTimeout};
-use crate::engine::{Context, SimTime};
+use crate::engine::{Context, RngStream, SimTime};
 use crate::scenario::{AgentSpec, Scenario};
 
 use super::event::Event;
@@ -199,6 +199,26 @@ impl CsrObjects {
     }
 }
 
+/// The istio-agents of a cluster's injected pods, as far as they share state: the
+/// cluster's `agent-jitter` stream.
+#[derive(Debug, Clone)]
+pub struct Agents {
+    jitter: RngStream,
+}
+
+impl Agents {
+    /// Agents drawing their jitter from `jitter`.
+    pub fn new(jitter: RngStream) -> Self {
+        Agents { jitter }
+    }
+
+    /// How long an agent waits before attempt `failures + 1`: istio-agent's retry policy
+    /// with its jitter.
+    pub fn retry_wait(&mut self, agent: &AgentSpec, failures: u32) -> SimTime {
+        agent_policy(agent).delay(failures, &mut self.jitter)
+    }
+}
+
 /// Whether the pod is still the agent's and waiting for its certificate.
 fn waiting_for_cert(f: &Fleet, cluster: u32, pod: PodRef) -> bool {
     let s = f.cluster(cluster).objects();
@@ -214,7 +234,7 @@ pub fn on_csr_attempt(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod
     }
     let c = f.cluster_mut(cluster);
     let deadline = now + spec.istiod.ca_wait_timeout;
-    let reserved = match c.pick_istiod() {
+    let reserved = match c.istiod_mut().pick() {
         None => {
             c.counters_mut().csr_no_istiod += 1;
             agent_error(f, ctx, cluster, pod);
@@ -369,7 +389,7 @@ fn agent_error(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
     let p = &mut c.objects_mut().pods[pod.slot as usize];
     p.agent_failures += 1;
     let failures = p.agent_failures;
-    let wait = c.agent_retry_wait(&spec.agent, failures);
+    let wait = c.agents_mut().retry_wait(&spec.agent, failures);
     ctx.schedule_in(wait.max(SimTime(1)), Event::CsrAttempt { cluster, pod });
 }
 

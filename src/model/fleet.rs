@@ -19,13 +19,13 @@ mod invariants;
 pub mod observe;
 
 use crate::ca::{CaEvent, CaOutcome, CertificateAuthority};
-use crate::engine::{Context, RngStream, SimTime};
+use crate::engine::{Context, SimTime};
 use crate::metrics::Recorder;
-use crate::scenario::{AgentSpec, ClusterSpec, NodeGroupSpec, Scenario};
+use crate::scenario::{ClusterSpec, Scenario};
 
-use super::certs::{self, CsrObjects, CsrTable};
+use super::certs::{self, Agents, CsrObjects, CsrTable};
 use super::event::Event;
-use super::istiod::{Istiod, IstiodReplica};
+use super::istiod::Istiod;
 use super::nodes::NodeUpgrade;
 use super::pacing::{AimdWindow, Pacer};
 use super::rollout::RolloutState;
@@ -88,8 +88,8 @@ pub struct Cluster {
     pacer: Pacer,
     /// AIMD observation window.
     aimd: AimdWindow,
-    /// Node launches, the istiod replica pick and agent jitter.
-    rng: RngStream,
+    /// The agents of the injected pods.
+    agents: Agents,
     counters: Counters,
     window: EndWindow,
     health: Health,
@@ -183,22 +183,9 @@ impl Cluster {
         std::mem::take(&mut self.aimd)
     }
 
-    /// The launch-to-Ready time of a new node of group `g`: uniform in
-    /// `[launch_min, launch_max]`.
-    pub fn launch_delay(&mut self, g: &NodeGroupSpec) -> SimTime {
-        let span = g.launch_max.saturating_sub(g.launch_min);
-        g.launch_min + span.mul_f64(crate::engine::rng::unit_f64(&mut self.rng))
-    }
-
-    /// A ready istiod replica chosen at random, if any is ready.
-    pub fn pick_istiod(&mut self) -> Option<&mut IstiodReplica> {
-        self.istiod.pick(&mut self.rng)
-    }
-
-    /// How long istio-agent waits before attempt `failures + 1` (its retry policy with
-    /// jitter).
-    pub fn agent_retry_wait(&mut self, agent: &AgentSpec, failures: u32) -> SimTime {
-        certs::agent_policy(agent).delay(failures, &mut self.rng)
+    /// The agents of the injected pods.
+    pub fn agents_mut(&mut self) -> &mut Agents {
+        &mut self.agents
     }
 }
 

@@ -29,9 +29,11 @@ impl IstiodReplica {
 }
 
 /// The control plane of one cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Istiod {
     replicas: Vec<IstiodReplica>,
+    /// Its `istiod-pick` stream: which replica an agent's request goes to.
+    pick: RngStream,
     /// When the webhook's injection queue is free again.
     inject_free_at: SimTime,
     /// Replicas to restore after the upgrade window.
@@ -39,6 +41,16 @@ pub struct Istiod {
 }
 
 impl Istiod {
+    /// No replica ready yet; `pick` is the cluster's `istiod-pick` stream.
+    pub fn new(pick: RngStream) -> Self {
+        Istiod {
+            replicas: Vec::new(),
+            pick,
+            inject_free_at: SimTime::ZERO,
+            restore: None,
+        }
+    }
+
     /// Ready replicas.
     pub fn ready(&self) -> usize {
         self.replicas.len()
@@ -57,13 +69,14 @@ impl Istiod {
         self.replicas.retain(|r| r.slot != slot);
     }
 
-    /// A ready replica chosen uniformly with one draw from `rng`, if any is ready.
-    pub fn pick(&mut self, rng: &mut RngStream) -> Option<&mut IstiodReplica> {
+    /// A ready replica chosen uniformly with one draw from the pick stream, if any is
+    /// ready.
+    pub fn pick(&mut self) -> Option<&mut IstiodReplica> {
         let n = self.replicas.len();
         if n == 0 {
             return None;
         }
-        let i = ((rng::unit_f64(rng) * n as f64) as usize).min(n - 1);
+        let i = ((rng::unit_f64(&mut self.pick) * n as f64) as usize).min(n - 1);
         Some(&mut self.replicas[i])
     }
 

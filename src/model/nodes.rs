@@ -15,8 +15,8 @@
 
 use std::collections::VecDeque;
 
-use crate::engine::{Context, SimTime};
-use crate::scenario::{MaxUnavailable, UpdateStrategy};
+use crate::engine::{rng, Context, RngStream, SimTime};
+use crate::scenario::{MaxUnavailable, NodeGroupSpec, UpdateStrategy};
 
 use super::event::Event;
 use super::fleet::Fleet;
@@ -42,17 +42,36 @@ pub struct GroupUpgrade {
     pub surge_pending: bool,
 }
 
-/// A cluster's node upgrade: the group in progress, the groups still to do, and how it
-/// ended.
-#[derive(Debug, Clone, Default)]
+/// A cluster's node upgrade: the group in progress, the groups still to do, how it
+/// ended, and each node group's `node-launch` stream.
+#[derive(Debug, Clone)]
 pub struct NodeUpgrade {
     current: Option<GroupUpgrade>,
     groups_left: VecDeque<u32>,
     done_at: Option<SimTime>,
     failed: bool,
+    launch: Vec<RngStream>,
 }
 
 impl NodeUpgrade {
+    /// Not started; `launch` holds the `node-launch` stream of each node group.
+    pub fn new(launch: Vec<RngStream>) -> Self {
+        NodeUpgrade {
+            current: None,
+            groups_left: VecDeque::new(),
+            done_at: None,
+            failed: false,
+            launch,
+        }
+    }
+
+    /// The launch-to-Ready time of a new node of group `group` (spec `g`): uniform in
+    /// `[launch_min, launch_max]`, drawn from the group's own stream.
+    pub fn launch_delay(&mut self, group: u32, g: &NodeGroupSpec) -> SimTime {
+        let span = g.launch_max.saturating_sub(g.launch_min);
+        g.launch_min + span.mul_f64(rng::unit_f64(&mut self.launch[group as usize]))
+    }
+
     /// The group update in progress.
     pub fn current(&self) -> Option<&GroupUpgrade> {
         self.current.as_ref()
@@ -87,7 +106,7 @@ fn launch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, group: u32) {
     let in_window = f.in_end_window(ctx.now());
     let c = f.cluster_mut(cluster);
     let node = c.objects_mut().add_node(group, g.max_pods, true);
-    let delay = c.launch_delay(g);
+    let delay = c.upgrade_mut().launch_delay(group, g);
     if let Some(u) = c.upgrade_mut().current.as_mut() {
         u.launching += 1;
     }

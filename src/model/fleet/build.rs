@@ -2,11 +2,11 @@
 //! old AMI, every pod Ready with a certificate — and the initial events.
 
 use crate::ca::CertificateAuthority;
-use crate::engine::{rng, Context, SimTime};
+use crate::engine::{Context, SimTime};
 use crate::metrics::Recorder;
 use crate::scenario::{ClusterSpec, Pacing, Scenario};
 
-use super::super::certs::{csr_cleaner_period, CsrObjects, CsrTable};
+use super::super::certs::{csr_cleaner_period, Agents, CsrObjects, CsrTable};
 use super::super::event::Event;
 use super::super::istiod::Istiod;
 use super::super::nodes::NodeUpgrade;
@@ -14,6 +14,7 @@ use super::super::pacing::{AimdWindow, Pacer};
 use super::super::pods;
 use super::super::rollout::{self, RolloutState};
 use super::super::state::{ClusterState, NodeState, PodPhase};
+use super::super::streams::Role;
 use super::observe::CaStats;
 use super::{Cluster, Counters, EndWindow, Fleet, Health};
 
@@ -28,7 +29,7 @@ impl<'s> Fleet<'s> {
                 CertificateAuthority::new(
                     i as u32,
                     ca.config,
-                    rng::named_stream(seed, &format!("ca/{}/service", ca.name)),
+                    Role::CaService.stream(seed, &[&ca.name]),
                 )
             })
             .collect();
@@ -79,7 +80,8 @@ fn build_cluster(sc: &Scenario, index: u32, spec: &ClusterSpec, seed: u64) -> Cl
             objects.mark_schedulable(n);
         }
     }
-    let mut istiod = Istiod::default();
+    let name = spec.name.as_str();
+    let mut istiod = Istiod::new(Role::IstiodPick.stream(seed, &[name]));
     for w in 0..objects.workloads.len() as u32 {
         let desired = objects.workloads[w as usize].desired;
         let injected = objects.workloads[w as usize].injected;
@@ -99,10 +101,15 @@ fn build_cluster(sc: &Scenario, index: u32, spec: &ClusterSpec, seed: u64) -> Cl
         objects,
         istiod,
         csrs: CsrObjects::default(),
-        upgrade: NodeUpgrade::default(),
+        upgrade: NodeUpgrade::new(
+            spec.node_groups
+                .iter()
+                .map(|g| Role::NodeLaunch.stream(seed, &[name, &g.name]))
+                .collect(),
+        ),
         pacer: Pacer::new(&sc.rollout.pacing, SimTime::ZERO),
         aimd: AimdWindow::default(),
-        rng: rng::named_stream(seed, &format!("cluster/{}", spec.name)),
+        agents: Agents::new(Role::AgentJitter.stream(seed, &[name])),
         counters: Counters::default(),
         window: EndWindow::default(),
         health: Health {

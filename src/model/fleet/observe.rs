@@ -196,6 +196,7 @@ impl Fleet<'_> {
             sim_end_s: end.as_secs_f64(),
             stop_reason: report.stop.as_str().to_string(),
             trace_hash: TraceHash::hex(report.trace_hash),
+            clamped_events: report.clamped,
             fleet,
             clusters,
         }
