@@ -388,20 +388,55 @@ fn absurd_inputs_are_errors_not_panics() {
     let deep_array = format!("x = {}{}", "[".repeat(5000), "]".repeat(5000));
     let deep_table = format!("[sweep]\nx = {}1{}", "{a = ".repeat(5000), "}".repeat(5000));
     let long_key = format!("[ca.pca]\n[cluster.a]\n{} = 1\n", "k".repeat(100_000));
-    for text in [
-        "",
-        "\u{feff}",
-        "[ca.pca]\nworkers = 99999999999999999999999\n[cluster.a]\n",
-        "[ca.pca]\nworkers = -9223372036854775808\n[cluster.a]\n",
-        "[ca.pca]\nservice_mean = \"99999999999999999999d\"\n[cluster.a]\n",
-        "[ca.pca]\nservice_mean = 1e308\n[cluster.a]\n",
-        "[[ca]]\n[[cluster]]\n",
-        "[ca.pca]\n[cluster.a]\n[cluster.a.node_group.g]\nnodes = 100000\nmax_pods = 1000\n[cluster.a.workload.w]\nreplicas = 2000000000\n",
-        deep_array.as_str(),
-        deep_table.as_str(),
-        long_key.as_str(),
+    for (text, kind, want) in [
+        ("", ErrorKind::Invalid, "t.toml: ca: no certificate authority"),
+        ("\u{feff}", ErrorKind::Invalid, "t.toml: ca: no certificate authority"),
+        (
+            "[ca.pca]\nworkers = 99999999999999999999999\n[cluster.a]\n",
+            ErrorKind::Syntax,
+            "t.toml: TOML error: invalid type: integer `99999999999999999999999`",
+        ),
+        (
+            "[ca.pca]\nworkers = -9223372036854775808\n[cluster.a]\n",
+            ErrorKind::Invalid,
+            "t.toml:2: ca.pca.workers: must be >= 1, got -9223372036854775808",
+        ),
+        (
+            "[ca.pca]\nservice_mean = \"99999999999999999999d\"\n[cluster.a]\n",
+            ErrorKind::Type,
+            "t.toml:2: ca.pca.service_mean: duration \"99999999999999999999d\" is too large",
+        ),
+        (
+            "[ca.pca]\nservice_mean = 1e308\n[cluster.a]\n",
+            ErrorKind::Type,
+            "t.toml:2: ca.pca.service_mean: invalid duration 1000",
+        ),
+        (
+            "[[ca]]\n[[cluster]]\n",
+            ErrorKind::Type,
+            "t.toml:1: ca: expected tables [ca.<name>], got array",
+        ),
+        (
+            "[ca.pca]\n[cluster.a]\n[cluster.a.node_group.g]\nnodes = 100000\nmax_pods = 1000\n[cluster.a.workload.w]\nreplicas = 2000000000\n",
+            ErrorKind::Invalid,
+            "t.toml:7: cluster.a.workload.w.replicas: must be <= 20000000 (limit",
+        ),
+        (deep_array.as_str(), ErrorKind::Syntax, "t.toml:1:85: TOML syntax error: cannot recurse further"),
+        (deep_table.as_str(), ErrorKind::Syntax, "t.toml:2:405: TOML syntax error: cannot recurse further"),
+        (long_key.as_str(), ErrorKind::UnknownField, "t.toml:3: cluster.a.kkkkkkkk"),
     ] {
-        let _ = load_str("t.toml", text, &[]);
+        let errors = load_str("t.toml", text, &[])
+            .expect_err(&text.chars().take(80).collect::<String>());
+        let shown = errors.to_string();
+        assert!(shown.contains(want), "want {want:?} in:\n{}", &shown[..shown.len().min(400)]);
+        assert!(
+            errors.iter().any(|e| e.kind == kind),
+            "no {kind:?} error in:\n{}",
+            &shown[..shown.len().min(400)]
+        );
+        for e in errors.iter() {
+            assert_eq!(e.file, "t.toml");
+        }
     }
 }
 
