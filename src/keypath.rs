@@ -89,6 +89,23 @@ pub fn split(path: &str, max_keys: usize) -> Result<Vec<String>, String> {
     }
 }
 
+/// The characters of `text` outside double quotes (with `\"` and `\\` escapes inside
+/// them), with their byte offsets.
+pub fn unquoted(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let mut quoted = false;
+    let mut escaped = false;
+    text.char_indices().filter(move |&(_, c)| {
+        let outside = !quoted && c != '"';
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ => {}
+        }
+        outside
+    })
+}
+
 /// The path without its last key or array index (quote-aware), or `None` at the top:
 /// `a.b.c` -> `a.b`, `rollout.waves[2]` -> `rollout.waves`.
 pub fn parent(path: &str) -> Option<&str> {
@@ -97,19 +114,8 @@ pub fn parent(path: &str) -> Option<&str> {
             return Some(&path[..i]);
         }
     }
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut last_dot = None;
-    for (i, c) in path.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '.' if !quoted => last_dot = Some(i),
-            _ => {}
-        }
-    }
-    last_dot.map(|i| &path[..i])
+    let last_dot = unquoted(path).filter(|&(_, c)| c == '.').last();
+    last_dot.map(|(i, _)| &path[..i])
 }
 
 /// Whether `path` is `prefix` or lies below it (`prefix.x`, `prefix[i]`).
@@ -161,6 +167,17 @@ mod tests {
         assert_eq!(parent("cluster.\"x.y\".count"), Some("cluster.\"x.y\""));
         assert_eq!(parent("cluster.\"x.y\""), Some("cluster"));
         assert_eq!(parent("rollout.waves[2]"), Some("rollout.waves"));
+    }
+
+    #[test]
+    fn unquoted_skips_quoted_keys_and_escapes() {
+        let outside: String = unquoted(r#"a."b.\"c".d"#).map(|(_, c)| c).collect();
+        assert_eq!(outside, "a..d");
+        let at: Vec<usize> = unquoted("x\"=\"=1")
+            .filter(|&(_, c)| c == '=')
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at, [4]);
     }
 
     #[test]

@@ -287,38 +287,67 @@ impl Summary {
 }
 
 #[cfg(test)]
+impl Figures {
+    /// A clean run's figures, for tests to edit.
+    pub(crate) fn example() -> Figures {
+        Figures {
+            upgrade_complete_s: Some(100.0),
+            upgrade_failed: false,
+            recovered: true,
+            time_to_recover_s: Some(120.0),
+            peak_crashloop_pods: 0,
+            crashloop_pod_seconds: 0.0,
+            pods_total: 10,
+            pod_restarts: 0,
+            evictions: 0,
+            csr_requests: 10,
+            csr_timeouts: 0,
+            csr_rate_limited: 0,
+            csr_failed_objects_peak: 0,
+            csr_wasted_signings: 0,
+            ca_peak_queue: 1,
+            ca_utilization: 0.1,
+            min_ready_fraction: 0.9,
+            metastable: false,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Summary {
+    /// A run's summary around `fleet` and `clusters`, for tests.
+    pub(crate) fn example(seed: u64, fleet: Figures, clusters: Vec<ClusterFigures>) -> Summary {
+        Summary {
+            scenario: "t".into(),
+            scenario_hash: "0".into(),
+            seed,
+            events: 1,
+            wall_s: 0.0,
+            sim_end_s: 1.0,
+            stop_reason: "horizon".into(),
+            trace_hash: "0".into(),
+            clamped_events: 0,
+            fleet,
+            clusters,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_figure_resolves_to_a_value_of_its_kind() {
-        let f = Figures {
-            upgrade_complete_s: None,
-            upgrade_failed: false,
-            recovered: true,
-            time_to_recover_s: Some(5.0),
-            peak_crashloop_pods: 1,
-            crashloop_pod_seconds: 2.0,
-            pods_total: 3,
-            pod_restarts: 4,
-            evictions: 5,
-            csr_requests: 6,
-            csr_timeouts: 7,
-            csr_rate_limited: 8,
-            csr_failed_objects_peak: 9,
-            csr_wasted_signings: 10,
-            ca_peak_queue: 11,
-            ca_utilization: 0.5,
-            min_ready_fraction: 0.25,
-            metastable: true,
-        };
+        let mut f = Figures::example();
+        f.upgrade_complete_s = None;
         for (i, (name, kind)) in FIGURES.names.iter().enumerate() {
             let v = f.get(name).unwrap();
             assert_eq!(v, f.value(i));
             assert_eq!(matches!(v, Value::Bool(_)), *kind == Kind::Bool, "{name}");
         }
         assert_eq!(f.get("upgrade_complete_s"), Some(Value::Num(f64::INFINITY)));
-        assert_eq!(f.get("time_to_recover_s"), Some(Value::Num(5.0)));
+        assert_eq!(f.get("time_to_recover_s"), Some(Value::Num(120.0)));
         assert_eq!(f.get("nothing"), None);
         // The JSON keys are the figure names, in the same order.
         let json = serde_json::to_value(&f).unwrap();
@@ -335,19 +364,7 @@ mod tests {
         assert_eq!(keys, names);
 
         // A clamped schedule is reported, and only then.
-        let mut s = Summary {
-            scenario: "s".into(),
-            scenario_hash: "0".into(),
-            seed: 1,
-            events: 1,
-            wall_s: 0.0,
-            sim_end_s: 1.0,
-            stop_reason: "horizon".into(),
-            trace_hash: "0".into(),
-            clamped_events: 0,
-            fleet: f,
-            clusters: Vec::new(),
-        };
+        let mut s = Summary::example(1, f, Vec::new());
         assert!(!s.to_json().contains("clamped_events"));
         s.clamped_events = 3;
         assert!(s.to_json().contains("\"clamped_events\": 3"));

@@ -18,26 +18,7 @@ fn parse(expect: &str) -> Expectations {
 }
 
 fn figures() -> Figures {
-    Figures {
-        upgrade_complete_s: Some(100.0),
-        upgrade_failed: false,
-        recovered: true,
-        time_to_recover_s: Some(120.0),
-        peak_crashloop_pods: 0,
-        crashloop_pod_seconds: 0.0,
-        pods_total: 10,
-        pod_restarts: 0,
-        evictions: 0,
-        csr_requests: 10,
-        csr_timeouts: 0,
-        csr_rate_limited: 0,
-        csr_failed_objects_peak: 0,
-        csr_wasted_signings: 0,
-        ca_peak_queue: 1,
-        ca_utilization: 0.1,
-        min_ready_fraction: 0.9,
-        metastable: false,
-    }
+    Figures::example()
 }
 
 /// A run of the FLEET scenario; `edit` changes (fleet, payments, web-0..2) figures.
@@ -46,27 +27,16 @@ fn run(seed: u64, edit: impl Fn(&mut Figures, &mut [Figures])) -> Summary {
     let mut clusters = vec![figures(); 4];
     edit(&mut fleet, &mut clusters);
     let names = ["payments", "web-0", "web-1", "web-2"];
-    Summary {
-        scenario: "t".into(),
-        scenario_hash: "0".into(),
-        seed,
-        events: 1,
-        wall_s: 0.0,
-        sim_end_s: 1.0,
-        stop_reason: "horizon".into(),
-        trace_hash: "0".into(),
-        clamped_events: 0,
-        fleet,
-        clusters: names
-            .iter()
-            .zip(clusters)
-            .map(|(n, figures)| ClusterFigures {
-                name: n.to_string(),
-                ca: "pca".into(),
-                figures,
-            })
-            .collect(),
-    }
+    let clusters = names
+        .iter()
+        .zip(clusters)
+        .map(|(n, figures)| ClusterFigures {
+            name: n.to_string(),
+            ca: "pca".into(),
+            figures,
+        })
+        .collect();
+    Summary::example(seed, fleet, clusters)
 }
 
 #[test]

@@ -168,30 +168,32 @@ impl<'a, 'v> Parser<'a, 'v> {
         }
     }
 
-    fn expr(&mut self, depth: usize) -> Result<Predicate> {
-        let mut parts = vec![self.and(depth)?];
-        while self.peek()?.is_word("or") {
+    /// `item (keyword item)*`; several items are joined by `join`.
+    fn chain(
+        &mut self,
+        depth: usize,
+        keyword: &str,
+        item: fn(&mut Self, usize) -> Result<Predicate>,
+        join: fn(Vec<Predicate>) -> Predicate,
+    ) -> Result<Predicate> {
+        let mut parts = vec![item(self, depth)?];
+        while self.peek()?.is_word(keyword) {
             self.lex()?;
-            parts.push(self.and(depth)?);
+            parts.push(item(self, depth)?);
         }
         Ok(if parts.len() == 1 {
             parts.pop().expect("one")
         } else {
-            Predicate::Or(parts)
+            join(parts)
         })
     }
 
+    fn expr(&mut self, depth: usize) -> Result<Predicate> {
+        self.chain(depth, "or", Self::and, Predicate::Or)
+    }
+
     fn and(&mut self, depth: usize) -> Result<Predicate> {
-        let mut parts = vec![self.unary(depth)?];
-        while self.peek()?.is_word("and") {
-            self.lex()?;
-            parts.push(self.unary(depth)?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().expect("one")
-        } else {
-            Predicate::And(parts)
-        })
+        self.chain(depth, "and", Self::unary, Predicate::And)
     }
 
     fn unary(&mut self, depth: usize) -> Result<Predicate> {

@@ -8,7 +8,7 @@ use std::fmt;
 
 use super::limits::MAX_PATH_KEYS;
 use super::raw::{Shape, DOCUMENT};
-use crate::keypath::{join, join_all, split};
+use crate::keypath::{join, join_all, split, unquoted};
 use crate::suggest::suggestion;
 
 /// One `PATH=VALUE` override.
@@ -102,18 +102,8 @@ impl std::str::FromStr for Override {
 
 /// Splits at the first `=` outside double quotes.
 fn split_assignment(text: &str) -> Option<(&str, &str)> {
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '=' if !quoted => return Some((&text[..i], &text[i + 1..])),
-            _ => {}
-        }
-    }
-    None
+    let (i, _) = unquoted(text).find(|&(_, c)| c == '=')?;
+    Some((&text[..i], &text[i + 1..]))
 }
 
 /// Where an override went wrong: the path prefix and the reason.

@@ -215,33 +215,26 @@ impl Fleet<'_> {
         self.recorder.samples.iter().filter(|s| s.cluster.is_none())
     }
 
+    /// The fleet's peak of a count: the largest fleet sample, or a cluster's own peak
+    /// between samples if that is larger.
+    fn fleet_peak(
+        &self,
+        sample: impl Fn(&Sample) -> u64,
+        cluster: impl Fn(&Cluster) -> u64,
+    ) -> u64 {
+        let sampled = self.fleet_rows().map(sample).max().unwrap_or(0);
+        sampled.max(self.clusters.iter().map(cluster).max().unwrap_or(0))
+    }
+
     fn fleet_peak_crashloop(&self) -> u32 {
-        self.fleet_rows()
-            .map(|s| s.pods_crashloop)
-            .max()
-            .unwrap_or(0)
-            .max(
-                // A peak between samples in one cluster.
-                self.clusters
-                    .iter()
-                    .map(|c| c.objects.counts().crashloop_peak)
-                    .max()
-                    .unwrap_or(0),
-            )
+        self.fleet_peak(
+            |s| u64::from(s.pods_crashloop),
+            |c| u64::from(c.objects.counts().crashloop_peak),
+        ) as u32
     }
 
     fn fleet_failed_peak(&self) -> u64 {
-        self.fleet_rows()
-            .map(|s| s.csr_failed_objects)
-            .max()
-            .unwrap_or(0)
-            .max(
-                self.clusters
-                    .iter()
-                    .map(|c| c.csrs.failed_peak())
-                    .max()
-                    .unwrap_or(0),
-            )
+        self.fleet_peak(|s| s.csr_failed_objects, |c| c.csrs.failed_peak())
     }
 
     fn fleet_min_ready(&self) -> f64 {
