@@ -3,7 +3,7 @@
 //! figure is drawn from.
 //!
 //! This layer runs things (the model over seeds, per strategy) and then hands plain data
-//! to [`crate::report`], which only draws: the page is assembled in [`page`] from the
+//! to [`crate::report`], which only draws: the page is assembled (in `review/page.rs`) from the
 //! CSV texts written here.
 //!
 //! What the page holds, in order: the scenario in plain words; the recommendation (or a
