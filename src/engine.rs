@@ -15,8 +15,8 @@
 //! # Models and contexts
 //! A model implements [`Model`]: one event enum and a `handle` function. The model never
 //! sees the engine, only a [`Context`] that gives the current time, scheduling and the
-//! ability to stop the run. Randomness comes from per-component streams ([`rng`]) that
-//! each component owns, derived from one master seed.
+//! ability to stop the run. Randomness comes from one stream per role and entity
+//! ([`rng`]), owned by the component that draws, all derived from one master seed.
 //!
 //! # Guards
 //! Every run has a horizon and an event budget ([`Limits`]); hitting either ends the run
@@ -107,7 +107,8 @@ pub struct RunReport {
     pub end: SimTime,
     /// Trajectory fingerprint.
     pub trace_hash: u64,
-    /// Schedules into the past that were clamped to `now` (a model bug if non-zero).
+    /// Schedules into the past that were clamped to `now` (a model bug if non-zero; the
+    /// fleet model reports it in its summary as `clamped_events`).
     pub clamped: u64,
 }
 

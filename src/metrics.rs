@@ -1,12 +1,13 @@
-//! Metrics: the time series a run samples and the summary it ends with.
+//! Metrics: the time series a run samples and the summary it ends with, and the
+//! vocabulary of figures that predicates (`[expect]`, the sweep's `failure`) speak.
 //!
 //! The model fills a [`Recorder`]; nothing here knows how the figures were produced.
 //! Both outputs are plain data with stable column and key orders, so the same run
 //! gives the same bytes.
 
-pub mod predicate;
-
 use serde::Serialize;
+
+use crate::predicate::{Kind, Value, Values, Vocabulary};
 
 /// One sample of one cluster (or of the fleet, `cluster = None`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -136,6 +137,74 @@ pub struct Figures {
     pub metastable: bool,
 }
 
+/// The figures a predicate may name, in the order of [`Figures`]; a time that never
+/// happened (`upgrade_complete_s`, `time_to_recover_s` null) reads as +infinity: "never
+/// recovered" is later than any bound.
+pub static FIGURES: Vocabulary = Vocabulary {
+    noun: "figure",
+    context: "",
+    names: &[
+        ("upgrade_complete_s", Kind::Num),
+        ("upgrade_failed", Kind::Bool),
+        ("recovered", Kind::Bool),
+        ("time_to_recover_s", Kind::Num),
+        ("peak_crashloop_pods", Kind::Num),
+        ("crashloop_pod_seconds", Kind::Num),
+        ("pods_total", Kind::Num),
+        ("pod_restarts", Kind::Num),
+        ("evictions", Kind::Num),
+        ("csr_requests", Kind::Num),
+        ("csr_timeouts", Kind::Num),
+        ("csr_rate_limited", Kind::Num),
+        ("csr_failed_objects_peak", Kind::Num),
+        ("csr_wasted_signings", Kind::Num),
+        ("ca_peak_queue", Kind::Num),
+        ("ca_utilization", Kind::Num),
+        ("min_ready_fraction", Kind::Num),
+        ("metastable", Kind::Bool),
+    ],
+};
+
+impl Figures {
+    /// A figure by name (see [`FIGURES`]).
+    pub fn get(&self, name: &str) -> Option<Value> {
+        FIGURES.lookup(name).map(|(i, _)| self.value(i))
+    }
+
+    /// Figure number `index` of [`FIGURES`] (panics beyond it).
+    pub fn value(&self, index: usize) -> Value {
+        let time = |t: Option<f64>| Value::Num(t.unwrap_or(f64::INFINITY));
+        let n = |x: u64| Value::Num(x as f64);
+        match index {
+            0 => time(self.upgrade_complete_s),
+            1 => Value::Bool(self.upgrade_failed),
+            2 => Value::Bool(self.recovered),
+            3 => time(self.time_to_recover_s),
+            4 => n(u64::from(self.peak_crashloop_pods)),
+            5 => Value::Num(self.crashloop_pod_seconds),
+            6 => n(u64::from(self.pods_total)),
+            7 => n(self.pod_restarts),
+            8 => n(self.evictions),
+            9 => n(self.csr_requests),
+            10 => n(self.csr_timeouts),
+            11 => n(self.csr_rate_limited),
+            12 => n(self.csr_failed_objects_peak),
+            13 => n(self.csr_wasted_signings),
+            14 => n(self.ca_peak_queue),
+            15 => Value::Num(self.ca_utilization),
+            16 => Value::Num(self.min_ready_fraction),
+            17 => Value::Bool(self.metastable),
+            _ => panic!("no figure number {index}"),
+        }
+    }
+}
+
+impl Values for Figures {
+    fn value(&self, index: usize) -> Value {
+        Figures::value(self, index)
+    }
+}
+
 /// A cluster's figures with its name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterFigures {
@@ -167,6 +236,11 @@ pub struct Summary {
     pub stop_reason: String,
     /// Trajectory fingerprint (16 hex digits).
     pub trace_hash: String,
+    /// Events the model scheduled in the past, run at the current time instead (the
+    /// kernel's guard that time never goes back). Always 0 unless the model has a bug;
+    /// the key appears in `summary.json` only when it is not.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub clamped_events: u64,
     /// Fleet figures.
     #[serde(flatten)]
     pub fleet: Figures,
@@ -180,6 +254,10 @@ impl Figures {
     pub fn clean(&self) -> bool {
         self.recovered && !self.upgrade_failed && self.peak_crashloop_pods == 0 && !self.metastable
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -205,5 +283,90 @@ impl Summary {
         let mut s = serde_json::to_string_pretty(self).expect("summary serialises");
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+impl Figures {
+    /// A clean run's figures, for tests to edit.
+    pub(crate) fn example() -> Figures {
+        Figures {
+            upgrade_complete_s: Some(100.0),
+            upgrade_failed: false,
+            recovered: true,
+            time_to_recover_s: Some(120.0),
+            peak_crashloop_pods: 0,
+            crashloop_pod_seconds: 0.0,
+            pods_total: 10,
+            pod_restarts: 0,
+            evictions: 0,
+            csr_requests: 10,
+            csr_timeouts: 0,
+            csr_rate_limited: 0,
+            csr_failed_objects_peak: 0,
+            csr_wasted_signings: 0,
+            ca_peak_queue: 1,
+            ca_utilization: 0.1,
+            min_ready_fraction: 0.9,
+            metastable: false,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Summary {
+    /// A run's summary around `fleet` and `clusters`, for tests.
+    pub(crate) fn example(seed: u64, fleet: Figures, clusters: Vec<ClusterFigures>) -> Summary {
+        Summary {
+            scenario: "t".into(),
+            scenario_hash: "0".into(),
+            seed,
+            events: 1,
+            wall_s: 0.0,
+            sim_end_s: 1.0,
+            stop_reason: "horizon".into(),
+            trace_hash: "0".into(),
+            clamped_events: 0,
+            fleet,
+            clusters,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_figure_resolves_to_a_value_of_its_kind() {
+        let mut f = Figures::example();
+        f.upgrade_complete_s = None;
+        for (i, (name, kind)) in FIGURES.names.iter().enumerate() {
+            let v = f.get(name).unwrap();
+            assert_eq!(v, f.value(i));
+            assert_eq!(matches!(v, Value::Bool(_)), *kind == Kind::Bool, "{name}");
+        }
+        assert_eq!(f.get("upgrade_complete_s"), Some(Value::Num(f64::INFINITY)));
+        assert_eq!(f.get("time_to_recover_s"), Some(Value::Num(120.0)));
+        assert_eq!(f.get("nothing"), None);
+        // The JSON keys are the figure names, in the same order.
+        let json = serde_json::to_value(&f).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut names = FIGURES.list();
+        names.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, names);
+
+        // A clamped schedule is reported, and only then.
+        let mut s = Summary::example(1, f, Vec::new());
+        assert!(!s.to_json().contains("clamped_events"));
+        s.clamped_events = 3;
+        assert!(s.to_json().contains("\"clamped_events\": 3"));
     }
 }

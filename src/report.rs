@@ -1,5 +1,4 @@
-//! Report layer: charts, figures drawn from CSV text, HTML building blocks and the
-//! statistics the sweep layer summarises runs with.
+//! Report layer: charts, figures drawn from CSV text and HTML building blocks.
 //!
 //! This layer takes plain data (numbers, strings, CSV text) and knows nothing of the
 //! simulation model, so every figure can be regenerated from a CSV that was written:
@@ -10,18 +9,15 @@
 //! - [`figures`]: the fleet timeline from `timeseries.csv` and the failure curve from a
 //!   sweep's `curves.csv`.
 //! - [`html`]: one self-contained, printable HTML page (inline CSS and SVG).
-//! - [`stats`]: Wilson score interval, quantiles (type 7) and the mean.
 //! - [`compare`]: the strategy comparison figure from a review's `strategies.csv`.
-//! - [`review`]: the pre-maintenance review of `fleetsim report`. Unlike the modules
-//!   above it starts from a scenario document and runs it (through `model` and the sweep
-//!   layer's strategies), then assembles the page from the CSVs it writes.
+//!
+//! It runs nothing: the layers above it ([`crate::sweep`], [`crate::review`]) run the
+//! model and hand it the CSV text they wrote.
 
 pub mod compare;
 pub mod figures;
 pub mod html;
 pub mod plot;
-pub mod review;
-pub mod stats;
 
 mod table;
 

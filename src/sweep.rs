@@ -6,12 +6,12 @@
 //!
 //! The pieces, in the order a sweep uses them:
 //!
-//! - [`strategies`]: the named override bundles of a scenario's `[strategies]` section,
-//!   each validated against the document.
-//! - [`SweepSpec`] (the `[sweep]` section as written) -> [`Sweep::new`]: every grid
-//!   point built and validated before anything runs. Run `index = point * seeds +
-//!   seed_index` uses seed `base_seed + seed_index`: the same seeds at every point
-//!   (common random numbers).
+//! - the document's `[sweep]` section, validated at load with every grid point built
+//!   ([`crate::scenario::SweepSpec`]; strategies: [`crate::scenario::Strategy`]) ->
+//!   [`Sweep::from_document`]: the seeds per point (`--seeds`) and each point's hash.
+//!   Run `index = point * seeds + seed_index` uses seed number `seed_index` of
+//!   [`seeds`](crate::engine::rng::seeds)`(base_seed, seeds)`: the same seeds at every
+//!   point (common random numbers).
 //! - [`execute`]: runs a [`RunSelection`] (all runs, a [`Shard`], what is left after a
 //!   resume) on a rayon pool, handing results to a sink in index order with a bounded
 //!   reorder buffer ([`window`]).
@@ -19,16 +19,11 @@
 //! - [`run_into_dir`] / [`merge_dirs`]: the output directory with its manifest and
 //!   checkpoint (`--resume`), and the merge of shards.
 //!
-//! For a report comparing strategies over seeds:
-//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use fleetsim::{scenario, sweep};
 //! let doc = scenario::load("fleet.toml".as_ref(), &[])?;
-//! let names: Vec<String> = sweep::strategies(&doc)?.into_iter().map(|s| s.name).collect();
-//! let names: Vec<&str> = names.iter().map(String::as_str).collect();
-//! let spec = sweep::SweepSpec::strategies(&names, 20, "not recovered");
-//! let sw = sweep::Sweep::new(&doc, spec)?;
+//! let sw = sweep::Sweep::from_document(&doc, Some(20))?;
 //! let pool = sweep::pool(0)?;
 //! sweep::execute(&sw, sweep::RunSelection::all(sw.runs()), &pool, |r| {
 //!     println!("{} seed {} failed={}", sw.points()[r.id.point].labels[0], r.id.seed, r.failed);
@@ -41,7 +36,6 @@ mod error;
 mod exec;
 mod files;
 mod spec;
-mod strategy;
 pub mod table;
 #[cfg(test)]
 mod tests;
@@ -52,17 +46,14 @@ use crate::metrics::Summary;
 use crate::model;
 use crate::scenario::Scenario;
 
-pub use error::{SpecError, SpecErrors, SweepError};
+pub use crate::scenario::{MAX_SEEDS, STRATEGY_KEY};
+pub use error::SweepError;
 pub use exec::{execute, pool, window, RunResult, RunSelection, Shard};
 pub use files::{
     merge_dirs, run_into_dir, Manifest, ManifestAxis, Outcome, Progress, CURVES, FIGURE_PNG,
     FIGURE_SVG, MANIFEST, MANIFEST_FORMAT, RUNS, RUNS_PARTIAL,
 };
-pub use spec::{
-    label, Axis, Point, RunId, Sweep, SweepSpec, DEFAULT_MAX_FAILURE_P, DEFAULT_SEEDS, MAX_AXES,
-    MAX_POINTS, MAX_RUNS, MAX_SEEDS, STRATEGY_KEY,
-};
-pub use strategy::{find as find_strategy, strategies, Strategy, MAX_STRATEGIES};
+pub use spec::{Point, RunId, Sweep};
 
 /// Runs `sc` once per seed, in parallel on the current rayon pool; summaries come back
 /// in the order of `seeds`.

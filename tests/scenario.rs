@@ -162,3 +162,95 @@ fn unreadable_inputs_exit_2_and_write_nothing() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     fleetsim(&["validate"]).expect_code(2);
 }
+
+/// Writes `text` as `t.toml` in a temporary directory and validates it there.
+fn validate_text(text: &str) -> (tempfile::TempDir, crate::util::Run) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.toml"), text).unwrap();
+    let run = fleetsim_in(dir.path(), &["validate", "t.toml"]);
+    (dir, run)
+}
+
+const FLEET: &str = "[ca.pca]\n[cluster.a]\n";
+
+/// Hardening row 1: 20 000 nested parentheses or 30 000 `not`s in any predicate of a
+/// scenario are an error naming the field, quickly — not a stack overflow.
+#[test]
+fn predicate_deep_nesting_is_an_error_not_a_stack_overflow() {
+    let parens = format!("{}recovered{}", "(".repeat(20_000), ")".repeat(20_000));
+    let nots = format!("{}recovered", "not ".repeat(30_000));
+    let conditions = [
+        format!(
+            "{}crashloop_pods > 1{}",
+            "(".repeat(20_000),
+            ")".repeat(20_000)
+        ),
+        format!("{}crashloop_pods > 1", "not ".repeat(30_000)),
+    ];
+    let mut cases = Vec::new();
+    for p in [&parens, &nots] {
+        cases.push((
+            format!("{FLEET}[expect]\nassert = [\"{p}\"]\n"),
+            "t.toml:4: expect.assert[0]: ",
+        ));
+    }
+    for p in [&parens, &nots] {
+        cases.push((
+            format!(
+                "{FLEET}[sweep]\nfailure = \"{p}\"\n[sweep.grid]\n\"ca.pca.workers\" = [1, 2]\n"
+            ),
+            "t.toml:4: sweep.failure: ",
+        ));
+    }
+    for c in &conditions {
+        cases.push((
+            format!("{FLEET}[intervention.x]\naction = \"pause_rollout\"\nwhen = \"{c}\"\n"),
+            "t.toml:5: intervention.x.when: ",
+        ));
+    }
+    for (text, want) in cases {
+        let started = std::time::Instant::now();
+        let (_dir, run) = validate_text(&text);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(want), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("nested deeper than 64 levels"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            started.elapsed().as_secs_f64() < 5.0,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// Hardening row 2: a non-ASCII character (a letter, a no-break space) in a predicate is
+/// an error with its column, not a panic.
+#[test]
+fn predicate_non_ascii_is_an_error_not_a_panic() {
+    for (text, want) in [
+        (
+            format!("{FLEET}[expect]\nassert = [\"recovered == trueÅ\"]\n"),
+            "t.toml:4: expect.assert[0]: \"recovered == trueÅ\": unexpected character 'Å' (column 18)",
+        ),
+        (
+            format!("{FLEET}[expect]\nassert = [\"recovered\u{a0}== true\"]\n"),
+            "unexpected character '\\u{a0}' (column 10)",
+        ),
+        (
+            format!("{FLEET}[intervention.x]\naction = \"pause_rollout\"\nwhen = \"crashloop_pods\u{a0}> 1\"\n"),
+            "t.toml:5: intervention.x.when: cannot parse condition \"crashloop_pods\\u{a0}> 1\": unexpected character '\\u{a0}' (column 15)",
+        ),
+        (
+            format!("{FLEET}[intervention.x]\naction = \"pause_rollout\"\nwhen = \"Åcrashloop_pods > 1\"\n"),
+            "unexpected character 'Å' (column 1)",
+        ),
+    ] {
+        let (_dir, run) = validate_text(&text);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert!(run.stderr.contains(want), "want {want}\n{}", run.stderr);
+    }
+}

@@ -1,5 +1,6 @@
-//! Fuzz target: scenario loading and validation, `--set` overrides and the `[expect]`
-//! section — every input path a scenario file or a command line reaches before a run.
+//! Fuzz target: scenario loading and validation (with its `[strategies]`, `[sweep]` and
+//! `[expect]` sections), `--set` overrides — every input path a scenario file or a
+//! command line reaches before a run.
 //!
 //! Input: the scenario bytes, then optionally NUL-separated `--set PATH=VALUE` arguments
 //! (at most 4). Beyond "never panics", it checks two properties of a document that loads:
@@ -8,7 +9,6 @@
 //! (`with_overrides`, a sweep point) agree with the cheap path (`scenario_with`).
 #![no_main]
 
-use fleetsim::check::Expectations;
 use fleetsim::scenario::{load_bytes, load_str, Override};
 use libfuzzer_sys::fuzz_target;
 
@@ -22,10 +22,10 @@ fuzz_target!(|data: &[u8]| {
         .collect();
 
     // As a command line gives them: overrides at load time.
+    // Loading validates `[strategies]`, `[sweep]` and `[expect]` too.
     let Ok(doc) = load_bytes("fuzz.toml", file, &sets) else {
         return;
     };
-    let _ = Expectations::from_document(&doc);
 
     // The resolved document is a fixed point.
     let again = load_str("fuzz.toml", &doc.resolved_toml, &[]).unwrap_or_else(|e| {

@@ -1,9 +1,10 @@
-//! `[expect]` parsing (errors with lines) and verdicts on fabricated summaries.
+//! Verdicts on fabricated summaries (the `[expect]` section's parsing and errors are
+//! tested with the scenario's other sections).
 
 use super::*;
 use crate::duration::format_seconds;
 use crate::metrics::ClusterFigures;
-use crate::scenario::load_str;
+use crate::scenario::{load_str, Expectations, ScenarioDocument};
 
 const FLEET: &str =
     "[scenario]\nseed = 7\n[ca.pca]\n[cluster.payments]\n[cluster.web]\ncount = 3\n";
@@ -13,39 +14,11 @@ fn doc(expect: &str) -> ScenarioDocument {
 }
 
 fn parse(expect: &str) -> Expectations {
-    Expectations::from_document(&doc(expect))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .expect("has [expect]")
-}
-
-fn parse_err(expect: &str) -> String {
-    match Expectations::from_document(&doc(expect)) {
-        Ok(e) => panic!("expected errors, got {e:?}"),
-        Err(e) => e.to_string(),
-    }
+    doc(expect).expectations().cloned().expect("has [expect]")
 }
 
 fn figures() -> Figures {
-    Figures {
-        upgrade_complete_s: Some(100.0),
-        upgrade_failed: false,
-        recovered: true,
-        time_to_recover_s: Some(120.0),
-        peak_crashloop_pods: 0,
-        crashloop_pod_seconds: 0.0,
-        pods_total: 10,
-        pod_restarts: 0,
-        evictions: 0,
-        csr_requests: 10,
-        csr_timeouts: 0,
-        csr_rate_limited: 0,
-        csr_failed_objects_peak: 0,
-        csr_wasted_signings: 0,
-        ca_peak_queue: 1,
-        ca_utilization: 0.1,
-        min_ready_fraction: 0.9,
-        metastable: false,
-    }
+    Figures::example()
 }
 
 /// A run of the FLEET scenario; `edit` changes (fleet, payments, web-0..2) figures.
@@ -54,145 +27,16 @@ fn run(seed: u64, edit: impl Fn(&mut Figures, &mut [Figures])) -> Summary {
     let mut clusters = vec![figures(); 4];
     edit(&mut fleet, &mut clusters);
     let names = ["payments", "web-0", "web-1", "web-2"];
-    Summary {
-        scenario: "t".into(),
-        scenario_hash: "0".into(),
-        seed,
-        events: 1,
-        wall_s: 0.0,
-        sim_end_s: 1.0,
-        stop_reason: "horizon".into(),
-        trace_hash: "0".into(),
-        fleet,
-        clusters: names
-            .iter()
-            .zip(clusters)
-            .map(|(n, figures)| ClusterFigures {
-                name: n.to_string(),
-                ca: "pca".into(),
-                figures,
-            })
-            .collect(),
-    }
-}
-
-#[test]
-fn parses_every_form() {
-    let e = parse(
-        "[expect]\nseeds = 3\nassert = [\n  \"recovered == true\",\n  \"cluster.payments: metastable == false\",\n  \"cluster.web: peak_crashloop_pods == 0 over 5 seeds\",\n  \"cluster.*: not metastable\",\n  \"fleet: p(time_to_recover_s > 1h) <= 0.05 over 50 seeds\",\n  \"P ( (recovered or metastable) ) >= 0.5\",\n]\n",
-    );
-    assert_eq!(e.seeds, 3);
-    assert_eq!(e.runs(), 50);
-    let a = &e.assertions;
-    assert_eq!(a.len(), 6);
-    assert_eq!(a[0].scope, Scope::Fleet);
-    assert_eq!(a[0].quantifier, Quantifier::Every { seeds: 3 });
-    assert_eq!(a[0].path, "expect.assert[0]");
-    assert_eq!(
-        a[1].scope,
-        Scope::Clusters {
-            name: "payments".into(),
-            indices: vec![0]
-        }
-    );
-    assert_eq!(
-        a[2].scope,
-        Scope::Clusters {
-            name: "web".into(),
-            indices: vec![1, 2, 3]
-        }
-    );
-    assert_eq!(a[2].quantifier, Quantifier::Every { seeds: 5 });
-    assert!(matches!(&a[3].scope, Scope::Clusters { indices, .. } if indices.len() == 4));
-    assert_eq!(
-        a[4].quantifier,
-        Quantifier::Probability {
-            op: Op::Le,
-            bound: 0.05,
-            seeds: 50
-        }
-    );
-    assert_eq!(
-        a[4].predicate,
-        Predicate::parse("time_to_recover_s > 3600").unwrap()
-    );
-    assert_eq!(
-        a[5].quantifier,
-        Quantifier::Probability {
-            op: Op::Ge,
-            bound: 0.5,
-            seeds: 3
-        }
-    );
-}
-
-#[test]
-fn instance_names_work_too() {
-    let e = parse("[expect]\nassert = [\"cluster.web-1: recovered\"]\n");
-    assert_eq!(
-        e.assertions[0].scope,
-        Scope::Clusters {
-            name: "web-1".into(),
-            indices: vec![2]
-        }
-    );
-    assert_eq!(e.seeds, 1);
-}
-
-#[test]
-fn errors_name_file_line_and_field() {
-    let base_line = FLEET.lines().count();
-    let e = parse_err(
-        "[expect]\nassert = [\n  \"recovered == true\",\n  \"recoverd == true\",\n  \"cluster.paymnts: recovered\",\n  \"p(recovered) <= 1.5\",\n]\n",
-    );
-    let l = |i: usize| format!("t.toml:{}: expect.assert[{}]", base_line + 3 + i, i);
-    assert!(
-        e.contains(&format!(
-            "{}: \"recoverd == true\": unknown figure \"recoverd\"; did you mean \"recovered\"?",
-            l(1)
-        )),
-        "{e}"
-    );
-    assert!(
-        e.contains(&format!("{}: \"cluster.paymnts: recovered\": unknown cluster \"paymnts\"; clusters: web, payments", l(2))),
-        "{e}"
-    );
-    assert!(
-        e.contains(&format!(
-            "{}: \"p(recovered) <= 1.5\": a probability must be a number in [0, 1]",
-            l(3)
-        )),
-        "{e}"
-    );
-    assert_eq!(e.lines().count(), 3, "{e}");
-}
-
-#[test]
-fn rejects_malformed_sections() {
-    for (expect, want) in [
-        ("[expect]\nrecovered = true\n", "t.toml:8: expect.recovered: unknown field; write assertions as strings, e.g. assert = [\"recovered == ...\"]"),
-        ("[expect]\nassert = []\n", "t.toml:8: expect.assert: no assertions"),
-        ("[expect]\nseeds = 2\n", "t.toml:7: expect: no assertions"),
-        ("[expect]\nassert = \"recovered\"\n", "expect.assert: must be an array of strings, got string \"recovered\""),
-        ("[expect]\nassert = [3]\n", "t.toml:8: expect.assert[0]: must be a string, got integer 3"),
-        ("[expect]\nseeds = 0\nassert = [\"recovered\"]\n", "t.toml:8: expect.seeds: must be 1..=10000, got 0"),
-        ("[expect]\nseeds = \"3\"\nassert = [\"recovered\"]\n", "expect.seeds: must be an integer, got string \"3\""),
-        ("[expect]\nassert = [\"\"]\n", "empty assertion"),
-        ("[expect]\nassert = [\"recovered over 0 seeds\"]\n", "N must be 1..=10000, got \"0\""),
-        ("[expect]\nassert = [\"recovered over lots seeds\"]\n", "N must be 1..=10000"),
-        ("[expect]\nassert = [\"recovered over 3\"]\n", "expected \"over N seeds\" at the end"),
-        ("[expect]\nassert = [\"over 3 seeds\"]\n", "nothing to check before"),
-        ("[expect]\nassert = [\"p(recovered\"]\n", "p( has no matching ')'"),
-        ("[expect]\nassert = [\"p(recovered)\"]\n", "expected a comparison after p(...)"),
-        ("[expect]\nassert = [\"p(recovered) < x\"]\n", "a probability must be a number in [0, 1], got \"x\""),
-        ("[expect]\nassert = [\"p(peak_crashloop_pods) < 0.1\"]\n", "is a number"),
-        ("[expect]\nassert = [\"clusters.web: recovered\"]\n", "scope \"clusters.web\" is neither"),
-        ("[expect]\nassert = [\"cluster.: recovered\"]\n", "cluster scope without a name"),
-        ("[expect]\nassert = [\"cluster.web: \"]\n", "empty predicate"),
-    ] {
-        let e = parse_err(expect);
-        assert!(e.contains(want), "{expect:?}\n want: {want}\n  got: {e}");
-    }
+    let clusters = names
+        .iter()
+        .zip(clusters)
+        .map(|(n, figures)| ClusterFigures {
+            name: n.to_string(),
+            ca: "pca".into(),
+            figures,
+        })
+        .collect();
+    Summary::example(seed, fleet, clusters)
 }
 
 #[test]
@@ -286,12 +130,6 @@ fn probability_compares_the_fraction_and_replays_the_worst_run() {
         "{}",
         o.measured
     );
-}
-
-#[test]
-fn seeds_wrap() {
-    assert_eq!(seeds_from(u64::MAX, 2), vec![u64::MAX, 0]);
-    assert_eq!(seeds_from(5, 0), Vec::<u64>::new());
 }
 
 #[test]

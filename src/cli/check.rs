@@ -9,8 +9,9 @@ use std::time::Instant;
 use super::run::replay_command;
 use super::set::SetArgs;
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED};
-use crate::check::{self, Expectations, Outcome};
-use crate::scenario::{self, ScenarioDocument};
+use crate::check::{self, Outcome};
+use crate::engine::rng;
+use crate::scenario::{self, Expectations, ScenarioDocument};
 use crate::sweep;
 
 /// Flags of `fleetsim check`.
@@ -27,11 +28,16 @@ pub struct CheckArgs {
     pub set: SetArgs,
 }
 
-/// A scenario ready to check.
+/// A scenario ready to check (it has an `[expect]` section).
 struct Plan {
     path: PathBuf,
     doc: ScenarioDocument,
-    expectations: Expectations,
+}
+
+impl Plan {
+    fn expectations(&self) -> &Expectations {
+        self.doc.expectations().expect("planned with one")
+    }
 }
 
 /// Loads every file and its `[expect]` section first: any error (exit 2) is reported
@@ -41,15 +47,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut plans = Vec::new();
     let mut invalid = 0usize;
     for path in &args.scenarios {
-        let loaded = scenario::load(path, &args.set.set)
-            .and_then(|doc| Expectations::from_document(&doc).map(|e| (doc, e)));
-        match loaded {
-            Ok((doc, Some(expectations))) => plans.push(Plan {
+        match scenario::load(path, &args.set.set) {
+            Ok(doc) if doc.expectations().is_some() => plans.push(Plan {
                 path: path.clone(),
                 doc,
-                expectations,
             }),
-            Ok((doc, None)) => {
+            Ok(doc) => {
                 invalid += 1;
                 eprintln!(
                     "{}: no [expect] section: nothing to check (add assert = [...], see docs/check-and-report.md)",
@@ -85,29 +88,29 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (mut total, mut failed) = (0usize, 0usize);
     for plan in &plans {
         let sc = &plan.doc.scenario;
-        let n = plan.expectations.runs();
-        let seeds = check::seeds_from(sc.seed, n);
+        let n = plan.expectations().runs();
+        let seeds = rng::seeds(sc.seed, u64::from(n));
         writeln!(
             stdout,
             "{}: scenario={} seeds={} hash={}",
             plan.doc.source,
             sc.name,
-            seed_range(&seeds),
+            seeds.range_text(),
             plan.doc.hash
         )?;
         stdout.flush()?;
         let t0 = Instant::now();
-        let runs = pool.install(|| sweep::run_seeds(sc, &plan.doc.hash, &seeds));
+        let runs = pool.install(|| sweep::run_seeds(sc, &plan.doc.hash, &seeds.to_vec()));
         let wall = t0.elapsed().as_secs_f64();
         let width = plan
-            .expectations
+            .expectations()
             .assertions
             .iter()
             .map(|a| a.text.chars().count())
             .max()
             .unwrap_or(0)
             .min(64);
-        for a in &plan.expectations.assertions {
+        for a in &plan.expectations().assertions {
             let Outcome {
                 holds,
                 measured,
@@ -153,12 +156,4 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_CHECK_FAILED)
     })
-}
-
-fn seed_range(seeds: &[u64]) -> String {
-    match seeds {
-        [] => "none".into(),
-        [one] => one.to_string(),
-        [first, .., last] => format!("{first}..{last}"),
-    }
 }

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use super::run::load_scenario;
 use super::set::SetArgs;
 use crate::output::write_atomic;
-use crate::report::review::{self, ReviewInput, SweepOutput};
+use crate::review::{self, ReviewInput, SweepOutput};
 use crate::sweep;
 
 /// Flags of `fleetsim report`.

@@ -12,7 +12,7 @@ use crate::engine::SimTime;
 use crate::metrics::{Figures, Summary};
 use crate::model::{self, RunOutput};
 use crate::output::{shell_quote, write_atomic};
-use crate::report;
+use crate::review;
 use crate::scenario::{self, ScenarioDocument};
 
 /// The scenario `fleetsim run` uses when given none: the incident as reported.
@@ -117,8 +117,8 @@ pub fn write_outputs(
     r: &RunOutput,
 ) -> anyhow::Result<Vec<String>> {
     let csv = r.recorder.to_csv(&r.cluster_names);
-    let chart = report::review::run_timeline(&doc.scenario, &r.summary, &csv)
-        .context("drawing the timeline")?;
+    let chart =
+        review::run_timeline(&doc.scenario, &r.summary, &csv).context("drawing the timeline")?;
     let svg = chart.to_svg().context("drawing the timeline")?;
     let png = chart.to_png().context("drawing the timeline")?;
     let files: [(&str, Vec<u8>); 4] = [
@@ -197,6 +197,12 @@ pub fn render_text(s: &Summary, horizon: SimTime) -> String {
         f.ca_peak_queue,
         100.0 * f.ca_utilization
     );
+    if s.clamped_events > 0 {
+        out += &format!(
+            "warning: {} events were scheduled in the past and ran at the current time instead: a model bug; please report it with the replay command below\n",
+            s.clamped_events
+        );
+    }
     let affected = affected_clusters(s);
     let clean_count = s.clusters.iter().filter(|c| clean(&c.figures)).count();
     if affected.is_empty() {

@@ -67,12 +67,11 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         )?;
         writeln!(
             o,
-            "sweep: {} points x {} seeds = {} runs (seeds {}..={}); shard {shard}: {} runs; {} threads; failure: {}",
+            "sweep: {} points x {} seeds = {} runs (seeds {}); shard {shard}: {} runs; {} threads; failure: {}",
             sw.points().len(),
             sw.seeds,
             sw.runs(),
-            sw.base_seed,
-            sw.base_seed + (sw.seeds - 1),
+            sw.seed_sequence().range_text(),
             selection.count,
             pool.current_num_threads(),
             sw.failure_text

@@ -1,5 +1,5 @@
 //! `fleetsim validate SCENARIO...`: parse and validate only (the scenario and its
-//! `[expect]` section).
+//! `[strategies]`, `[sweep]` and `[expect]` sections).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use super::set::SetArgs;
 use super::EXIT_BAD_INPUT;
-use crate::check::Expectations;
 use crate::scenario;
 
 /// Flags of `fleetsim validate`.
@@ -27,11 +26,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let mut invalid = 0usize;
     for path in &args.scenarios {
-        // The `[expect]` section is checked too: a file `validate` accepts never makes
-        // `check` exit 2.
-        let loaded = scenario::load(path, &args.set.set)
-            .and_then(|doc| Expectations::from_document(&doc).map(|_| doc));
-        match loaded {
+        // Loading checks `[strategies]`, `[sweep]` (every grid point) and `[expect]` too:
+        // a file `validate` accepts never makes `sweep`, `report` or `check` exit 2.
+        match scenario::load(path, &args.set.set) {
             Ok(doc) => writeln!(
                 stdout,
                 "ok {} ({} clusters, {} pods, hash {})",

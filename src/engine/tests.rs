@@ -179,6 +179,20 @@ fn streams_are_portable_and_distinct() {
 const GOLDEN_FIRST_DRAW: u64 = 9362018557961532012;
 
 #[test]
+fn seed_sequences_count_up_from_the_base_and_wrap() {
+    let s = rng::seeds(7, 3);
+    assert_eq!(s.to_vec(), [7, 8, 9]);
+    assert_eq!(
+        (s.len(), s.get(2), s.range_text()),
+        (3, 9, "7..9".to_string())
+    );
+    assert_eq!(rng::seeds(u64::MAX, 2).to_vec(), [u64::MAX, 0]);
+    assert!(rng::seeds(5, 0).is_empty());
+    assert_eq!(rng::seeds(5, 0).range_text(), "none");
+    assert_eq!(rng::seeds(5, 1).range_text(), "5");
+}
+
+#[test]
 fn simtime_conversions() {
     assert_eq!(SimTime::from_secs_f64(1.5), SimTime(1_500_000_000));
     assert_eq!(SimTime::from_secs_f64(-1.0), SimTime::ZERO);

@@ -15,13 +15,17 @@
 //!   csrcleaner deletes them (hourly, older than 1 h) or an intervention does.
 //! - A signing that completes after istiod stopped waiting is wasted.
 
+use std::collections::VecDeque;
+
 use crate::ca::retry::{AgentBackoff, RetryPolicy};
 use crate::ca::{CaOutcome, CaTicket, OnTimeout};
-use crate::engine::{rng, Context, SimTime};
-use crate::scenario::AgentSpec;
+use crate::engine::{Context, RngStream, SimTime};
+use crate::scenario::{AgentSpec, Scenario};
 
+use super::event::Event;
+use super::fleet::Fleet;
+use super::pods;
 use super::state::{PodPhase, PodRef};
-use super::{pods, Event, Fleet};
 
 /// A CSR slot at a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +93,8 @@ pub struct CsrTable {
 }
 
 impl CsrTable {
-    fn alloc(&mut self, cluster: u32, pod: PodRef) -> CsrRef {
+    /// A slot for a new CSR of `pod`.
+    pub fn alloc(&mut self, cluster: u32, pod: PodRef) -> CsrRef {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -118,7 +123,8 @@ impl CsrTable {
         CsrRef { slot, gen: c.gen }
     }
 
-    fn get(&mut self, r: CsrRef) -> Option<&mut Csr> {
+    /// The CSR `r` names, if it is still in flight.
+    pub fn get(&mut self, r: CsrRef) -> Option<&mut Csr> {
         self.slots
             .get_mut(r.slot as usize)
             .filter(|c| c.live && c.gen == r.gen)
@@ -126,7 +132,7 @@ impl CsrTable {
 
     /// Frees the slot once nobody needs it: istiod stopped waiting, the CA let go and the
     /// object is no longer pending.
-    fn release_if_done(&mut self, r: CsrRef) {
+    pub fn release_if_done(&mut self, r: CsrRef) {
         if let Some(c) = self.get(r) {
             if !c.waiting && !c.in_ca && c.object != CsrObject::Pending {
                 c.live = false;
@@ -136,33 +142,113 @@ impl CsrTable {
     }
 }
 
+/// A cluster's CSR objects as the Kubernetes API holds them: how many are pending, and
+/// the Failed ones by the time they failed (csrcleaner deletes by age).
+#[derive(Debug, Clone, Default)]
+pub struct CsrObjects {
+    failed: VecDeque<SimTime>,
+    in_flight: u32,
+    failed_peak: u64,
+}
+
+impl CsrObjects {
+    /// A CSR object was created (pending).
+    pub fn created(&mut self) {
+        self.in_flight += 1;
+    }
+
+    /// A pending object was signed or deleted.
+    pub fn answered(&mut self) {
+        self.in_flight -= 1;
+    }
+
+    /// A pending object was marked Failed at `now`.
+    pub fn failed(&mut self, now: SimTime) {
+        self.in_flight -= 1;
+        self.failed.push_back(now);
+        self.failed_peak = self.failed_peak.max(self.failed_count());
+    }
+
+    /// Objects pending.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
+
+    /// Failed objects present.
+    pub fn failed_count(&self) -> u64 {
+        self.failed.len() as u64
+    }
+
+    /// The most Failed objects present at once.
+    pub fn failed_peak(&self) -> u64 {
+        self.failed_peak
+    }
+
+    /// csrcleaner: deletes Failed objects at least `max_age` old; whether any went.
+    pub fn clean(&mut self, now: SimTime, max_age: SimTime) -> bool {
+        let before = self.failed.len();
+        while self.failed.front().is_some_and(|&t| t + max_age <= now) {
+            self.failed.pop_front();
+        }
+        self.failed.len() != before
+    }
+
+    /// Deletes every Failed object (an intervention).
+    pub fn delete_failed(&mut self) {
+        self.failed.clear();
+    }
+}
+
+/// The istio-agents of a cluster's injected pods, as far as they share state: the
+/// cluster's `agent-jitter` stream.
+#[derive(Debug, Clone)]
+pub struct Agents {
+    jitter: RngStream,
+}
+
+impl Agents {
+    /// Agents drawing their jitter from `jitter`.
+    pub fn new(jitter: RngStream) -> Self {
+        Agents { jitter }
+    }
+
+    /// How long an agent waits before attempt `failures + 1`: istio-agent's retry policy
+    /// with its jitter.
+    pub fn retry_wait(&mut self, agent: &AgentSpec, failures: u32) -> SimTime {
+        agent_policy(agent).delay(failures, &mut self.jitter)
+    }
+}
+
+/// Whether the pod is still the agent's and waiting for its certificate.
+fn waiting_for_cert(f: &Fleet, cluster: u32, pod: PodRef) -> bool {
+    let s = f.cluster(cluster).objects();
+    s.is_current(pod) && s.pods[pod.slot as usize].phase == PodPhase::WaitingCert
+}
+
 /// The agent asks for a certificate.
 pub fn on_csr_attempt(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::WaitingCert {
+    if !waiting_for_cert(f, cluster, pod) {
         return;
     }
-    if c.istiod.is_empty() {
-        c.counters.csr_no_istiod += 1;
-        agent_error(f, ctx, cluster, pod);
-        return;
-    }
-    let replicas = c.istiod.len();
-    let pick = ((rng::unit_f64(&mut c.rng) * replicas as f64) as usize).min(replicas - 1);
-    let replica = &mut c.istiod[pick];
+    let c = f.cluster_mut(cluster);
     let deadline = now + spec.istiod.ca_wait_timeout;
-    match replica
-        .limiter
-        .reserve(now, spec.istiod.calls_per_csr, deadline)
-    {
+    let reserved = match c.istiod_mut().pick() {
         None => {
-            c.counters.csr_rate_limited += 1;
+            c.counters_mut().csr_no_istiod += 1;
+            agent_error(f, ctx, cluster, pod);
+            return;
+        }
+        Some(replica) => replica.reserve(now, spec.istiod.calls_per_csr, deadline),
+    };
+    match reserved {
+        None => {
+            c.counters_mut().csr_rate_limited += 1;
             agent_error(f, ctx, cluster, pod);
         }
         Some(at) => {
-            let csr = f.csrs.alloc(cluster, pod);
+            let csr = f.csr_table_mut().alloc(cluster, pod);
             ctx.schedule_at(deadline, Event::IstiodGiveUp { csr });
             if at == now {
                 on_csr_create(f, ctx, csr);
@@ -175,51 +261,59 @@ pub fn on_csr_attempt(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod
 
 /// istiod has its tokens: the CSR object is created and the signer calls the CA.
 pub fn on_csr_create(f: &mut Fleet, ctx: &mut Context<Event>, csr: CsrRef) {
-    let Some(c) = f.csrs.get(csr) else { return };
+    let Some(c) = f.csr_table_mut().get(csr) else {
+        return;
+    };
     if !c.waiting {
         return; // the request context ended first
     }
     let cluster = c.cluster;
     c.object = CsrObject::Pending;
     c.in_ca = true;
-    let ca = f.sc.clusters[cluster as usize].ca;
-    let cl = &mut f.clusters[cluster as usize];
-    cl.counters.csr_requests += 1;
-    cl.csr_in_flight += 1;
-    let ticket = f.cas[ca].submit(csr.id(), None, OnTimeout::Keep, ctx);
-    if let Some(c) = f.csrs.get(csr) {
+    let ca = f.spec(cluster).ca;
+    let cl = f.cluster_mut(cluster);
+    cl.counters_mut().csr_requests += 1;
+    cl.csrs_mut().created();
+    let ticket = f.ca_mut(ca).submit(csr.id(), None, OnTimeout::Keep, ctx);
+    if let Some(c) = f.csr_table_mut().get(csr) {
         c.ticket = Some(ticket);
     }
-    let stats = &mut f.ca_stats[ca];
-    stats.peak = stats
-        .peak
-        .max(f.cas[ca].queue_len() + f.cas[ca].in_service() as u64);
-    ctx.schedule_in(f.sc.cas[ca].signer_deadline, Event::SignerDeadline { csr });
+    f.note_ca_load(ca);
+    let deadline = f.scenario().cas[ca].signer_deadline;
+    ctx.schedule_in(deadline, Event::SignerDeadline { csr });
 }
 
 /// istiod's wait is over without a certificate: the agent sees an error.
 pub fn on_istiod_give_up(f: &mut Fleet, ctx: &mut Context<Event>, csr: CsrRef) {
-    let Some(c) = f.csrs.get(csr) else { return };
+    let sc = f.scenario();
+    let Some(c) = f.csr_table_mut().get(csr) else {
+        return;
+    };
     if !c.waiting {
         return;
     }
     c.waiting = false;
     let (cluster, pod) = (c.cluster, c.pod);
-    let spec = &f.sc.clusters[cluster as usize];
+    let spec = &sc.clusters[cluster as usize];
+    let mut answered = false;
+    let mut withdraw = None;
     if spec.istiod.delete_csr_on_give_up && c.object == CsrObject::Pending {
         c.object = CsrObject::None;
-        f.clusters[cluster as usize].csr_in_flight -= 1;
-        if c.in_ca && f.sc.cas[spec.ca].on_timeout == OnTimeout::Cancel {
+        answered = true;
+        if c.in_ca && sc.cas[spec.ca].on_timeout == OnTimeout::Cancel {
             c.in_ca = false;
-            if let Some(t) = c.ticket {
-                f.cas[spec.ca].withdraw(t, ctx);
-            }
+            withdraw = c.ticket;
         }
     }
-    f.csrs.release_if_done(csr);
-    f.clusters[cluster as usize].counters.csr_timeouts += 1;
-    let cl = &f.clusters[cluster as usize];
-    if cl.state.is_current(pod) && cl.state.pods[pod.slot as usize].phase == PodPhase::WaitingCert {
+    if answered {
+        f.cluster_mut(cluster).csrs_mut().answered();
+    }
+    if let Some(t) = withdraw {
+        f.ca_mut(spec.ca).withdraw(t, ctx);
+    }
+    f.csr_table_mut().release_if_done(csr);
+    f.cluster_mut(cluster).counters_mut().csr_timeouts += 1;
+    if waiting_for_cert(f, cluster, pod) {
         agent_error(f, ctx, cluster, pod);
     }
 }
@@ -227,24 +321,29 @@ pub fn on_istiod_give_up(f: &mut Fleet, ctx: &mut Context<Event>, csr: CsrRef) {
 /// The signer's deadline: a CSR still pending is marked Failed.
 pub fn on_signer_deadline(f: &mut Fleet, ctx: &mut Context<Event>, csr: CsrRef) {
     let now = ctx.now();
-    let Some(c) = f.csrs.get(csr) else { return };
+    let sc = f.scenario();
+    let Some(c) = f.csr_table_mut().get(csr) else {
+        return;
+    };
     let cluster = c.cluster;
-    let ca = f.sc.clusters[cluster as usize].ca;
-    if c.in_ca && f.sc.cas[ca].on_timeout == OnTimeout::Cancel {
+    let ca = sc.clusters[cluster as usize].ca;
+    let mut withdraw = None;
+    if c.in_ca && sc.cas[ca].on_timeout == OnTimeout::Cancel {
         c.in_ca = false;
-        if let Some(t) = c.ticket {
-            f.cas[ca].withdraw(t, ctx);
-        }
+        withdraw = c.ticket;
     }
-    if c.object == CsrObject::Pending {
+    let pending = c.object == CsrObject::Pending;
+    if pending {
         c.object = CsrObject::Failed;
-        let cl = &mut f.clusters[cluster as usize];
-        cl.csr_in_flight -= 1;
-        cl.failed_csrs.push_back(now);
-        cl.counters.csr_failed_peak = cl.counters.csr_failed_peak.max(cl.failed_objects());
+    }
+    if let Some(t) = withdraw {
+        f.ca_mut(ca).withdraw(t, ctx);
+    }
+    if pending {
+        f.cluster_mut(cluster).csrs_mut().failed(now);
         f.sync_failed_objects(ctx, ca);
     }
-    f.csrs.release_if_done(csr);
+    f.csr_table_mut().release_if_done(csr);
 }
 
 /// The CA answered.
@@ -254,7 +353,9 @@ pub fn on_ca_outcome(f: &mut Fleet, ctx: &mut Context<Event>, outcome: CaOutcome
         return; // the fleet passes no deadline to the CA: it keeps its own timers
     };
     let csr = CsrRef::from_id(request);
-    let Some(c) = f.csrs.get(csr) else { return };
+    let Some(c) = f.csr_table_mut().get(csr) else {
+        return;
+    };
     c.in_ca = false;
     let (cluster, pod, waiting) = (c.cluster, c.pod, c.waiting);
     let pending = c.object == CsrObject::Pending;
@@ -262,24 +363,19 @@ pub fn on_ca_outcome(f: &mut Fleet, ctx: &mut Context<Event>, outcome: CaOutcome
         c.object = CsrObject::Issued; // istiod deletes issued CSRs itself
     }
     c.waiting = false;
-    f.csrs.release_if_done(csr);
-    let in_window = now >= f.window_start;
-    let cl = &mut f.clusters[cluster as usize];
+    f.csr_table_mut().release_if_done(csr);
+    let in_window = f.in_end_window(now);
+    let alive = waiting_for_cert(f, cluster, pod);
+    let cl = f.cluster_mut(cluster);
     if pending {
-        cl.csr_in_flight -= 1;
+        cl.csrs_mut().answered();
     }
-    let alive =
-        cl.state.is_current(pod) && cl.state.pods[pod.slot as usize].phase == PodPhase::WaitingCert;
     if waiting && pending && alive {
-        cl.counters.certs_issued += 1;
-        cl.aimd.attempts += 1;
-        if in_window {
-            cl.window.attempts += 1;
-            cl.window.delivered += 1;
-        }
+        cl.counters_mut().certs_issued += 1;
+        cl.note_csr_answer(true, in_window);
         pods::on_certificate(f, ctx, cluster, pod);
     } else {
-        cl.counters.csr_wasted_signings += 1;
+        cl.counters_mut().csr_wasted_signings += 1;
     }
 }
 
@@ -287,16 +383,13 @@ pub fn on_ca_outcome(f: &mut Fleet, ctx: &mut Context<Event>, outcome: CaOutcome
 fn agent_error(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let in_window = now >= f.window_start;
-    let c = &mut f.clusters[cluster as usize];
-    c.aimd.attempts += 1;
-    c.aimd.errors += 1;
-    if in_window {
-        c.window.attempts += 1;
-    }
-    let p = &mut c.state.pods[pod.slot as usize];
+    let in_window = f.in_end_window(now);
+    let c = f.cluster_mut(cluster);
+    c.note_csr_answer(false, in_window);
+    let p = &mut c.objects_mut().pods[pod.slot as usize];
     p.agent_failures += 1;
-    let wait = agent_policy(&spec.agent).delay(p.agent_failures, &mut c.rng);
+    let failures = p.agent_failures;
+    let wait = c.agents_mut().retry_wait(&spec.agent, failures);
     ctx.schedule_in(wait.max(SimTime(1)), Event::CsrAttempt { cluster, pod });
 }
 
@@ -311,18 +404,23 @@ pub fn agent_policy(a: &AgentSpec) -> RetryPolicy {
     })
 }
 
+/// csrcleaner's period: the shortest of the clusters' (one scan serves the fleet).
+pub fn csr_cleaner_period(sc: &Scenario) -> SimTime {
+    sc.clusters
+        .iter()
+        .map(|c| c.kubernetes.csr_cleaner_period)
+        .min()
+        .unwrap_or(SimTime::from_secs(3600))
+}
+
 /// csrcleaner: deletes Failed CSR objects older than the limit, then rescans.
 pub fn on_csr_cleaner(f: &mut Fleet, ctx: &mut Context<Event>) {
     let now = ctx.now();
-    let mut touched = vec![false; f.cas.len()];
-    for (i, c) in f.clusters.iter_mut().enumerate() {
-        let spec = &f.sc.clusters[i];
-        let max_age = spec.kubernetes.csr_failed_max_age;
-        let before = c.failed_csrs.len();
-        while c.failed_csrs.front().is_some_and(|&t| t + max_age <= now) {
-            c.failed_csrs.pop_front();
-        }
-        if c.failed_csrs.len() != before {
+    let sc = f.scenario();
+    let mut touched = vec![false; f.ca_count()];
+    for (i, c) in f.clusters_mut().iter_mut().enumerate() {
+        let spec = &sc.clusters[i];
+        if c.csrs_mut().clean(now, spec.kubernetes.csr_failed_max_age) {
             touched[spec.ca] = true;
         }
     }
@@ -331,18 +429,12 @@ pub fn on_csr_cleaner(f: &mut Fleet, ctx: &mut Context<Event>) {
             f.sync_failed_objects(ctx, ca);
         }
     }
-    let period =
-        f.sc.clusters
-            .iter()
-            .map(|c| c.kubernetes.csr_cleaner_period)
-            .min()
-            .unwrap_or(SimTime::from_secs(3600));
-    ctx.schedule_in(period, Event::CsrCleaner);
+    ctx.schedule_in(csr_cleaner_period(sc), Event::CsrCleaner);
 }
 
 /// Deletes every Failed CSR object of a cluster (an intervention).
 pub fn delete_failed_csrs(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
-    f.clusters[cluster as usize].failed_csrs.clear();
-    let ca = f.sc.clusters[cluster as usize].ca;
+    f.cluster_mut(cluster).csrs_mut().delete_failed();
+    let ca = f.spec(cluster).ca;
     f.sync_failed_objects(ctx, ca);
 }

@@ -13,11 +13,15 @@
 //! cluster's pacing strategy. A node not drained within `drain_timeout` fails the update
 //! (PodEvictionFailure) unless `force`, which then deletes what is left.
 
-use crate::engine::{rng, Context, SimTime};
-use crate::scenario::{MaxUnavailable, UpdateStrategy};
+use std::collections::VecDeque;
 
-use super::state::{ClusterState, Node, NodeState, PodPhase};
-use super::{pods, rollout, Event, Fleet};
+use crate::engine::{rng, Context, RngStream, SimTime};
+use crate::scenario::{MaxUnavailable, NodeGroupSpec, UpdateStrategy};
+
+use super::event::Event;
+use super::fleet::Fleet;
+use super::state::{NodeState, PodPhase};
+use super::{pods, rollout};
 
 /// One node group's update in progress.
 #[derive(Debug, Clone)]
@@ -38,50 +42,92 @@ pub struct GroupUpgrade {
     pub surge_pending: bool,
 }
 
-/// Adds a node (Launching) and returns its index.
-pub fn add_node(state: &mut ClusterState, group: u32, capacity: u32, new_ami: bool) -> u32 {
-    state.nodes.push(Node {
-        group,
-        new_ami,
-        state: NodeState::Launching,
-        capacity,
-        pods: Vec::new(),
-        cordoned_at: SimTime::ZERO,
-        tick_gen: 0,
-        eviction_failed: false,
-    });
-    (state.nodes.len() - 1) as u32
+/// A cluster's node upgrade: the group in progress, the groups still to do, how it
+/// ended, and each node group's `node-launch` stream.
+#[derive(Debug, Clone)]
+pub struct NodeUpgrade {
+    current: Option<GroupUpgrade>,
+    groups_left: VecDeque<u32>,
+    done_at: Option<SimTime>,
+    failed: bool,
+    launch: Vec<RngStream>,
+}
+
+impl NodeUpgrade {
+    /// Not started; `launch` holds the `node-launch` stream of each node group.
+    pub fn new(launch: Vec<RngStream>) -> Self {
+        NodeUpgrade {
+            current: None,
+            groups_left: VecDeque::new(),
+            done_at: None,
+            failed: false,
+            launch,
+        }
+    }
+
+    /// The launch-to-Ready time of a new node of group `group` (spec `g`): uniform in
+    /// `[launch_min, launch_max]`, drawn from the group's own stream.
+    pub fn launch_delay(&mut self, group: u32, g: &NodeGroupSpec) -> SimTime {
+        let span = g.launch_max.saturating_sub(g.launch_min);
+        g.launch_min + span.mul_f64(rng::unit_f64(&mut self.launch[group as usize]))
+    }
+
+    /// The group update in progress.
+    pub fn current(&self) -> Option<&GroupUpgrade> {
+        self.current.as_ref()
+    }
+
+    /// When the upgrade finished, if it did.
+    pub fn done_at(&self) -> Option<SimTime> {
+        self.done_at
+    }
+
+    /// Whether it failed (PodEvictionFailure).
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The upgrade starts: these node groups, in order.
+    pub fn begin(&mut self, groups: VecDeque<u32>) {
+        self.groups_left = groups;
+    }
+
+    /// The upgrade is over (done, or failed earlier): the first time, it is done now.
+    pub fn finish(&mut self, now: SimTime) {
+        if self.done_at.is_none() && !self.failed {
+            self.done_at = Some(now);
+        }
+    }
 }
 
 fn launch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, group: u32) {
     let spec = f.spec(cluster);
     let g = &spec.node_groups[group as usize];
-    let c = &mut f.clusters[cluster as usize];
-    let node = add_node(&mut c.state, group, g.max_pods, true);
-    let span = g.launch_max.saturating_sub(g.launch_min);
-    let delay = g.launch_min + span.mul_f64(rng::unit_f64(&mut c.rng));
-    if let Some(u) = c.upgrade.as_mut() {
+    let in_window = f.in_end_window(ctx.now());
+    let c = f.cluster_mut(cluster);
+    let node = c.objects_mut().add_node(group, g.max_pods, true);
+    let delay = c.upgrade_mut().launch_delay(group, g);
+    if let Some(u) = c.upgrade_mut().current.as_mut() {
         u.launching += 1;
     }
-    if ctx.now() >= f.window_start {
-        c.window.triggers += 1;
-    }
+    c.note_trigger(in_window);
     ctx.schedule_in(delay, Event::NodeReady { cluster, node });
 }
 
 /// Starts the next node group's update of a cluster, or finishes the cluster.
 pub fn start_next_group(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let Some(group) = c.groups_left.pop_front() else {
-        c.upgrade = None;
+    let c = f.cluster_mut(cluster);
+    let Some(group) = c.upgrade_mut().groups_left.pop_front() else {
+        c.upgrade_mut().current = None;
         rollout::cluster_done(f, ctx, cluster);
         return;
     };
     let g = &spec.node_groups[group as usize];
-    let old_nodes: Vec<u32> = (0..c.state.nodes.len() as u32)
+    let s = c.objects();
+    let old_nodes: Vec<u32> = (0..s.nodes.len() as u32)
         .filter(|&n| {
-            let node = &c.state.nodes[n as usize];
+            let node = &s.nodes[n as usize];
             node.group == group && !node.new_ami && node.state != NodeState::Terminated
         })
         .collect();
@@ -97,7 +143,7 @@ pub fn start_next_group(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
         UpdateStrategy::Karpenter => max_unavailable,
     }
     .min(size);
-    c.upgrade = Some(GroupUpgrade {
+    c.upgrade_mut().current = Some(GroupUpgrade {
         group,
         old_nodes,
         draining: 0,
@@ -117,12 +163,14 @@ pub fn start_next_group(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
 /// Cordons and drains the next batch of old nodes, or finishes the group.
 pub fn next_batch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     let now = ctx.now();
-    if f.rollout.paused {
+    if f.rollout().paused() {
         return; // resumed by the intervention
     }
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let Some(u) = c.upgrade.as_mut() else { return };
+    let c = f.cluster_mut(cluster);
+    let Some(u) = c.upgrade_mut().current.as_mut() else {
+        return;
+    };
     if u.draining > 0 || u.launching > 0 {
         return;
     }
@@ -134,9 +182,10 @@ pub fn next_batch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     let batch: Vec<u32> = u.old_nodes.drain(..take).collect();
     u.draining = batch.len() as u32;
     let g = &spec.node_groups[u.group as usize];
+    let s = c.objects_mut();
     for node in batch {
-        c.state.mark_unschedulable(node);
-        let n = &mut c.state.nodes[node as usize];
+        s.mark_unschedulable(node);
+        let n = &mut s.nodes[node as usize];
         n.state = NodeState::Draining;
         n.cordoned_at = now;
         n.tick_gen += 1;
@@ -148,12 +197,11 @@ pub fn next_batch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
 
 /// A launched node is Ready: it takes pods; the update may proceed.
 pub fn on_node_ready(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node: u32) {
-    let c = &mut f.clusters[cluster as usize];
-    c.state.nodes[node as usize].state = NodeState::Ready;
-    c.state.mark_schedulable(node);
+    let s = f.cluster_mut(cluster).objects_mut();
+    s.nodes[node as usize].state = NodeState::Ready;
+    s.mark_schedulable(node);
     pods::schedule_pending(f, ctx, cluster);
-    let c = &mut f.clusters[cluster as usize];
-    if let Some(u) = c.upgrade.as_mut() {
+    if let Some(u) = f.cluster_mut(cluster).upgrade_mut().current.as_mut() {
         u.launching = u.launching.saturating_sub(1);
         if u.launching == 0 {
             u.surge_pending = false;
@@ -166,36 +214,34 @@ pub fn on_node_ready(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node
 pub fn on_drain_tick(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node: u32, gen: u32) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let n = &c.state.nodes[node as usize];
+    let in_window = f.in_end_window(now);
+    let n = &f.cluster(cluster).objects().nodes[node as usize];
     if n.state != NodeState::Draining || n.tick_gen != gen {
         return;
     }
     let mut retry_at = SimTime::MAX;
     let candidates: Vec<u32> = n.pods.clone();
     for slot in candidates {
-        let c = &mut f.clusters[cluster as usize];
-        let p = &c.state.pods[slot as usize];
+        let c = f.cluster_mut(cluster);
+        let s = c.objects();
+        let p = &s.pods[slot as usize];
         if p.phase == PodPhase::Terminating {
             continue;
         }
         let ready = p.phase == PodPhase::Ready;
-        if !c.state.workloads[p.workload as usize].eviction_allowed(ready) {
+        if !s.workloads[p.workload as usize].eviction_allowed(ready) {
             retry_at = retry_at.min(now + spec.kubernetes.eviction_retry);
             continue;
         }
-        if let Err(at) = c.pacer.take(now) {
+        if let Err(at) = c.pacer_mut().take(now) {
             retry_at = retry_at.min(at);
             break;
         }
-        c.counters.evictions += 1;
-        if now >= f.window_start {
-            c.window.triggers += 1;
-        }
+        c.counters_mut().evictions += 1;
+        c.note_trigger(in_window);
         pods::delete_pod(f, ctx, cluster, slot);
     }
-    let c = &mut f.clusters[cluster as usize];
-    let n = &mut c.state.nodes[node as usize];
+    let n = &mut f.cluster_mut(cluster).objects_mut().nodes[node as usize];
     if n.pods.is_empty() {
         node_drained(f, ctx, cluster, node);
     } else if retry_at != SimTime::MAX {
@@ -207,7 +253,7 @@ pub fn on_drain_tick(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node
 
 /// A pod left a node: a draining node that is now empty can go.
 pub fn on_pod_left_node(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node: u32) {
-    let n = &f.clusters[cluster as usize].state.nodes[node as usize];
+    let n = &f.cluster(cluster).objects().nodes[node as usize];
     if n.state == NodeState::Draining && n.pods.is_empty() {
         node_drained(f, ctx, cluster, node);
     }
@@ -215,8 +261,7 @@ pub fn on_pod_left_node(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, n
 
 fn node_drained(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node: u32) {
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let n = &mut c.state.nodes[node as usize];
+    let n = &mut f.cluster_mut(cluster).objects_mut().nodes[node as usize];
     let g = &spec.node_groups[n.group as usize];
     n.tick_gen += 1; // no more drain ticks
     let at = (n.cordoned_at + g.terminate_delay).max(ctx.now());
@@ -226,8 +271,8 @@ fn node_drained(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node: u32
 /// The drain limit: force deletes what is left; otherwise the update fails.
 pub fn on_drain_deadline(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node: u32) {
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let n = &c.state.nodes[node as usize];
+    let c = f.cluster_mut(cluster);
+    let n = &c.objects().nodes[node as usize];
     if n.state != NodeState::Draining || n.pods.is_empty() {
         return;
     }
@@ -235,41 +280,45 @@ pub fn on_drain_deadline(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, 
     if g.force {
         let left: Vec<u32> = n.pods.clone();
         for slot in left {
-            let c = &mut f.clusters[cluster as usize];
-            if c.state.pods[slot as usize].phase != PodPhase::Terminating {
-                c.counters.evictions += 1;
+            let c = f.cluster_mut(cluster);
+            if c.objects().pods[slot as usize].phase != PodPhase::Terminating {
+                c.counters_mut().evictions += 1;
                 pods::delete_pod(f, ctx, cluster, slot);
             }
         }
         return;
     }
     // PodEvictionFailure: the update stops; nodes still draining are uncordoned.
-    for i in 0..c.state.nodes.len() {
-        if c.state.nodes[i].state == NodeState::Draining {
-            let n = &mut c.state.nodes[i];
+    let s = c.objects_mut();
+    for i in 0..s.nodes.len() {
+        if s.nodes[i].state == NodeState::Draining {
+            let n = &mut s.nodes[i];
             n.state = NodeState::Ready;
             n.tick_gen += 1;
             n.eviction_failed = i as u32 == node;
-            c.state.mark_schedulable(i as u32);
+            s.mark_schedulable(i as u32);
         }
     }
-    c.upgrade = None;
-    c.groups_left.clear();
-    c.upgrade_failed = true;
+    let u = c.upgrade_mut();
+    u.current = None;
+    u.groups_left.clear();
+    u.failed = true;
     pods::schedule_pending(f, ctx, cluster);
     rollout::cluster_done(f, ctx, cluster);
 }
 
 /// The ASG terminates a drained node; a replacement is launched if one is owed.
 pub fn on_node_terminate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node: u32) {
-    let c = &mut f.clusters[cluster as usize];
-    let n = &mut c.state.nodes[node as usize];
+    let c = f.cluster_mut(cluster);
+    let n = &mut c.objects_mut().nodes[node as usize];
     if n.state != NodeState::Draining {
         return;
     }
     n.state = NodeState::Terminated;
     let group = n.group;
-    let Some(u) = c.upgrade.as_mut() else { return };
+    let Some(u) = c.upgrade_mut().current.as_mut() else {
+        return;
+    };
     u.draining -= 1;
     if u.replacements_left > 0 {
         u.replacements_left -= 1;

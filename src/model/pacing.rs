@@ -151,6 +151,15 @@ pub struct AimdWindow {
     pub errors: u64,
 }
 
+/// One AIMD step on a cluster's pacer: its token bucket gets the rate the window calls
+/// for (other pacers are left alone).
+pub fn aimd_step(pacer: &mut Pacer, pacing: &Pacing, window: &AimdWindow, now: SimTime) {
+    if let Pacer::Bucket(b) = pacer {
+        let rate = aimd_next_rate(pacing, b.rate_per_s(), window);
+        b.set_rate(now, rate, rate.max(1.0));
+    }
+}
+
 /// One AIMD step: the new rate.
 pub fn aimd_next_rate(pacing: &Pacing, rate: f64, window: &AimdWindow) -> f64 {
     let Pacing::Aimd {

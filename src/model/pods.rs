@@ -5,9 +5,10 @@
 use crate::engine::{Context, SimTime};
 use crate::scenario::{ClusterSpec, FailurePolicy, KubernetesSpec, WorkloadSpec};
 
-use super::pacing::TokenBucket;
+use super::event::Event;
+use super::fleet::Fleet;
 use super::state::{PodPhase, PodRef, Workload, NONE};
-use super::{certs, nodes, Event, Fleet, IstiodReplica};
+use super::{certs, nodes};
 
 /// Most pods one ReplicaSet sync creates (`burstReplicas`).
 const MAX_CREATES_PER_SYNC: u32 = 500;
@@ -71,14 +72,21 @@ pub fn crashloop_backoff(k: &KubernetesSpec, level: u32) -> SimTime {
         .min(k.backoff_max)
 }
 
+/// ReplicaSet requeue: the scheduled sync is due.
+pub fn on_replica_sync(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, workload: u32) {
+    f.cluster_mut(cluster).objects_mut().workloads[workload as usize].sync_scheduled = false;
+    sync_workload(f, ctx, cluster, workload)
+}
+
 /// ReplicaSet sync: create missing pods in slow-start batches (1, 2, 4, ...). Injected
 /// pods go through the webhook; a batch with a failure stops the sync and requeues it
 /// with back-off.
 pub fn sync_workload(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, workload: u32) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let w = &c.state.workloads[workload as usize];
+    let c = f.cluster_mut(cluster);
+    let s = c.objects_mut();
+    let w = &s.workloads[workload as usize];
     if w.batch_outstanding > 0 || w.sync_scheduled {
         return; // the batch in flight or the requeue will sync again
     }
@@ -87,39 +95,24 @@ pub fn sync_workload(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, work
     if missing == 0 {
         return;
     }
-    let injected = w.injected;
-    if !injected {
+    if !w.injected {
         // No webhook call: every create succeeds at once.
         for _ in 0..missing {
-            let pod = c.state.new_pod(now, workload, false);
-            c.state.set_phase(now, pod.slot, PodPhase::Pending);
-            c.state.enqueue_unscheduled(pod.slot);
+            let pod = s.new_pod(now, workload, false);
+            s.set_phase(now, pod.slot, PodPhase::Pending);
+            s.enqueue_unscheduled(pod.slot);
         }
         schedule_pending(f, ctx, cluster);
         return;
     }
     let batch = w.next_batch.min(missing);
-    let w = &mut c.state.workloads[workload as usize];
+    let w = &mut s.workloads[workload as usize];
     w.batch_outstanding = batch;
     w.batch_failed = false;
     for _ in 0..batch {
-        let pod = c.state.new_pod(now, workload, true);
-        // The webhook: no ready istiod => "no endpoints available" at once; otherwise the
-        // injection queue of the ready replicas, failing at the timeout when too slow.
-        let replicas = c.istiod.len() as u64;
-        let (at, ok) = match spec.webhook.injection_time.as_nanos().checked_div(replicas) {
-            None => (now + SimTime::from_millis(1), false),
-            Some(per) => {
-                let start = c.inject_free_at.max(now);
-                let done = start + SimTime(per);
-                c.inject_free_at = done;
-                if done.saturating_sub(now) > spec.webhook.timeout {
-                    (now + spec.webhook.timeout, false)
-                } else {
-                    (done, true)
-                }
-            }
-        };
+        let pod = c.objects_mut().new_pod(now, workload, true);
+        // The webhook: istiod's injection queue, or an error without a ready replica.
+        let (at, ok) = c.istiod_mut().inject(now, &spec.webhook);
         ctx.schedule_at(
             at,
             Event::WebhookDone {
@@ -143,21 +136,20 @@ pub fn on_webhook_done(
 ) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let alive =
-        c.state.is_current(pod) && c.state.pods[pod.slot as usize].phase == PodPhase::Creating;
+    let s = f.cluster_mut(cluster).objects_mut();
+    let alive = s.is_current(pod) && s.pods[pod.slot as usize].phase == PodPhase::Creating;
     let created = ok || spec.webhook.failure_policy == FailurePolicy::Ignore;
     if alive {
         if created {
             // With failurePolicy Ignore a failed call admits the pod without a sidecar.
-            c.state.pods[pod.slot as usize].injected = ok;
-            c.state.set_phase(now, pod.slot, PodPhase::Pending);
-            c.state.enqueue_unscheduled(pod.slot);
+            s.pods[pod.slot as usize].injected = ok;
+            s.set_phase(now, pod.slot, PodPhase::Pending);
+            s.enqueue_unscheduled(pod.slot);
         } else {
-            c.state.release(now, pod.slot);
+            s.release(now, pod.slot);
         }
     }
-    let w = &mut c.state.workloads[workload as usize];
+    let w = &mut s.workloads[workload as usize];
     w.batch_outstanding -= 1;
     if !created {
         w.batch_failed = true;
@@ -165,8 +157,7 @@ pub fn on_webhook_done(
     if alive && created {
         schedule_pending(f, ctx, cluster);
     }
-    let c = &mut f.clusters[cluster as usize];
-    let w = &mut c.state.workloads[workload as usize];
+    let w = &mut f.cluster_mut(cluster).objects_mut().workloads[workload as usize];
     if w.batch_outstanding > 0 {
         return;
     }
@@ -181,7 +172,7 @@ pub fn on_webhook_done(
         w.requeues = 0;
         w.next_batch = w.next_batch.saturating_mul(2);
         sync_workload(f, ctx, cluster, workload);
-        let w = &mut f.clusters[cluster as usize].state.workloads[workload as usize];
+        let w = &mut f.cluster_mut(cluster).objects_mut().workloads[workload as usize];
         if w.batch_outstanding == 0 {
             w.next_batch = 1; // the sync is over; the next one starts slow again
         }
@@ -193,24 +184,24 @@ pub fn on_webhook_done(
 /// first-out until its head finds no room.
 pub fn schedule_pending(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     let now = ctx.now();
-    let c = &mut f.clusters[cluster as usize];
-    let queues = c.state.unscheduled.len();
+    let s = f.cluster_mut(cluster).objects_mut();
+    let queues = s.unscheduled.len();
     for q in 0..queues {
         let group = (q + 1 < queues).then_some(q as u32);
-        while let Some(&(slot, gen)) = c.state.unscheduled[q].front() {
-            let p = &c.state.pods[slot as usize];
+        while let Some(&(slot, gen)) = s.unscheduled[q].front() {
+            let p = &s.pods[slot as usize];
             if p.gen != gen || p.phase != PodPhase::Pending {
-                c.state.unscheduled[q].pop_front();
+                s.unscheduled[q].pop_front();
                 continue;
             }
-            let Some(node) = c.state.best_node(group) else {
+            let Some(node) = s.best_node(group) else {
                 break;
             };
-            c.state.unscheduled[q].pop_front();
-            c.state.bind(slot, node);
-            c.state.set_phase(now, slot, PodPhase::Starting);
-            let w = c.state.pods[slot as usize].workload;
-            let delay = c.state.workloads[w as usize].container_start;
+            s.unscheduled[q].pop_front();
+            s.bind(slot, node);
+            s.set_phase(now, slot, PodPhase::Starting);
+            let w = s.pods[slot as usize].workload;
+            let delay = s.workloads[w as usize].container_start;
             ctx.schedule_in(
                 delay,
                 Event::ContainersStarted {
@@ -226,25 +217,26 @@ pub fn schedule_pending(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
 pub fn on_containers_started(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::Starting {
+    let s = f.cluster_mut(cluster).objects_mut();
+    if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::Starting {
         return;
     }
-    let p = &mut c.state.pods[pod.slot as usize];
+    let desired = s.desired_pods();
+    let p = &mut s.pods[pod.slot as usize];
     p.started_at = now;
     if p.workload == 0 {
         // istiod: cache sync grows with the cluster; ready at the next readiness probe.
-        let pods_k = c.state.desired_pods() as f64 / 1000.0;
+        let pods_k = desired as f64 / 1000.0;
         let startup = spec.istiod.startup_base + spec.istiod.startup_per_1k_pods.mul_f64(pods_k);
         let period = spec.istiod.readiness_period.as_nanos().max(1);
         let ready_in = SimTime(startup.as_nanos().div_ceil(period) * period);
-        c.state.set_phase(now, pod.slot, PodPhase::Warming);
+        s.set_phase(now, pod.slot, PodPhase::Warming);
         ctx.schedule_in(ready_in, Event::PodReady { cluster, pod });
     } else if p.injected {
         start_agent(f, ctx, cluster, pod);
     } else {
-        let delay = c.state.workloads[p.workload as usize].ready_delay;
-        c.state.set_phase(now, pod.slot, PodPhase::Warming);
+        let delay = s.workloads[p.workload as usize].ready_delay;
+        s.set_phase(now, pod.slot, PodPhase::Warming);
         ctx.schedule_in(delay, Event::PodReady { cluster, pod });
     }
 }
@@ -253,11 +245,11 @@ pub fn on_containers_started(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
 fn start_agent(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let p = &mut c.state.pods[pod.slot as usize];
+    let s = f.cluster_mut(cluster).objects_mut();
+    let p = &mut s.pods[pod.slot as usize];
     p.started_at = now;
     p.agent_failures = 0;
-    c.state.set_phase(now, pod.slot, PodPhase::WaitingCert);
+    s.set_phase(now, pod.slot, PodPhase::WaitingCert);
     ctx.schedule_in(
         spec.agent.startup_probe_limit,
         Event::StartupProbeKill { cluster, pod },
@@ -268,9 +260,9 @@ fn start_agent(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
 /// The certificate arrived: the proxy becomes ready after the workload's ready delay.
 pub fn on_certificate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
-    let c = &mut f.clusters[cluster as usize];
-    let delay = c.state.workloads[c.state.pods[pod.slot as usize].workload as usize].ready_delay;
-    c.state.set_phase(now, pod.slot, PodPhase::Warming);
+    let s = f.cluster_mut(cluster).objects_mut();
+    let delay = s.workloads[s.pods[pod.slot as usize].workload as usize].ready_delay;
+    s.set_phase(now, pod.slot, PodPhase::Warming);
     ctx.schedule_in(delay, Event::PodReady { cluster, pod });
 }
 
@@ -278,16 +270,14 @@ pub fn on_certificate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod
 pub fn on_pod_ready(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::Warming {
+    let c = f.cluster_mut(cluster);
+    let s = c.objects_mut();
+    if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::Warming {
         return;
     }
-    c.state.set_phase(now, pod.slot, PodPhase::Ready);
-    if c.state.pods[pod.slot as usize].workload == 0 {
-        c.istiod.push(IstiodReplica {
-            slot: pod.slot,
-            limiter: TokenBucket::new(spec.istiod.client_qps, spec.istiod.client_burst as f64, now),
-        });
+    s.set_phase(now, pod.slot, PodPhase::Ready);
+    if s.pods[pod.slot as usize].workload == 0 {
+        c.istiod_mut().add_ready(pod.slot, &spec.istiod, now);
     }
     f.check_health(now, cluster);
 }
@@ -298,15 +288,17 @@ pub fn on_pod_ready(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: 
 pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::WaitingCert {
+    let c = f.cluster_mut(cluster);
+    let s = c.objects();
+    if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::WaitingCert {
         return;
     }
     let k = &spec.kubernetes;
-    c.counters.pod_restarts += 1;
-    c.state.add_restart(now, pod.slot);
-    c.state.set_phase(now, pod.slot, PodPhase::Backoff);
-    let p = &mut c.state.pods[pod.slot as usize];
+    c.counters_mut().pod_restarts += 1;
+    let s = c.objects_mut();
+    s.add_restart(now, pod.slot);
+    s.set_phase(now, pod.slot, PodPhase::Backoff);
+    let p = &mut s.pods[pod.slot as usize];
     if now.saturating_sub(p.started_at) > k.backoff_reset {
         p.backoff_level = 0;
     }
@@ -327,8 +319,8 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
 
 /// CrashLoopBackOff is over: the container starts again (no image pull).
 pub fn on_container_restart(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
-    let c = &f.clusters[cluster as usize];
-    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::Backoff {
+    let s = f.cluster(cluster).objects();
+    if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::Backoff {
         return;
     }
     start_agent(f, ctx, cluster, pod);
@@ -339,21 +331,22 @@ pub fn on_container_restart(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u3
 pub fn delete_pod(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, slot: u32) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    let p = &c.state.pods[slot as usize];
+    let c = f.cluster_mut(cluster);
+    let p = &c.objects().pods[slot as usize];
     if matches!(p.phase, PodPhase::Free | PodPhase::Terminating) {
         return;
     }
-    let workload = p.workload;
+    let (workload, node) = (p.workload, p.node);
     if workload == 0 {
-        c.istiod.retain(|r| r.slot != slot);
+        c.istiod_mut().remove(slot);
     }
-    if p.node == NONE {
+    let s = c.objects_mut();
+    if node == NONE {
         // Not yet on a node: gone at once.
-        c.state.release(now, slot);
+        s.release(now, slot);
     } else {
-        c.state.set_phase(now, slot, PodPhase::Terminating);
-        let p = &mut c.state.pods[slot as usize];
+        s.set_phase(now, slot, PodPhase::Terminating);
+        let p = &mut s.pods[slot as usize];
         p.gen = p.gen.wrapping_add(1);
         let pod = PodRef { slot, gen: p.gen };
         ctx.schedule_in(
@@ -368,12 +361,12 @@ pub fn delete_pod(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, slot: u
 /// A terminated pod frees its node slot; a drained node may now be terminated.
 pub fn on_pod_terminated(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
-    let c = &mut f.clusters[cluster as usize];
-    if !c.state.is_current(pod) || c.state.pods[pod.slot as usize].phase != PodPhase::Terminating {
+    let s = f.cluster_mut(cluster).objects_mut();
+    if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::Terminating {
         return;
     }
-    let node = c.state.pods[pod.slot as usize].node;
-    c.state.release(now, pod.slot);
+    let node = s.pods[pod.slot as usize].node;
+    s.release(now, pod.slot);
     schedule_pending(f, ctx, cluster);
     if node != NONE {
         nodes::on_pod_left_node(f, ctx, cluster, node);
@@ -390,16 +383,15 @@ pub fn scale_workload(
 ) {
     let now = ctx.now();
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    c.state.workloads[workload as usize].desired = replicas;
+    let s = f.cluster_mut(cluster).objects_mut();
+    s.workloads[workload as usize].desired = replicas;
     if workload == 0 {
-        c.state.workloads[0].pdb_max_unavailable = istiod_pdb(spec, replicas);
+        s.workloads[0].pdb_max_unavailable = istiod_pdb(spec, replicas);
     }
-    let active = c.state.workloads[workload as usize].active;
+    let active = s.workloads[workload as usize].active;
     if active > replicas {
         // Victims: not-ready before ready, then the newest slot (ReplicaSet's ranking).
-        let mut victims: Vec<(u8, u32)> = c
-            .state
+        let mut victims: Vec<(u8, u32)> = s
             .pods
             .iter()
             .enumerate()

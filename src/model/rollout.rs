@@ -2,33 +2,34 @@
 //! scale-down window, AIMD pacing, and interventions at a time or on a condition.
 
 use crate::engine::{Context, SimTime};
+use crate::predicate::Value;
 use crate::scenario::{Action, ConditionMetric, Pacing, Scenario, Trigger};
 
-use super::{certs, nodes, pacing, pods, Event, Fleet};
+use super::event::Event;
+use super::fleet::Fleet;
+use super::{certs, nodes, pacing, pods};
 
 /// Where the rollout stands.
 #[derive(Debug, Clone)]
 pub struct RolloutState {
     /// Clusters of each wave.
-    pub waves: Vec<Vec<u32>>,
+    waves: Vec<Vec<u32>>,
     /// The wave in progress (or next to start).
-    pub current: usize,
+    current: usize,
     /// The current wave has started.
-    pub started: bool,
+    started: bool,
     /// Clusters of the current wave not yet done.
-    pub outstanding: u32,
+    outstanding: u32,
     /// When the current wave's clusters were all done (the gate's clock).
-    pub wave_done_at: Option<SimTime>,
+    wave_done_at: Option<SimTime>,
     /// When the gate was first seen healthy (soak's clock).
-    pub healthy_since: Option<SimTime>,
+    healthy_since: Option<SimTime>,
     /// Paused by an intervention.
-    pub paused: bool,
+    paused: bool,
     /// Halted: a gate timed out or an upgrade failed behind a gate.
-    pub halted: bool,
+    halted: bool,
     /// Interventions fired already.
-    pub fired: Vec<bool>,
-    /// Paced restarts: pods still to restart per intervention, by cluster.
-    pub restart_done: Vec<bool>,
+    fired: Vec<bool>,
 }
 
 impl RolloutState {
@@ -57,17 +58,27 @@ impl RolloutState {
             paused: false,
             halted: false,
             fired: vec![false; sc.interventions.len()],
-            restart_done: vec![false; sc.interventions.len()],
         }
+    }
+
+    /// Paused by an intervention.
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Halted: a gate timed out or an upgrade failed behind a gate.
+    pub fn halted(&self) -> bool {
+        self.halted
     }
 }
 
 /// Schedules the first wave and the timed interventions.
 pub fn schedule_start(f: &Fleet, ctx: &mut Context<Event>) {
-    if !f.rollout.waves.is_empty() {
-        ctx.schedule_at(f.sc.rollout.start, Event::WaveStart { wave: 0 });
+    let sc = f.scenario();
+    if !f.rollout().waves.is_empty() {
+        ctx.schedule_at(sc.rollout.start, Event::WaveStart { wave: 0 });
     }
-    for (i, iv) in f.sc.interventions.iter().enumerate() {
+    for (i, iv) in sc.interventions.iter().enumerate() {
         if let Trigger::At(t) = iv.trigger {
             ctx.schedule_at(t, Event::Intervention { index: i as u32 });
         }
@@ -76,7 +87,7 @@ pub fn schedule_start(f: &Fleet, ctx: &mut Context<Event>) {
 
 /// Starts every cluster of a wave.
 pub fn start_wave(f: &mut Fleet, ctx: &mut Context<Event>, wave: u32) {
-    let r = &mut f.rollout;
+    let r = f.rollout_mut();
     if r.halted || wave as usize != r.current || r.started {
         return;
     }
@@ -95,17 +106,19 @@ pub fn start_wave(f: &mut Fleet, ctx: &mut Context<Event>, wave: u32) {
 
 fn start_cluster(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     let spec = f.spec(cluster);
-    let c = &mut f.clusters[cluster as usize];
-    c.groups_left = spec
-        .node_groups
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| g.target_ami.is_some())
-        .map(|(i, _)| i as u32)
-        .collect();
-    if let Some(n) = f.sc.rollout.istiod_replicas_during {
-        let c = &mut f.clusters[cluster as usize];
-        c.istiod_restore = Some(c.state.workloads[0].desired);
+    let c = f.cluster_mut(cluster);
+    c.upgrade_mut().begin(
+        spec.node_groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.target_ami.is_some())
+            .map(|(i, _)| i as u32)
+            .collect(),
+    );
+    if let Some(n) = f.scenario().rollout.istiod_replicas_during {
+        let c = f.cluster_mut(cluster);
+        let desired = c.objects().workloads[0].desired;
+        c.istiod_mut().set_restore(desired);
         pods::scale_workload(f, ctx, cluster, 0, n);
     }
     nodes::start_next_group(f, ctx, cluster);
@@ -114,14 +127,12 @@ fn start_cluster(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
 /// A cluster's upgrade finished (or failed).
 pub fn cluster_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     let now = ctx.now();
-    let c = &mut f.clusters[cluster as usize];
-    if c.upgrade_done_at.is_none() && !c.upgrade_failed {
-        c.upgrade_done_at = Some(now);
-    }
-    if let Some(n) = c.istiod_restore.take() {
+    let c = f.cluster_mut(cluster);
+    c.upgrade_mut().finish(now);
+    if let Some(n) = c.istiod_mut().take_restore() {
         pods::scale_workload(f, ctx, cluster, 0, n);
     }
-    let r = &mut f.rollout;
+    let r = f.rollout_mut();
     r.outstanding = r.outstanding.saturating_sub(1);
     if r.outstanding == 0 && r.started {
         r.wave_done_at = Some(now);
@@ -132,8 +143,8 @@ pub fn cluster_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
 /// Starts the next wave when the current one is done and its gate (if any) holds.
 fn try_advance(f: &mut Fleet, ctx: &mut Context<Event>) {
     let now = ctx.now();
-    let sc = f.sc;
-    let r = &f.rollout;
+    let sc = f.scenario();
+    let r = f.rollout();
     let Some(done_at) = r.wave_done_at else {
         return;
     };
@@ -142,20 +153,20 @@ fn try_advance(f: &mut Fleet, ctx: &mut Context<Event>) {
     }
     let wave = &r.waves[r.current];
     if sc.rollout.health_gate {
-        let failed = wave.iter().any(|&c| f.clusters[c as usize].upgrade_failed);
-        let healthy = wave.iter().all(|&c| f.clusters[c as usize].healthy);
+        let failed = wave.iter().any(|&c| f.cluster(c).upgrade().failed());
+        let healthy = wave.iter().all(|&c| f.cluster(c).healthy());
         if failed || (!healthy && now.saturating_sub(done_at) >= sc.rollout.gate_timeout) {
-            f.rollout.halted = true;
+            f.rollout_mut().halted = true;
             return;
         }
         if !healthy {
-            f.rollout.healthy_since = None;
+            f.rollout_mut().healthy_since = None;
             return; // the sample tick looks again
         }
     }
-    let since = *f.rollout.healthy_since.get_or_insert(now);
+    let r = f.rollout_mut();
+    let since = *r.healthy_since.get_or_insert(now);
     let start_at = since + sc.rollout.soak;
-    let r = &mut f.rollout;
     r.current += 1;
     r.started = false;
     r.wave_done_at = None;
@@ -170,49 +181,51 @@ fn try_advance(f: &mut Fleet, ctx: &mut Context<Event>) {
 /// Every sample: gates, conditional interventions.
 pub fn on_sample(f: &mut Fleet, ctx: &mut Context<Event>) {
     try_advance(f, ctx);
-    for i in 0..f.sc.interventions.len() {
-        if f.rollout.fired[i] {
+    let sc = f.scenario();
+    for i in 0..sc.interventions.len() {
+        if f.rollout().fired[i] {
             continue;
         }
-        let iv = &f.sc.interventions[i];
+        let iv = &sc.interventions[i];
         let Trigger::When(cond) = &iv.trigger else {
             continue;
         };
-        let targets: Vec<u32> = if iv.clusters.is_empty() {
-            (0..f.clusters.len() as u32).collect()
-        } else {
-            iv.clusters.iter().map(|&c| c as u32).collect()
-        };
-        let value: f64 = match cond.metric {
-            ConditionMetric::ReadyFraction => {
-                let (ready, desired) = targets.iter().fold((0u64, 0u64), |(r, d), &c| {
-                    let s = &f.clusters[c as usize].state;
-                    (r + s.counts.ready as u64, d + s.desired_pods() as u64)
-                });
-                if desired == 0 {
-                    1.0
-                } else {
-                    ready as f64 / desired as f64
-                }
-            }
-            m => targets
-                .iter()
-                .map(|&c| {
-                    let cl = &f.clusters[c as usize];
-                    match m {
-                        ConditionMetric::CrashloopPods => cl.state.counts.crashloop as f64,
-                        ConditionMetric::CsrFailedObjects => cl.failed_objects() as f64,
-                        ConditionMetric::PodsPending => cl.state.counts.pending as f64,
-                        ConditionMetric::CaQueue => {
-                            let ca = &f.cas[f.sc.clusters[c as usize].ca];
-                            (ca.queue_len() + ca.in_service() as u64) as f64
-                        }
-                        ConditionMetric::ReadyFraction => unreachable!(),
+        let targets = targets(f, i as u32);
+        let metric = |m: ConditionMetric| -> f64 {
+            match m {
+                ConditionMetric::ReadyFraction => {
+                    let (ready, desired) = targets.iter().fold((0u64, 0u64), |(r, d), &c| {
+                        let s = f.cluster(c).objects();
+                        (r + s.counts().ready as u64, d + s.desired_pods() as u64)
+                    });
+                    if desired == 0 {
+                        1.0
+                    } else {
+                        ready as f64 / desired as f64
                     }
-                })
-                .sum(),
+                }
+                m => targets
+                    .iter()
+                    .map(|&c| {
+                        let cl = f.cluster(c);
+                        match m {
+                            ConditionMetric::CrashloopPods => {
+                                cl.objects().counts().crashloop as f64
+                            }
+                            ConditionMetric::CsrFailedObjects => cl.csrs().failed_count() as f64,
+                            ConditionMetric::PodsPending => cl.objects().counts().pending as f64,
+                            ConditionMetric::CaQueue => {
+                                let ca = f.ca(f.spec(c).ca);
+                                (ca.queue_len() + ca.in_service() as u64) as f64
+                            }
+                            ConditionMetric::ReadyFraction => unreachable!(),
+                        }
+                    })
+                    .sum(),
+            }
         };
-        if cond.op.holds(value, cond.value) {
+        let holds = cond.holds(&|i: usize| Value::Num(metric(ConditionMetric::ALL[i])));
+        if holds {
             fire_intervention(f, ctx, i as u32);
         }
     }
@@ -221,23 +234,22 @@ pub fn on_sample(f: &mut Fleet, ctx: &mut Context<Event>) {
 /// AIMD: adjust each upgrading cluster's eviction rate from its CSR error ratio.
 pub fn on_aimd_tick(f: &mut Fleet, ctx: &mut Context<Event>) {
     let now = ctx.now();
-    let Pacing::Aimd { interval, .. } = f.sc.rollout.pacing else {
+    let pacing = &f.scenario().rollout.pacing;
+    let Pacing::Aimd { interval, .. } = *pacing else {
         return;
     };
-    for c in &mut f.clusters {
-        if let pacing::Pacer::Bucket(b) = &mut c.pacer {
-            let rate = pacing::aimd_next_rate(&f.sc.rollout.pacing, b.rate_per_s(), &c.aimd);
-            b.set_rate(now, rate, rate.max(1.0));
-        }
-        c.aimd = pacing::AimdWindow::default();
+    for c in f.clusters_mut() {
+        let window = c.take_aimd_window();
+        pacing::aimd_step(c.pacer_mut(), pacing, &window, now);
     }
     ctx.schedule_in(interval, Event::AimdTick);
 }
 
+/// The clusters an intervention applies to.
 fn targets(f: &Fleet, index: u32) -> Vec<u32> {
-    let iv = &f.sc.interventions[index as usize];
+    let iv = &f.scenario().interventions[index as usize];
     if iv.clusters.is_empty() {
-        (0..f.clusters.len() as u32).collect()
+        (0..f.cluster_count()).collect()
     } else {
         iv.clusters.iter().map(|&c| c as u32).collect()
     }
@@ -245,17 +257,18 @@ fn targets(f: &Fleet, index: u32) -> Vec<u32> {
 
 /// Carries out an intervention (once).
 pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
-    if f.rollout.fired[index as usize] {
+    if f.rollout().fired[index as usize] {
         return;
     }
-    f.rollout.fired[index as usize] = true;
-    let iv = &f.sc.interventions[index as usize];
+    f.rollout_mut().fired[index as usize] = true;
+    let iv = &f.scenario().interventions[index as usize];
     match &iv.action {
         Action::ScaleIstiod { replicas } => {
             for c in targets(f, index) {
                 // A scale during the upgrade window also becomes the value to restore.
-                if f.clusters[c as usize].istiod_restore.is_some() {
-                    f.clusters[c as usize].istiod_restore = Some(*replicas);
+                let istiod = f.cluster_mut(c).istiod_mut();
+                if istiod.restoring() {
+                    istiod.set_restore(*replicas);
                 }
                 pods::scale_workload(f, ctx, c, 0, *replicas);
             }
@@ -265,13 +278,13 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
                 certs::delete_failed_csrs(f, ctx, c);
             }
         }
-        Action::PauseRollout => f.rollout.paused = true,
+        Action::PauseRollout => f.rollout_mut().paused = true,
         Action::ResumeRollout => {
-            f.rollout.paused = false;
-            for c in 0..f.clusters.len() as u32 {
+            f.rollout_mut().paused = false;
+            for c in 0..f.cluster_count() {
                 nodes::next_batch(f, ctx, c);
             }
-            let r = &f.rollout;
+            let r = f.rollout();
             if !r.started && r.current < r.waves.len() {
                 ctx.schedule_in(
                     SimTime::ZERO,
@@ -289,10 +302,10 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
             rate_limit,
         } => {
             if let Some(w) = workers {
-                f.cas[*ca].set_workers(*w, ctx);
+                f.ca_mut(*ca).set_workers(*w, ctx);
             }
             if let Some(rl) = rate_limit {
-                f.cas[*ca].set_rate_limit(*rl, ctx);
+                f.ca_mut(*ca).set_rate_limit(*rl, ctx);
             }
         }
     }
@@ -304,8 +317,9 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
 /// fresh (no back-off), so the certificate load is the batch rate.
 fn start_paced_restart(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
     for c in targets(f, index) {
-        let victims: Vec<u32> = f.clusters[c as usize]
-            .state
+        let victims: Vec<u32> = f
+            .cluster(c)
+            .objects()
             .pods
             .iter()
             .enumerate()
@@ -313,9 +327,9 @@ fn start_paced_restart(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
             .map(|(i, _)| i as u32)
             .collect();
         for slot in victims {
-            let cl = &mut f.clusters[c as usize];
-            let w = cl.state.pods[slot as usize].workload as usize;
-            cl.state.workloads[w].held += 1;
+            let s = f.cluster_mut(c).objects_mut();
+            let w = s.pods[slot as usize].workload as usize;
+            s.workloads[w].held += 1;
             pods::delete_pod(f, ctx, c, slot);
         }
     }
@@ -327,16 +341,16 @@ pub fn restart_batch(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
     let Action::RestartCrashlooping {
         batch_size,
         interval,
-    } = f.sc.interventions[index as usize].action
+    } = f.scenario().interventions[index as usize].action
     else {
         return;
     };
     let mut left = batch_size;
     let mut remaining = false;
     for c in targets(f, index) {
-        let workloads = f.clusters[c as usize].state.workloads.len() as u32;
+        let workloads = f.cluster(c).objects().workloads.len() as u32;
         for w in 0..workloads {
-            let wl = &mut f.clusters[c as usize].state.workloads[w as usize];
+            let wl = &mut f.cluster_mut(c).objects_mut().workloads[w as usize];
             let n = wl.held.min(left);
             wl.held -= n;
             left -= n;

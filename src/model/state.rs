@@ -1,4 +1,5 @@
-//! Cluster state: nodes, pods, workloads and the counters the metrics read.
+//! A cluster's Kubernetes objects: nodes, pods, workloads and the counters the metrics
+//! read.
 //!
 //! Every pod phase change goes through [`ClusterState::set_phase`], which keeps the
 //! counters (ready, pending, back-off, crashloop) exact and integrates crashloop
@@ -223,8 +224,8 @@ pub struct ClusterState {
     /// Pods waiting for a node, first-in first-out: one queue per node group for pods
     /// pinned to it, and a last one for pods that may go anywhere.
     pub unscheduled: Vec<VecDeque<(u32, u32)>>,
-    /// Counters.
-    pub counts: PodCounts,
+    /// Counters, kept exact by `set_phase`.
+    counts: PodCounts,
 }
 
 impl ClusterState {
@@ -239,6 +240,26 @@ impl ClusterState {
             unscheduled: vec![VecDeque::new(); groups + 1],
             counts: PodCounts::default(),
         }
+    }
+
+    /// The pod counters.
+    pub fn counts(&self) -> &PodCounts {
+        &self.counts
+    }
+
+    /// Adds a node (Launching) and returns its index.
+    pub fn add_node(&mut self, group: u32, capacity: u32, new_ami: bool) -> u32 {
+        self.nodes.push(Node {
+            group,
+            new_ami,
+            state: NodeState::Launching,
+            capacity,
+            pods: Vec::new(),
+            cordoned_at: SimTime::ZERO,
+            tick_gen: 0,
+            eviction_failed: false,
+        });
+        (self.nodes.len() - 1) as u32
     }
 
     /// The node with the most free room among schedulable nodes of `group` (any group

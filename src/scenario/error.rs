@@ -169,86 +169,9 @@ impl IntoIterator for ScenarioErrors {
     }
 }
 
-/// The candidate nearest to `word` by edit distance, if it is close enough to be a
-/// plausible typo (distance <= max(1, len/3), or one is a prefix of the other).
-pub(crate) fn nearest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let mut best: Option<(usize, &str)> = None;
-    let w = word.to_ascii_lowercase();
-    for c in candidates {
-        let d = edit_distance(&w, &c.to_ascii_lowercase());
-        if best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    let (d, c) = best?;
-    let len = word.chars().count();
-    let close = (d <= (len / 3).max(1) && d < len)
-        || (word.len() >= 3 && (c.starts_with(word) || word.starts_with(c)));
-    close.then_some(c)
-}
-
-/// Edit distance counting insertions, deletions, substitutions and transpositions of
-/// adjacent characters (optimal string alignment). Inputs are short keys; only the first
-/// 256 chars of each are compared.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().take(256).collect();
-    let b: Vec<char> = b.chars().take(256).collect();
-    let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    for (i, row) in d.chunks_mut(w).enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d.iter_mut().take(w).enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1)
-                .min(d[i * w + j - 1] + 1)
-                .min(d[(i - 1) * w + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[(i - 2) * w + j - 2] + 1);
-            }
-            d[i * w + j] = v;
-        }
-    }
-    d[a.len() * w + b.len()]
-}
-
-/// `; did you mean "x"?` or `; expected one of: a, b, c` (a suffix for messages).
-pub(crate) fn suggestion(word: &str, candidates: &[&str]) -> String {
-    match nearest(word, candidates.iter().copied()) {
-        Some(c) => format!("; did you mean \"{c}\"?"),
-        None if candidates.is_empty() => String::new(),
-        None => format!("; expected one of: {}", candidates.join(", ")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edit_distance_basics() {
-        assert_eq!(edit_distance("", ""), 0);
-        assert_eq!(edit_distance("replica", "replicas"), 1);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("abc", ""), 3);
-        assert_eq!(edit_distance("wbe", "web"), 1);
-    }
-
-    #[test]
-    fn nearest_key() {
-        let keys = ["replicas", "startup_base", "client_qps", "pdb"];
-        assert_eq!(nearest("replica", keys), Some("replicas"));
-        assert_eq!(nearest("client_qsp", keys), Some("client_qps"));
-        assert_eq!(nearest("zzzzzz", keys), None);
-        assert_eq!(nearest("x", Vec::<&str>::new()), None);
-    }
 
     #[test]
     fn display_forms() {

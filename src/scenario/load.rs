@@ -10,32 +10,29 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{ErrorKind, Origin, ScenarioError, ScenarioErrors};
 use super::limits;
-use super::overrides::{self, join, Override};
+use super::overrides::{self, Override};
+use super::sections::{Expectations, Sections, Strategy, SweepSpec};
 use super::types::Scenario;
-use super::validate;
+use super::validate::{self, SectionContext};
+use crate::keypath::{join, parent};
 
-/// A loaded, validated scenario and what other layers need besides the model's types.
+/// A loaded, validated scenario: the model's [`Scenario`] and the sections the other
+/// layers run (`[strategies]`, `[sweep]`, `[expect]`), all checked against it.
 #[derive(Debug, Clone)]
 pub struct ScenarioDocument {
     /// The validated scenario.
     pub scenario: Scenario,
-    /// The `[sweep]` section, unvalidated (the sweep layer owns it).
-    pub sweep: Option<toml::Table>,
-    /// The `[strategies]` section (named override bundles), unvalidated (the sweep
-    /// layer owns it: `sweep::strategies`).
-    pub strategies: Option<toml::Table>,
-    /// The `[expect]` section, unvalidated (the check layer owns it).
-    pub expect: Option<toml::Table>,
     /// The file as named by the caller; errors and reports cite it.
     pub source: String,
     /// The document after overrides, as canonical TOML (keys in declaration order).
     pub resolved_toml: String,
     /// 16 hex digits: FNV-1a 64 of `resolved_toml` (portable; printed for replay).
     pub hash: String,
+    sections: Arc<Sections>,
     base: Arc<Base>,
 }
 
-/// What later overrides (sweep points) start from.
+/// What later overrides (sweep points, strategies) start from.
 #[derive(Debug)]
 struct Base {
     /// The document after the load's own overrides.
@@ -47,16 +44,19 @@ struct Base {
 }
 
 impl ScenarioDocument {
-    /// The resolved document (after overrides) as a TOML table.
-    pub fn table(&self) -> &toml::Table {
-        &self.base.table
+    /// The `[strategies]` section, validated (empty without one).
+    pub fn strategies(&self) -> &[Strategy] {
+        &self.sections.strategies
     }
 
-    /// The line of the file where the key at canonical dotted `path` is written
-    /// (`sweep.grid."ca.pca.workers"`), if it is in the file. Lets other layers point
-    /// their errors about opaque sections at a line.
-    pub fn line_of(&self, path: &str) -> Option<usize> {
-        self.base.spans.line(path)
+    /// The `[sweep]` section, validated, every grid point built.
+    pub fn sweep(&self) -> Option<&SweepSpec> {
+        self.sections.sweep.as_ref()
+    }
+
+    /// The `[expect]` section, validated.
+    pub fn expectations(&self) -> Option<&Expectations> {
+        self.sections.expect.as_ref()
     }
 
     /// The overrides this document was loaded with.
@@ -64,61 +64,91 @@ impl ScenarioDocument {
         &self.base.overrides
     }
 
-    /// Where the value at a dotted field path comes from: the `--set` that supplied it,
-    /// else its line in the file (array elements as `path[i]`, else the nearest
-    /// enclosing key), else the file. Layers that own an opaque section (`[expect]`,
-    /// `[sweep]`) locate their own errors with it.
-    pub fn origin(&self, path: &str) -> Origin {
+    /// An [`ErrorKind::Invalid`] error about the value at `path`, positioned at the
+    /// `--set` that supplied it, else its line in the file (or the nearest enclosing
+    /// key's), else the file: `fleet.toml:40: sweep.seeds: ...`.
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ScenarioError {
+        self.locator(&self.base.overrides)
+            .error(path, ErrorKind::Invalid, message.into())
+    }
+
+    fn locator<'a>(&'a self, overrides: &'a [Override]) -> Locator<'a> {
         Locator {
             file: &self.source,
             spans: &self.base.spans,
-            overrides: &self.base.overrides,
-        }
-        .origin(path)
-    }
-
-    /// An [`ErrorKind::Invalid`] error about the value at `path`, positioned by
-    /// [`origin`](Self::origin): `fleet.toml:12: expect.assert[0]: unknown figure ...`.
-    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ScenarioError {
-        ScenarioError {
-            file: self.source.clone(),
-            origin: self.origin(path),
-            path: path.to_string(),
-            kind: ErrorKind::Invalid,
-            message: message.into(),
+            overrides,
         }
     }
 
-    /// This document with `overrides` applied on top, validated: a sweep point. Errors
-    /// point at the file's lines or at the override that supplied the value.
+    /// This document with `overrides` applied on top, validated: a sweep point or a
+    /// strategy. Errors point at the file's lines or at the override that supplied the
+    /// value. Overrides set scenario values: `[strategies]`, `[sweep]` and `[expect]`
+    /// are read once, at load, and the result shares this document's.
     pub fn with_overrides(
         &self,
         overrides: &[Override],
     ) -> Result<ScenarioDocument, ScenarioErrors> {
-        let mut all = self.base.overrides.clone();
-        all.extend_from_slice(overrides);
-        let mut table = self.base.table.clone();
-        let sets = apply_all(&self.source, &mut table, overrides, &all)?;
-        let spans = self.base.spans.clone();
-        finish(&self.source, table, spans, sets)
+        let (table, sets) = self.apply(overrides)?;
+        let scenario = core(&self.source, &table, &self.base.spans, &sets)?;
+        let resolved_toml = resolved(&self.source, &table)?;
+        Ok(ScenarioDocument {
+            scenario,
+            source: self.source.clone(),
+            hash: hash_of(&resolved_toml),
+            resolved_toml,
+            sections: Arc::clone(&self.sections),
+            base: Arc::new(Base {
+                table,
+                spans: self.base.spans.clone(),
+                overrides: sets,
+            }),
+        })
     }
 
     /// Only the validated [`Scenario`] of this document with `overrides` applied: the
-    /// cheap path for sweeps (no canonical TOML, no hash). Equal to
+    /// cheap path (no canonical TOML, no hash). Equal to
     /// `self.with_overrides(overrides)?.scenario`.
     pub fn scenario_with(&self, overrides: &[Override]) -> Result<Scenario, ScenarioErrors> {
+        let (table, sets) = self.apply(overrides)?;
+        core(&self.source, &table, &self.base.spans, &sets)
+    }
+
+    /// The hash `fleetsim run` prints for this document with `overrides` applied (not
+    /// validated again: for overrides known to give a valid scenario, such as a grid
+    /// point's).
+    pub fn hash_with(&self, overrides: &[Override]) -> Result<String, ScenarioErrors> {
+        let (table, _) = self.apply(overrides)?;
+        Ok(hash_of(&resolved(&self.source, &table)?))
+    }
+
+    /// The resolved table with `overrides` applied, and every override so far.
+    fn apply(
+        &self,
+        overrides: &[Override],
+    ) -> Result<(toml::Table, Vec<Override>), ScenarioErrors> {
+        let errors: Vec<ScenarioError> = overrides
+            .iter()
+            .filter_map(|ov| {
+                let section = validate::section_of(ov.segments())?;
+                Some(ScenarioError {
+                    file: self.source.clone(),
+                    origin: Origin::Set(ov.text().to_string()),
+                    path: ov.path(),
+                    kind: ErrorKind::Override,
+                    message: format!(
+                        "sets the [{section}] section, which is read once, at load: give it when loading"
+                    ),
+                })
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(ScenarioErrors::new(errors));
+        }
         let mut all = self.base.overrides.clone();
         all.extend_from_slice(overrides);
         let mut table = self.base.table.clone();
         let sets = apply_all(&self.source, &mut table, overrides, &all)?;
-        let loc = Locator {
-            file: &self.source,
-            spans: &self.base.spans,
-            overrides: &sets,
-        };
-        validate::validate(&table, &stem(&self.source), &loc)
-            .map(|v| v.scenario)
-            .map_err(ScenarioErrors::new)
+        Ok((table, sets))
     }
 }
 
@@ -295,8 +325,56 @@ fn finish(
         spans: &spans,
         overrides: &sets,
     };
-    let validated = validate::validate(&table, &stem(file), &loc).map_err(ScenarioErrors::new)?;
-    let resolved_toml = toml::to_string(&table).map_err(|e| {
+    let (scenario, raw_sections) =
+        validate::scenario(&table, &stem(file), &loc).map_err(ScenarioErrors::new)?;
+    let with = |extra: &[Override]| {
+        let mut all = sets.clone();
+        all.extend_from_slice(extra);
+        let mut t = table.clone();
+        let extra_sets = apply_all(file, &mut t, extra, &all)?;
+        core(file, &t, &spans, &extra_sets)
+    };
+    let ctx = SectionContext {
+        loc: &loc,
+        scenario: &scenario,
+        with: &with,
+    };
+    let sections = validate::sections(&ctx, raw_sections).map_err(ScenarioErrors::new)?;
+    let resolved_toml = resolved(file, &table)?;
+    Ok(ScenarioDocument {
+        scenario,
+        source: file.to_string(),
+        hash: hash_of(&resolved_toml),
+        resolved_toml,
+        sections: Arc::new(sections),
+        base: Arc::new(Base {
+            table,
+            spans,
+            overrides: sets,
+        }),
+    })
+}
+
+/// The scenario proper of a resolved table (its sections are not looked at).
+fn core(
+    file: &str,
+    table: &toml::Table,
+    spans: &Spans,
+    sets: &[Override],
+) -> Result<Scenario, ScenarioErrors> {
+    let loc = Locator {
+        file,
+        spans,
+        overrides: sets,
+    };
+    validate::scenario(table, &stem(file), &loc)
+        .map(|(s, _)| s)
+        .map_err(ScenarioErrors::new)
+}
+
+/// The table as canonical TOML.
+fn resolved(file: &str, table: &toml::Table) -> Result<String, ScenarioErrors> {
+    toml::to_string(table).map_err(|e| {
         ScenarioErrors::one(ScenarioError {
             file: file.to_string(),
             origin: Origin::File,
@@ -304,22 +382,12 @@ fn finish(
             kind: ErrorKind::Invalid,
             message: format!("cannot write the resolved document as TOML: {e}"),
         })
-    })?;
-    let hash = format!("{:016x}", fnv1a64(resolved_toml.as_bytes()));
-    Ok(ScenarioDocument {
-        scenario: validated.scenario,
-        sweep: validated.sweep,
-        strategies: validated.strategies,
-        expect: validated.expect,
-        source: file.to_string(),
-        resolved_toml,
-        hash,
-        base: Arc::new(Base {
-            table,
-            spans,
-            overrides: sets,
-        }),
     })
+}
+
+/// 16 hex digits of FNV-1a 64.
+fn hash_of(resolved_toml: &str) -> String {
+    format!("{:016x}", fnv1a64(resolved_toml.as_bytes()))
 }
 
 /// The default scenario name: the file name without directory and extension.
@@ -449,28 +517,6 @@ impl Locator<'_> {
     }
 }
 
-/// The path without its last key (quote-aware), or `None` at the top.
-fn parent(path: &str) -> Option<&str> {
-    if path.ends_with(']') {
-        if let Some(i) = path.rfind('[') {
-            return Some(&path[..i]);
-        }
-    }
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut last_dot = None;
-    for (i, c) in path.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '.' if !quoted => last_dot = Some(i),
-            _ => {}
-        }
-    }
-    last_dot.map(|i| &path[..i])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,15 +526,6 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
         assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
-    }
-
-    #[test]
-    fn parents() {
-        assert_eq!(parent("a.b.c"), Some("a.b"));
-        assert_eq!(parent("a"), None);
-        assert_eq!(parent("cluster.\"x.y\".count"), Some("cluster.\"x.y\""));
-        assert_eq!(parent("cluster.\"x.y\""), Some("cluster"));
-        assert_eq!(parent("rollout.waves[2]"), Some("rollout.waves"));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 
 use std::fmt;
 
-use super::error::suggestion;
+use super::limits::MAX_PATH_KEYS;
 use super::raw::{Shape, DOCUMENT};
+use crate::keypath::{join, join_all, split, unquoted};
+use crate::suggest::suggestion;
 
 /// One `PATH=VALUE` override.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +40,7 @@ impl Override {
             reason: reason.to_string(),
         };
         let (path, value) = split_assignment(text).ok_or_else(|| err("expected PATH=VALUE"))?;
-        let segments = parse_path(path.trim()).map_err(|r| err(&r))?;
+        let segments = split(path.trim(), MAX_PATH_KEYS).map_err(|r| err(&r))?;
         let raw = value.trim();
         let value = raw
             .parse::<toml::Value>()
@@ -52,11 +54,11 @@ impl Override {
 
     /// An override from a path and an already typed value (sweep grids).
     pub fn new(path: &str, value: toml::Value) -> Result<Override, OverrideSyntaxError> {
-        let segments = parse_path(path).map_err(|reason| OverrideSyntaxError {
+        let segments = split(path, MAX_PATH_KEYS).map_err(|reason| OverrideSyntaxError {
             text: format!("{path}=..."),
             reason,
         })?;
-        let text = format!("{}={}", join_path(&segments), value);
+        let text = format!("{}={}", join_all(&segments), value);
         Ok(Override {
             segments,
             value,
@@ -66,7 +68,7 @@ impl Override {
 
     /// The path, canonical (keys quoted where TOML needs it).
     pub fn path(&self) -> String {
-        join_path(&self.segments)
+        join_all(&self.segments)
     }
 
     /// The path's keys.
@@ -100,100 +102,8 @@ impl std::str::FromStr for Override {
 
 /// Splits at the first `=` outside double quotes.
 fn split_assignment(text: &str) -> Option<(&str, &str)> {
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '=' if !quoted => return Some((&text[..i], &text[i + 1..])),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Splits a dotted path into keys; `"..."` quotes a key (with `\"` and `\\` escapes).
-pub(crate) fn parse_path(path: &str) -> Result<Vec<String>, String> {
-    let mut segments = Vec::new();
-    let mut chars = path.trim().chars().peekable();
-    if chars.peek().is_none() {
-        return Err("empty path".into());
-    }
-    loop {
-        let mut key = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            let mut closed = false;
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => {
-                        closed = true;
-                        break;
-                    }
-                    '\\' => match chars.next() {
-                        Some(e) => key.push(e),
-                        None => break,
-                    },
-                    c => key.push(c),
-                }
-            }
-            if !closed {
-                return Err(format!("unterminated quote in path {path:?}"));
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == '.' {
-                    break;
-                }
-                key.push(c);
-                chars.next();
-            }
-            key = key.trim().to_string();
-            if key.is_empty() {
-                return Err(format!("empty key in path {path:?}"));
-            }
-        }
-        segments.push(key);
-        if segments.len() > super::limits::MAX_PATH_KEYS {
-            return Err(format!(
-                "path has more than {} keys",
-                super::limits::MAX_PATH_KEYS
-            ));
-        }
-        match chars.next() {
-            None => return Ok(segments),
-            Some('.') => {}
-            Some(c) => return Err(format!("unexpected {c:?} after a quoted key in {path:?}")),
-        }
-    }
-}
-
-/// A key as it appears in a dotted path: bare when TOML allows, quoted otherwise.
-pub(crate) fn quote_key(key: &str) -> std::borrow::Cow<'_, str> {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        key.into()
-    } else {
-        format!("\"{}\"", key.escape_debug()).into()
-    }
-}
-
-/// `base.key`, quoting `key` if needed.
-pub(crate) fn join(base: &str, key: &str) -> String {
-    if base.is_empty() {
-        quote_key(key).into_owned()
-    } else {
-        format!("{base}.{}", quote_key(key))
-    }
-}
-
-fn join_path(segments: &[String]) -> String {
-    segments.iter().fold(String::new(), |p, k| join(&p, k))
+    let (i, _) = unquoted(text).find(|&(_, c)| c == '=')?;
+    Some((&text[..i], &text[i + 1..]))
 }
 
 /// Where an override went wrong: the path prefix and the reason.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::duration::parse_duration;
 use crate::engine::SimTime;
 
-use super::error::suggestion;
+use crate::suggest::suggestion;
 
 // ---------------------------------------------------------------------------------------
 // Leaf value types with readable type errors.

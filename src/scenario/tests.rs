@@ -1,12 +1,17 @@
 //! Loader tests: defaults, expansion, order, errors with lines, overrides, and
 //! property tests that no input panics.
 
-use proptest::prelude::*;
+use proptest::prelude::{
+    any, prop, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig,
+    Strategy as _,
+};
 
 use super::raw::{Shape, TableSchema, DOCUMENT};
 use super::*;
 use crate::ca::{CaConfig, OnTimeout, RateLimit, ServiceTime};
 use crate::engine::SimTime;
+
+mod sections;
 
 const FULL: &str = include_str!("../../tests/data/full.toml");
 const MINIMAL: &str = "[ca.pca]\n[cluster.a]\n";
@@ -38,11 +43,16 @@ fn minimal_scenario_gets_every_default() {
         on_timeout: OnTimeout::Keep,
     });
     expected.clusters.push(ClusterSpec::with_defaults("a", 0));
+    expected.templates.push(ClusterTemplate {
+        name: "a".into(),
+        count: 1,
+        clusters: vec![0],
+    });
     assert_eq!(s, &expected);
     assert_eq!(doc.source, "t.toml");
     assert_eq!(doc.hash.len(), 16);
     assert!(doc.hash.chars().all(|c| c.is_ascii_hexdigit()));
-    assert!(doc.sweep.is_none() && doc.expect.is_none());
+    assert!(doc.sweep().is_none() && doc.expectations().is_none());
 }
 
 #[test]
@@ -109,7 +119,7 @@ fn full_example_loads_with_its_values() {
         }
     );
     assert_eq!(s.pods_total(), 1252);
-    assert!(doc.sweep.is_some() && doc.expect.is_some());
+    assert!(doc.sweep().is_some() && doc.expectations().is_some());
 }
 
 /// Every leaf of the schema appears somewhere in `tests/data/full.toml` (named tables
@@ -170,6 +180,17 @@ fn names_expand_and_keep_declaration_order() {
         ["zeta", "alpha-0", "alpha-1", "alpha-2", "mid-00"]
     );
     assert_eq!(names[14], "mid-10");
+    let t = &doc.scenario.templates;
+    assert_eq!(
+        t.iter()
+            .map(|t| (t.name.as_str(), t.count))
+            .collect::<Vec<_>>(),
+        [("zeta", 1), ("alpha", 3), ("mid", 11)]
+    );
+    assert_eq!(t[1].clusters, [1, 2, 3]);
+    assert_eq!(doc.scenario.clusters_named("alpha"), Some(vec![1, 2, 3]));
+    assert_eq!(doc.scenario.clusters_named("mid-03"), Some(vec![7]));
+    assert_eq!(doc.scenario.clusters_named("nope"), None);
     let e = load_err("[ca.pca]\n[cluster.web]\ncount = 2\n[cluster.web-1]\n");
     assert!(
         e.contains("t.toml:4: cluster.web-1: duplicate cluster name \"web-1\""),
@@ -367,20 +388,55 @@ fn absurd_inputs_are_errors_not_panics() {
     let deep_array = format!("x = {}{}", "[".repeat(5000), "]".repeat(5000));
     let deep_table = format!("[sweep]\nx = {}1{}", "{a = ".repeat(5000), "}".repeat(5000));
     let long_key = format!("[ca.pca]\n[cluster.a]\n{} = 1\n", "k".repeat(100_000));
-    for text in [
-        "",
-        "\u{feff}",
-        "[ca.pca]\nworkers = 99999999999999999999999\n[cluster.a]\n",
-        "[ca.pca]\nworkers = -9223372036854775808\n[cluster.a]\n",
-        "[ca.pca]\nservice_mean = \"99999999999999999999d\"\n[cluster.a]\n",
-        "[ca.pca]\nservice_mean = 1e308\n[cluster.a]\n",
-        "[[ca]]\n[[cluster]]\n",
-        "[ca.pca]\n[cluster.a]\n[cluster.a.node_group.g]\nnodes = 100000\nmax_pods = 1000\n[cluster.a.workload.w]\nreplicas = 2000000000\n",
-        deep_array.as_str(),
-        deep_table.as_str(),
-        long_key.as_str(),
+    for (text, kind, want) in [
+        ("", ErrorKind::Invalid, "t.toml: ca: no certificate authority"),
+        ("\u{feff}", ErrorKind::Invalid, "t.toml: ca: no certificate authority"),
+        (
+            "[ca.pca]\nworkers = 99999999999999999999999\n[cluster.a]\n",
+            ErrorKind::Syntax,
+            "t.toml: TOML error: invalid type: integer `99999999999999999999999`",
+        ),
+        (
+            "[ca.pca]\nworkers = -9223372036854775808\n[cluster.a]\n",
+            ErrorKind::Invalid,
+            "t.toml:2: ca.pca.workers: must be >= 1, got -9223372036854775808",
+        ),
+        (
+            "[ca.pca]\nservice_mean = \"99999999999999999999d\"\n[cluster.a]\n",
+            ErrorKind::Type,
+            "t.toml:2: ca.pca.service_mean: duration \"99999999999999999999d\" is too large",
+        ),
+        (
+            "[ca.pca]\nservice_mean = 1e308\n[cluster.a]\n",
+            ErrorKind::Type,
+            "t.toml:2: ca.pca.service_mean: invalid duration 1000",
+        ),
+        (
+            "[[ca]]\n[[cluster]]\n",
+            ErrorKind::Type,
+            "t.toml:1: ca: expected tables [ca.<name>], got array",
+        ),
+        (
+            "[ca.pca]\n[cluster.a]\n[cluster.a.node_group.g]\nnodes = 100000\nmax_pods = 1000\n[cluster.a.workload.w]\nreplicas = 2000000000\n",
+            ErrorKind::Invalid,
+            "t.toml:7: cluster.a.workload.w.replicas: must be <= 20000000 (limit",
+        ),
+        (deep_array.as_str(), ErrorKind::Syntax, "t.toml:1:85: TOML syntax error: cannot recurse further"),
+        (deep_table.as_str(), ErrorKind::Syntax, "t.toml:2:405: TOML syntax error: cannot recurse further"),
+        (long_key.as_str(), ErrorKind::UnknownField, "t.toml:3: cluster.a.kkkkkkkk"),
     ] {
-        let _ = load_str("t.toml", text, &[]);
+        let errors = load_str("t.toml", text, &[])
+            .expect_err(&text.chars().take(80).collect::<String>());
+        let shown = errors.to_string();
+        assert!(shown.contains(want), "want {want:?} in:\n{}", &shown[..shown.len().min(400)]);
+        assert!(
+            errors.iter().any(|e| e.kind == kind),
+            "no {kind:?} error in:\n{}",
+            &shown[..shown.len().min(400)]
+        );
+        for e in errors.iter() {
+            assert_eq!(e.file, "t.toml");
+        }
     }
 }
 
@@ -408,7 +464,7 @@ fn leaf_paths(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
-fn value_strategy() -> impl Strategy<Value = String> {
+fn value_strategy() -> impl proptest::strategy::Strategy<Value = String> {
     prop_oneof![
         any::<i64>().prop_map(|i| i.to_string()),
         (-3i64..1000).prop_map(|i| i.to_string()),

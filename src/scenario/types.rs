@@ -6,6 +6,7 @@
 
 use crate::ca::{CaConfig, OnTimeout, RateLimit};
 use crate::engine::SimTime;
+use crate::predicate::{Kind, Predicate, Vocabulary};
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +28,25 @@ pub struct Scenario {
     /// Clusters, templates already expanded (`web` with count 3 -> `web-0`, `web-1`,
     /// `web-2`), in declaration order: the order waves take them in.
     pub clusters: Vec<ClusterSpec>,
+    /// The `[cluster.<name>]` tables as declared, each with its instances in
+    /// [`clusters`](Self::clusters).
+    pub templates: Vec<ClusterTemplate>,
     /// How the fleet is rolled.
     pub rollout: RolloutSpec,
     /// Actions at a time or on a condition, in declaration order.
     pub interventions: Vec<InterventionSpec>,
+}
+
+/// A `[cluster.<name>]` table as declared: one cluster, or with `count` > 1 that many,
+/// named `<name>-<i>` with `i` zero-padded to the width of `count - 1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTemplate {
+    /// The table key.
+    pub name: String,
+    /// Its `count` (1 when absent).
+    pub count: u64,
+    /// Indices of its instances in [`Scenario::clusters`], in order.
+    pub clusters: Vec<usize>,
 }
 
 /// A certificate authority shared by the clusters that name it.
@@ -281,22 +297,12 @@ pub enum Pacing {
 pub enum Trigger {
     /// At a fixed time.
     At(SimTime),
-    /// The first sample at which the condition holds (checked every sample interval).
-    When(Condition),
+    /// The first sample at which the predicate over [`CONDITIONS`] holds (checked every
+    /// sample interval), measured over the intervention's clusters (or the fleet).
+    When(Predicate),
 }
 
-/// `metric op value` over a cluster (or the fleet when the intervention names none).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Condition {
-    /// What is measured.
-    pub metric: ConditionMetric,
-    /// Comparison.
-    pub op: CompareOp,
-    /// Threshold.
-    pub value: f64,
-}
-
-/// Metrics a condition can test.
+/// Metrics a condition can test, in the order of [`CONDITIONS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionMetric {
     /// Pods restarted at least once and not ready.
@@ -311,33 +317,29 @@ pub enum ConditionMetric {
     ReadyFraction,
 }
 
-/// Comparison operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompareOp {
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-    /// `==`
-    Eq,
+impl ConditionMetric {
+    /// Every metric, in the order of [`CONDITIONS`].
+    pub const ALL: [ConditionMetric; 5] = [
+        ConditionMetric::CrashloopPods,
+        ConditionMetric::CsrFailedObjects,
+        ConditionMetric::CaQueue,
+        ConditionMetric::PodsPending,
+        ConditionMetric::ReadyFraction,
+    ];
 }
 
-impl CompareOp {
-    /// Applies the comparison.
-    pub fn holds(self, lhs: f64, rhs: f64) -> bool {
-        match self {
-            CompareOp::Lt => lhs < rhs,
-            CompareOp::Le => lhs <= rhs,
-            CompareOp::Gt => lhs > rhs,
-            CompareOp::Ge => lhs >= rhs,
-            CompareOp::Eq => lhs == rhs,
-        }
-    }
-}
+/// The names an intervention's `when` may use (all numbers).
+pub static CONDITIONS: Vocabulary = Vocabulary {
+    noun: "metric",
+    context: " in condition",
+    names: &[
+        ("crashloop_pods", Kind::Num),
+        ("csr_failed_objects", Kind::Num),
+        ("ca_queue", Kind::Num),
+        ("pods_pending", Kind::Num),
+        ("ready_fraction", Kind::Num),
+    ],
+};
 
 /// What an intervention does.
 #[derive(Debug, Clone, PartialEq)]
@@ -524,6 +526,31 @@ impl Scenario {
         self.clusters.iter().map(ClusterSpec::pods).sum()
     }
 
+    /// The clusters a name stands for: a cluster's own name, else a template's (all its
+    /// instances); `None` if it is neither.
+    pub fn clusters_named(&self, name: &str) -> Option<Vec<usize>> {
+        if let Some(i) = self.clusters.iter().position(|c| c.name == name) {
+            return Some(vec![i]);
+        }
+        self.templates
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.clusters.clone())
+    }
+
+    /// Names a cluster reference may use, for messages: the templates, then at most
+    /// `max_clusters` cluster names.
+    pub fn cluster_and_template_names(&self, max_clusters: usize) -> Vec<&str> {
+        let mut v: Vec<&str> = self.templates.iter().map(|t| t.name.as_str()).collect();
+        v.extend(
+            self.clusters
+                .iter()
+                .take(max_clusters)
+                .map(|c| c.name.as_str()),
+        );
+        v
+    }
+
     /// An empty scenario with default guards (3 h horizon, 10 s samples).
     pub fn empty(name: &str) -> Self {
         Scenario {
@@ -535,6 +562,7 @@ impl Scenario {
             sample_interval: SimTime::from_secs(10),
             cas: Vec::new(),
             clusters: Vec::new(),
+            templates: Vec::new(),
             rollout: RolloutSpec::default(),
             interventions: Vec::new(),
         }

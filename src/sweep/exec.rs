@@ -186,7 +186,7 @@ pub fn execute<E>(
         };
         let id = sweep.run_id(runs.index(pos));
         let point = &sweep.points()[id.point];
-        let out = model::run(&point.scenario, id.seed, &point.scenario_hash);
+        let out = model::run(point.scenario, id.seed, &point.scenario_hash);
         let failed = sweep.failure.holds(&out.summary.fleet);
         let result = RunResult {
             id,

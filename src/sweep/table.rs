@@ -18,8 +18,9 @@
 //! counts them. Quantiles are type 7 (R's and NumPy's default). Probabilities are written
 //! with 4 decimals, other statistics with 3 (whole numbers without decimals).
 
-use crate::metrics::predicate::{Value, FIGURES};
-use crate::report::stats;
+use crate::metrics::FIGURES;
+use crate::predicate::Value;
+use crate::stats;
 
 use super::exec::RunResult;
 use super::spec::Sweep;
@@ -46,7 +47,7 @@ pub fn runs_header(axes: &[String]) -> Vec<String> {
     h.extend(axes.iter().cloned());
     h.push("seed".into());
     h.push("failed".into());
-    h.extend(FIGURES.iter().map(|s| s.to_string()));
+    h.extend(FIGURES.names.iter().map(|(s, _)| s.to_string()));
     h.extend(RUN_TRAILER.iter().map(|s| s.to_string()));
     h
 }
@@ -54,18 +55,17 @@ pub fn runs_header(axes: &[String]) -> Vec<String> {
 /// The `runs.csv` row of a finished run.
 pub fn run_record(sweep: &Sweep, r: &RunResult) -> Vec<String> {
     let point = &sweep.points()[r.id.point];
-    let mut row = Vec::with_capacity(8 + point.labels.len() + FIGURES.len());
+    let mut row = Vec::with_capacity(8 + point.labels.len() + FIGURES.names.len());
     row.push(r.id.index.to_string());
     row.push(r.id.point.to_string());
     row.extend(point.labels.iter().cloned());
     row.push(r.id.seed.to_string());
     row.push(if r.failed { "1" } else { "0" }.to_string());
-    for name in FIGURES {
-        row.push(match r.summary.fleet.get(name) {
-            Some(Value::Bool(b)) => if b { "1" } else { "0" }.to_string(),
-            Some(Value::Num(x)) if x.is_infinite() && TIMES.contains(name) => String::new(),
-            Some(Value::Num(x)) => format!("{x}"),
-            None => String::new(),
+    for (i, (name, _)) in FIGURES.names.iter().enumerate() {
+        row.push(match r.summary.fleet.value(i) {
+            Value::Bool(b) => if b { "1" } else { "0" }.to_string(),
+            Value::Num(x) if x.is_infinite() && TIMES.contains(name) => String::new(),
+            Value::Num(x) => format!("{x}"),
         });
     }
     row.push(r.summary.events.to_string());

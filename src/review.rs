@@ -2,6 +2,10 @@
 //! output directory — turned into one self-contained HTML page plus the CSV files every
 //! figure is drawn from.
 //!
+//! This layer runs things (the model over seeds, per strategy) and then hands plain data
+//! to [`crate::report`], which only draws: the page is assembled (in `review/page.rs`) from the
+//! CSV texts written here.
+//!
 //! What the page holds, in order: the scenario in plain words; the recommendation (or a
 //! plain statement that no strategy qualifies); the fleet timeline of the scenario as
 //! written, affected clusters highlighted; the timeline with the recommended strategy;
@@ -31,16 +35,17 @@ mod page;
 
 use page::PageContext;
 
-use super::plot::Chart;
-use super::stats::{quantile, wilson_interval, Proportion};
-use super::{timeline_from_csv, ReportError};
-use crate::metrics::predicate::{Predicate, Value, FIGURES};
-use crate::metrics::Summary;
+use crate::engine::rng;
+use crate::metrics::{Summary, FIGURES};
 use crate::model;
-use crate::scenario::{Override, Scenario, ScenarioDocument, ScenarioErrors, Trigger};
-use crate::sweep::{
-    self, Manifest, SpecErrors, SweepError, SweepSpec, CURVES, DEFAULT_MAX_FAILURE_P,
+use crate::predicate::{Predicate, Value};
+use crate::report::plot::Chart;
+use crate::report::{timeline_from_csv, ReportError};
+use crate::scenario::{
+    Override, Scenario, ScenarioDocument, ScenarioErrors, Trigger, DEFAULT_MAX_FAILURE_P,
 };
+use crate::stats::{quantile, wilson_interval, Proportion};
+use crate::sweep::{Manifest, SweepError, CURVES};
 
 /// The failure predicate when neither a sweep nor the scenario gives one.
 pub const DEFAULT_FAILURE: &str = "not recovered";
@@ -63,9 +68,6 @@ pub enum ReviewError {
     /// A strategy bundle gives an invalid scenario.
     #[error("{0}")]
     Scenario(#[from] ScenarioErrors),
-    /// The `[strategies]` or `[sweep]` section is malformed.
-    #[error("{0}")]
-    Spec(#[from] SpecErrors),
     /// The sweep directory cannot be read.
     #[error("{0}")]
     Sweep(#[from] SweepError),
@@ -209,15 +211,12 @@ struct Candidate {
 pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review, ReviewError> {
     let doc = input.doc;
     let sc = &doc.scenario;
-    let (failure_text, max_p) = match (&input.sweep, &doc.sweep) {
+    let (failure_text, max_p) = match (&input.sweep, doc.sweep()) {
         (Some(s), _) => (s.manifest.failure.clone(), s.manifest.max_failure_p),
-        (None, Some(_)) => {
-            let spec = SweepSpec::from_document(doc)?;
-            (spec.failure, spec.max_failure_p)
-        }
+        (None, Some(spec)) => (spec.failure_text.clone(), spec.max_failure_p),
         (None, None) => (DEFAULT_FAILURE.to_string(), DEFAULT_MAX_FAILURE_P),
     };
-    let failure = Predicate::parse(&failure_text).map_err(|e| {
+    let failure = Predicate::parse(&failure_text, &FIGURES).map_err(|e| {
         ReviewError::Input(format!(
             "{}: failure predicate {failure_text:?}: {e}",
             doc.source
@@ -231,7 +230,7 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
     }
 
     // Candidates: the scenario as written, then the declared strategies.
-    let declared = sweep::strategies(doc)?;
+    let declared = doc.strategies();
     let mut cands = Vec::new();
     if !declared.iter().any(|s| s.overrides.is_empty()) {
         cands.push(Candidate {
@@ -244,8 +243,8 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
     for s in declared {
         let d = doc.with_overrides(&s.overrides)?;
         cands.push(Candidate {
-            name: s.name,
-            overrides: s.overrides,
+            name: s.name.clone(),
+            overrides: s.overrides.clone(),
             scenario: d.scenario,
             hash: d.hash,
         });
@@ -260,7 +259,7 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
         }
         None => seeds_to_show(max_p).unwrap_or(FALLBACK_SEEDS),
     };
-    let seeds = crate::check::seeds_from(sc.seed, target);
+    let seeds = rng::seeds(sc.seed, u64::from(target)).to_vec();
 
     // The scenario as written, with its time series.
     let base = pool.install(|| model::run(sc, sc.seed, &doc.hash));
@@ -422,13 +421,11 @@ fn csv_text(header: &[String], rows: &[Vec<String>]) -> Result<String, ReviewErr
 }
 
 fn figure_cells(f: &crate::metrics::Figures) -> Vec<String> {
-    FIGURES
-        .iter()
-        .map(|name| match f.get(name) {
-            Some(Value::Bool(b)) => u8::from(b).to_string(),
-            Some(Value::Num(x)) if x.is_infinite() => String::new(),
-            Some(Value::Num(x)) => format!("{x}"),
-            None => String::new(),
+    (0..FIGURES.names.len())
+        .map(|i| match f.value(i) {
+            Value::Bool(b) => u8::from(b).to_string(),
+            Value::Num(x) if x.is_infinite() => String::new(),
+            Value::Num(x) => format!("{x}"),
         })
         .collect()
 }

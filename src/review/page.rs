@@ -7,14 +7,16 @@ use super::{
     ReviewInput, StrategyResult, SweepOutput, MAX_CLUSTER_ROWS, MAX_TABLE_ROWS,
 };
 use crate::duration::{format_duration, format_seconds};
-use crate::metrics::predicate::{Predicate, FIGURES};
+use crate::engine::rng;
+use crate::metrics::FIGURES;
 use crate::model;
+use crate::predicate::Predicate;
 use crate::report::compare::strategy_comparison_from_csv;
 use crate::report::failure_curve_from_csv;
 use crate::report::html::{CalloutKind, HtmlPage};
 use crate::report::plot::XAxis;
-use crate::report::stats::Proportion;
 use crate::scenario::{Action, Pacing, Trigger};
+use crate::stats::Proportion;
 use crate::sweep::CURVES;
 
 /// Everything the page is drawn from.
@@ -147,12 +149,11 @@ impl PageContext<'_> {
 
         page = page.section("Strategies compared");
         page = page.paragraph(&format!(
-            "Each strategy ran on up to {} seeds ({}{}), the same seeds for every strategy. \
+            "Each strategy ran on up to {} seeds ({}), the same seeds for every strategy. \
              A run fails when \"{}\" holds for the fleet; a strategy qualifies when the upper end of its 95 % Wilson interval is at most {}. \
              A strategy whose whole interval lies above the threshold stops early: more runs cannot make it qualify.",
             self.target,
-            sc.seed,
-            if self.target > 1 { format!("..{}", sc.seed.wrapping_add(u64::from(self.target) - 1)) } else { String::new() },
+            rng::seeds(sc.seed, u64::from(self.target)).range_text(),
             self.failure_text,
             self.max_p
         ));
@@ -221,20 +222,17 @@ impl PageContext<'_> {
         let sc = &doc.scenario;
         let mut facts = Vec::new();
         // Clusters as declared: templates with their counts.
-        let mut declared = Vec::new();
-        if let Some(toml::Value::Table(t)) = doc.table().get("cluster") {
-            for (name, body) in t {
-                let count = body
-                    .get("count")
-                    .and_then(toml::Value::as_integer)
-                    .unwrap_or(1);
-                declared.push(if count > 1 {
-                    format!("{name} ×{count}")
+        let declared: Vec<String> = sc
+            .templates
+            .iter()
+            .map(|t| {
+                if t.count > 1 {
+                    format!("{} ×{}", t.name, t.count)
                 } else {
-                    name.clone()
-                });
-            }
-        }
+                    t.name.clone()
+                }
+            })
+            .collect();
         facts.push((
             "Fleet".to_string(),
             format!("{} clusters: {}", sc.clusters.len(), declared.join(", ")),
@@ -524,7 +522,7 @@ impl PageContext<'_> {
             "ca".to_string(),
             "istiod_replicas".to_string(),
         ];
-        header.extend(FIGURES.iter().map(|s| s.to_string()));
+        header.extend(FIGURES.list().iter().map(|s| s.to_string()));
         let rows: Vec<Vec<String>> = self
             .base
             .summary
@@ -552,9 +550,9 @@ impl PageContext<'_> {
             "seed".to_string(),
             "failed".to_string(),
         ];
-        header.extend(FIGURES.iter().map(|s| s.to_string()));
+        header.extend(FIGURES.list().iter().map(|s| s.to_string()));
         header.push("trace_hash".into());
-        let failure = Predicate::parse(self.failure_text)
+        let failure = Predicate::parse(self.failure_text, &FIGURES)
             .map_err(|e| ReviewError::Input(format!("failure predicate: {e}")))?;
         let mut rows = Vec::new();
         for s in self.strategies {

@@ -1,0 +1,327 @@
+//! The fleet's state: clusters, each owning its components, and the fleet-level
+//! components (the CAs, the CSRs in flight, the rollout, the recorder).
+//!
+//! Fields are private. The event handlers (`pods`, `nodes`, `certs`, `rollout`) reach a
+//! component through the methods of its owner, and change another component's state
+//! only by telling its owner what happened ([`Cluster::note_csr_answer`],
+//! [`Cluster::note_trigger`]). What reads the whole state — construction, sampling and
+//! the summary, the test-only invariants — lives in the child modules [`build`],
+//! [`observe`] and `invariants`.
+//!
+//! A new component (an apiserver, istiod's RA, a signer) is a type in its own file under
+//! `model/` with `&mut self` methods, a field of [`Cluster`] (or of [`Fleet`] when it is
+//! fleet-level, like the CAs) built in [`build`], and a handler module that goes through
+//! those methods.
+
+pub mod build;
+#[cfg(test)]
+mod invariants;
+pub mod observe;
+
+use crate::ca::{CaEvent, CaOutcome, CertificateAuthority};
+use crate::engine::{Context, SimTime};
+use crate::metrics::Recorder;
+use crate::scenario::{ClusterSpec, Scenario};
+
+use super::certs::{self, Agents, CsrObjects, CsrTable};
+use super::event::Event;
+use super::istiod::Istiod;
+use super::nodes::NodeUpgrade;
+use super::pacing::{AimdWindow, Pacer};
+use super::rollout::RolloutState;
+use super::state::ClusterState;
+use observe::CaStats;
+
+/// Counters of one cluster that are not pod phases (what the summary reports).
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Kubelet restarts.
+    pub pod_restarts: u64,
+    /// Drain evictions.
+    pub evictions: u64,
+    /// CSR objects created.
+    pub csr_requests: u64,
+    /// istiod gave up waiting.
+    pub csr_timeouts: u64,
+    /// Refused by istiod's limiter (would exceed the wait).
+    pub csr_rate_limited: u64,
+    /// Agent attempts refused because no istiod was ready.
+    pub csr_no_istiod: u64,
+    /// Signings nobody waited for any more.
+    pub csr_wasted_signings: u64,
+    /// Certificates delivered.
+    pub certs_issued: u64,
+}
+
+/// Counters over the final window (last 10 % of the horizon) for `metastable`.
+#[derive(Debug, Clone, Default)]
+struct EndWindow {
+    /// Certificate requests answered (delivered, or failed) in the window.
+    attempts: u64,
+    /// Of which delivered.
+    delivered: u64,
+    /// Evictions and node launches in the window (a trigger still acting).
+    triggers: u64,
+}
+
+/// Whether a cluster is healthy and since when.
+#[derive(Debug, Clone)]
+struct Health {
+    healthy: bool,
+    since: SimTime,
+    /// Lowest sampled ready fraction.
+    min_ready_fraction: f64,
+}
+
+/// One cluster and its components.
+pub struct Cluster {
+    index: u32,
+    /// The Kubernetes objects: pods, nodes, workloads.
+    objects: ClusterState,
+    /// The control plane: ready replicas and their client limiters, the injection queue.
+    istiod: Istiod,
+    /// The cluster's CSR objects (Failed ones slow the CA).
+    csrs: CsrObjects,
+    /// The node groups' update.
+    upgrade: NodeUpgrade,
+    /// Eviction pacer.
+    pacer: Pacer,
+    /// AIMD observation window.
+    aimd: AimdWindow,
+    /// The agents of the injected pods.
+    agents: Agents,
+    counters: Counters,
+    window: EndWindow,
+    health: Health,
+}
+
+impl Cluster {
+    /// Its index in the scenario.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Pods, nodes and workloads.
+    pub fn objects(&self) -> &ClusterState {
+        &self.objects
+    }
+
+    /// Pods, nodes and workloads, to change.
+    pub fn objects_mut(&mut self) -> &mut ClusterState {
+        &mut self.objects
+    }
+
+    /// istiod.
+    pub fn istiod(&self) -> &Istiod {
+        &self.istiod
+    }
+
+    /// istiod, to change.
+    pub fn istiod_mut(&mut self) -> &mut Istiod {
+        &mut self.istiod
+    }
+
+    /// The cluster's CSR objects.
+    pub fn csrs(&self) -> &CsrObjects {
+        &self.csrs
+    }
+
+    /// The cluster's CSR objects, to change.
+    pub fn csrs_mut(&mut self) -> &mut CsrObjects {
+        &mut self.csrs
+    }
+
+    /// The node groups' update.
+    pub fn upgrade(&self) -> &NodeUpgrade {
+        &self.upgrade
+    }
+
+    /// The node groups' update, to change.
+    pub fn upgrade_mut(&mut self) -> &mut NodeUpgrade {
+        &mut self.upgrade
+    }
+
+    /// The eviction pacer.
+    pub fn pacer_mut(&mut self) -> &mut Pacer {
+        &mut self.pacer
+    }
+
+    /// The counters the summary reports.
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    /// Healthy now: every workload at its desired ready replicas, nothing in back-off.
+    pub fn healthy(&self) -> bool {
+        self.health.healthy
+    }
+
+    /// A certificate request was answered, delivered or not: the AIMD controller and the
+    /// end window count it.
+    pub fn note_csr_answer(&mut self, delivered: bool, in_end_window: bool) {
+        self.aimd.attempts += 1;
+        if !delivered {
+            self.aimd.errors += 1;
+        }
+        if in_end_window {
+            self.window.attempts += 1;
+            if delivered {
+                self.window.delivered += 1;
+            }
+        }
+    }
+
+    /// Something that drives load happened (an eviction, a node launch).
+    pub fn note_trigger(&mut self, in_end_window: bool) {
+        if in_end_window {
+            self.window.triggers += 1;
+        }
+    }
+
+    /// The AIMD window so far, starting a new one.
+    pub fn take_aimd_window(&mut self) -> AimdWindow {
+        std::mem::take(&mut self.aimd)
+    }
+
+    /// The agents of the injected pods.
+    pub fn agents_mut(&mut self) -> &mut Agents {
+        &mut self.agents
+    }
+}
+
+/// The whole fleet.
+pub struct Fleet<'s> {
+    sc: &'s Scenario,
+    clusters: Vec<Cluster>,
+    cas: Vec<CertificateAuthority>,
+    ca_stats: Vec<CaStats>,
+    csrs: CsrTable,
+    rollout: RolloutState,
+    recorder: Recorder,
+    /// Start of the end window (the last 10 % of the horizon).
+    window_start: SimTime,
+    outcomes: Vec<CaOutcome>,
+}
+
+impl<'s> Fleet<'s> {
+    /// The scenario.
+    #[inline]
+    pub fn scenario(&self) -> &'s Scenario {
+        self.sc
+    }
+
+    /// A cluster's spec.
+    #[inline]
+    pub fn spec(&self, cluster: u32) -> &'s ClusterSpec {
+        &self.sc.clusters[cluster as usize]
+    }
+
+    /// The clusters, in scenario order.
+    pub fn clusters(&self) -> &[Cluster] {
+        &self.clusters
+    }
+
+    /// The clusters, to change.
+    pub fn clusters_mut(&mut self) -> &mut [Cluster] {
+        &mut self.clusters
+    }
+
+    /// Number of clusters.
+    pub fn cluster_count(&self) -> u32 {
+        self.clusters.len() as u32
+    }
+
+    /// A cluster.
+    #[inline]
+    pub fn cluster(&self, cluster: u32) -> &Cluster {
+        &self.clusters[cluster as usize]
+    }
+
+    /// A cluster, to change.
+    #[inline]
+    pub fn cluster_mut(&mut self, cluster: u32) -> &mut Cluster {
+        &mut self.clusters[cluster as usize]
+    }
+
+    /// A certificate authority.
+    pub fn ca(&self, ca: usize) -> &CertificateAuthority {
+        &self.cas[ca]
+    }
+
+    /// A certificate authority, to change.
+    pub fn ca_mut(&mut self, ca: usize) -> &mut CertificateAuthority {
+        &mut self.cas[ca]
+    }
+
+    /// Number of certificate authorities.
+    pub fn ca_count(&self) -> usize {
+        self.cas.len()
+    }
+
+    /// The CSRs in flight.
+    pub fn csr_table_mut(&mut self) -> &mut CsrTable {
+        &mut self.csrs
+    }
+
+    /// The rollout.
+    pub fn rollout(&self) -> &RolloutState {
+        &self.rollout
+    }
+
+    /// The rollout, to change.
+    pub fn rollout_mut(&mut self) -> &mut RolloutState {
+        &mut self.rollout
+    }
+
+    /// Whether `now` lies in the end window that `metastable` is judged on.
+    pub fn in_end_window(&self, now: SimTime) -> bool {
+        now >= self.window_start
+    }
+
+    /// Re-evaluates a cluster's health after a change.
+    pub fn check_health(&mut self, now: SimTime, cluster: u32) {
+        let c = &mut self.clusters[cluster as usize];
+        let k = c.objects.counts();
+        let healthy = k.ready >= c.objects.desired_pods() && k.crashloop == 0 && k.backoff == 0;
+        if healthy != c.health.healthy {
+            c.health.healthy = healthy;
+            if healthy {
+                c.health.since = now;
+            }
+        }
+    }
+
+    /// Updates a CA's slowdown after the Failed CSR objects of its clusters changed.
+    pub fn sync_failed_objects(&mut self, ctx: &mut Context<Event>, ca: usize) {
+        let total: u64 = self
+            .clusters
+            .iter()
+            .filter(|c| self.sc.clusters[c.index as usize].ca == ca)
+            .map(|c| c.csrs.failed_count())
+            .sum();
+        self.cas[ca].set_failed_objects(total, ctx);
+    }
+
+    /// Records the load of a CA after a request reached it (for its peak).
+    pub fn note_ca_load(&mut self, ca: usize) {
+        let load = self.cas[ca].queue_len() + self.cas[ca].in_service() as u64;
+        let stats = &mut self.ca_stats[ca];
+        stats.peak = stats.peak.max(load);
+    }
+
+    /// A CA's own event: the CA handles it, the certificate path its outcomes.
+    pub fn handle_ca(&mut self, e: CaEvent, ctx: &mut Context<Event>) {
+        let ca = e.ca as usize;
+        let mut out = std::mem::take(&mut self.outcomes);
+        self.cas[ca].handle(e.kind, ctx, &mut out);
+        for o in out.drain(..) {
+            certs::on_ca_outcome(self, ctx, o);
+        }
+        self.outcomes = out;
+    }
+
+    /// The recorder, emptied (at the end of a run).
+    pub fn take_recorder(&mut self) -> Recorder {
+        std::mem::take(&mut self.recorder)
+    }
+}

@@ -1,0 +1,118 @@
+//! istiod as a component of its cluster: the ready replicas, each with its Kubernetes
+//! client limiter (client-go's token bucket, QPS and burst), the injection webhook's
+//! queue (injections are served one at a time per replica), and the replica count to
+//! restore after an upgrade window.
+//!
+//! istiod's pods are workload 0 of the cluster's objects; this component tracks which
+//! of them are ready and serving.
+
+use crate::engine::{rng, RngStream, SimTime};
+use crate::scenario::{IstiodSpec, WebhookSpec};
+
+use super::pacing::TokenBucket;
+
+/// A ready istiod replica and its Kubernetes client limiter.
+#[derive(Debug, Clone)]
+pub struct IstiodReplica {
+    /// Its pod slot.
+    slot: u32,
+    /// client-go's token bucket (QPS, burst).
+    limiter: TokenBucket,
+}
+
+impl IstiodReplica {
+    /// client-go's `Reserve` of `calls` tokens, failing if granted after `deadline`
+    /// (see [`TokenBucket::reserve`]).
+    pub fn reserve(&mut self, now: SimTime, calls: u32, deadline: SimTime) -> Option<SimTime> {
+        self.limiter.reserve(now, calls, deadline)
+    }
+}
+
+/// The control plane of one cluster.
+#[derive(Debug, Clone)]
+pub struct Istiod {
+    replicas: Vec<IstiodReplica>,
+    /// Its `istiod-pick` stream: which replica an agent's request goes to.
+    pick: RngStream,
+    /// When the webhook's injection queue is free again.
+    inject_free_at: SimTime,
+    /// Replicas to restore after the upgrade window.
+    restore: Option<u32>,
+}
+
+impl Istiod {
+    /// No replica ready yet; `pick` is the cluster's `istiod-pick` stream.
+    pub fn new(pick: RngStream) -> Self {
+        Istiod {
+            replicas: Vec::new(),
+            pick,
+            inject_free_at: SimTime::ZERO,
+            restore: None,
+        }
+    }
+
+    /// Ready replicas.
+    pub fn ready(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// The replica in pod `slot` became ready, with a full client limiter.
+    pub fn add_ready(&mut self, slot: u32, spec: &IstiodSpec, now: SimTime) {
+        self.replicas.push(IstiodReplica {
+            slot,
+            limiter: TokenBucket::new(spec.client_qps, spec.client_burst as f64, now),
+        });
+    }
+
+    /// The replica in pod `slot` is gone (if it was ready).
+    pub fn remove(&mut self, slot: u32) {
+        self.replicas.retain(|r| r.slot != slot);
+    }
+
+    /// A ready replica chosen uniformly with one draw from the pick stream, if any is
+    /// ready.
+    pub fn pick(&mut self) -> Option<&mut IstiodReplica> {
+        let n = self.replicas.len();
+        if n == 0 {
+            return None;
+        }
+        let i = ((rng::unit_f64(&mut self.pick) * n as f64) as usize).min(n - 1);
+        Some(&mut self.replicas[i])
+    }
+
+    /// The injection webhook's answer for a pod created `now`: when, and whether it
+    /// succeeded. No ready replica: "no endpoints available" after 1 ms. Otherwise the
+    /// pod waits for the injection queue (each injection takes `injection_time` split
+    /// over the ready replicas) and fails at the webhook's timeout if that is too slow.
+    pub fn inject(&mut self, now: SimTime, webhook: &WebhookSpec) -> (SimTime, bool) {
+        let replicas = self.replicas.len() as u64;
+        match webhook.injection_time.as_nanos().checked_div(replicas) {
+            None => (now + SimTime::from_millis(1), false),
+            Some(per) => {
+                let start = self.inject_free_at.max(now);
+                let done = start + SimTime(per);
+                self.inject_free_at = done;
+                if done.saturating_sub(now) > webhook.timeout {
+                    (now + webhook.timeout, false)
+                } else {
+                    (done, true)
+                }
+            }
+        }
+    }
+
+    /// Whether a count to restore after the upgrade window is set.
+    pub fn restoring(&self) -> bool {
+        self.restore.is_some()
+    }
+
+    /// Sets the count to restore after the upgrade window.
+    pub fn set_restore(&mut self, replicas: u32) {
+        self.restore = Some(replicas);
+    }
+
+    /// The count to restore, cleared.
+    pub fn take_restore(&mut self) -> Option<u32> {
+        self.restore.take()
+    }
+}
