@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod duration;
 pub mod engine;
+pub mod fit;
 pub mod metrics;
 pub mod model;
 pub mod output;
