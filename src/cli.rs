@@ -2,6 +2,7 @@
 //! 2 usage, scenario or IO error. A closed stdout (broken pipe) exits 0.
 
 pub mod ca;
+pub mod ca_fit;
 pub mod check;
 pub mod merge;
 pub mod report;
@@ -36,8 +37,9 @@ enum Command {
     /// Run one scenario (default: the embedded incident) and write its summary, time
     /// series and timeline.
     Run(run::RunArgs),
-    /// The certificate authority alone under Poisson arrivals, compared with queueing theory.
-    Ca(ca::CaArgs),
+    /// The certificate authority alone under Poisson arrivals, compared with queueing
+    /// theory; `ca fit` fits the USL to a load test of the real CA.
+    Ca(ca_fit::CaCommand),
     /// Parse and validate scenario files; print every error with file, line and field.
     Validate(validate::ValidateArgs),
     /// Run scenarios over the seeds their `[expect]` sections need and judge every
@@ -65,7 +67,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Ca(args) => ca::run(args),
+        Command::Ca(cmd) => ca_fit::run(cmd),
         Command::Validate(args) => validate::run(args),
         Command::Check(args) => check::run(args),
         Command::Report(args) => report::run(args),

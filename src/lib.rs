@@ -15,6 +15,7 @@ pub mod engine;
 pub mod fit;
 pub mod metrics;
 pub mod model;
+pub mod numfmt;
 pub mod observed;
 pub mod output;
 pub mod report;
