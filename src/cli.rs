@@ -3,7 +3,9 @@
 
 pub mod ca;
 pub mod ca_fit;
+pub mod calibrate;
 pub mod check;
+pub mod compare;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -53,6 +55,12 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Join the outputs of `sweep --shard I/N` into the unsharded sweep's outputs.
     Merge(merge::MergeArgs),
+    /// Compare a run's time series with observed data (Prometheus query_range JSON or a
+    /// timeseries.csv): MAPE, bias, RMSE, peak and time-of-peak error per series.
+    Compare(compare::CompareArgs),
+    /// Search scenario parameters (--param PATH=LO..HI) for the values whose runs match
+    /// observed data best; prints them with the error reached and the --set line.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -73,6 +81,8 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     };
     match result {
         Ok(code) => code,

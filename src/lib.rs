@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod ca;
+pub mod calibrate;
 pub mod check;
 pub mod cli;
 pub mod duration;

@@ -152,6 +152,33 @@ pub fn parse_timestamp(text: &str) -> std::result::Result<f64, String> {
     })
 }
 
+/// Unix seconds as RFC 3339 in UTC (`2024-05-27T08:00:00Z`, milliseconds when not whole).
+pub fn format_timestamp(unix_s: f64) -> String {
+    if !unix_s.is_finite() {
+        return format!("{unix_s}");
+    }
+    let ms = (unix_s * 1000.0).round() as i64;
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, sec) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let frac = if milli == 0 {
+        String::new()
+    } else {
+        format!(".{milli:03}")
+    };
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}{frac}Z")
+}
+
 fn parse_rfc3339(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
