@@ -20,10 +20,14 @@
 //! printed `--set` reproduces the evaluated run exactly.
 //! 1. **Grid**: `g` evenly spaced values per parameter over `[LO, HI]` (`g` = 9, 7, 5, 4
 //!    for 1, 2, 3, 4 parameters), every combination.
-//! 2. **Refinement rounds**: around the best point so far, each parameter in turn is
-//!    polled at `best ± step · k / 4` (`k = 1..4`) with the others at the best, all
-//!    polls of a round at once; then every step shrinks by 4. Rounds stop when each step
-//!    is below 1/1000 of its range (an integer's below 1), or after [`MAX_ROUNDS`].
+//! 2. **Refinement rounds** from the [`STARTS`] best grid points (several, because a
+//!    stochastic objective has local minima and parameters can trade off along a ridge,
+//!    such as `workers` against `service_mean`): around each start, each parameter in
+//!    turn is polled at `centre ± step · k / 4` (`k = 1..4`) with the others at the
+//!    centre, all polls of all starts at once; each start then moves to the best of its
+//!    polls if it improves, and every step shrinks by 4. Rounds stop when each step is
+//!    below 1/1000 of its range (an integer's below 1), or after [`MAX_ROUNDS`]. The
+//!    answer is the best point evaluated.
 //!
 //! Every point is a pure run of the scenario with the same seed (common random numbers),
 //! evaluated once (results are cached by value). A round's points run in parallel and
@@ -50,6 +54,8 @@ pub const MAX_ROUNDS: u32 = 12;
 /// A float or duration parameter is resolved when its step is below this fraction of
 /// its range.
 pub const TOLERANCE: f64 = 1e-3;
+/// Refinements run from this many of the best grid points.
+pub const STARTS: usize = 3;
 /// Significant digits values are quantised to.
 pub const DIGITS: usize = 6;
 
@@ -378,16 +384,44 @@ impl Calibration<'_> {
             .iter()
             .map(|p| (p.hi - p.lo) / (g - 1) as f64)
             .collect();
+        let mut polled: Vec<Vec<Vec<f64>>> = Vec::new();
         let mut batch = grid;
         let mut round = 0u32;
+        // Indices (into `evaluations`) of the points each refinement starts from.
+        let mut centres: Vec<usize> = Vec::new();
         loop {
             batch.retain(|v| !seen.contains_key(&key(v)));
-            batch.dedup();
             let results: Vec<Evaluation> =
                 pool.install(|| batch.par_iter().map(|v| self.evaluate(v, round)).collect());
             for e in results {
                 if seen.insert(key(&e.values), evaluations.len()).is_none() {
                     evaluations.push(e);
+                }
+            }
+            if round == 0 {
+                // The best STARTS grid points, ties to the earliest.
+                let mut order: Vec<usize> = (0..evaluations.len())
+                    .filter(|&i| evaluations[i].objective.is_finite())
+                    .collect();
+                order.sort_by(|&a, &b| {
+                    evaluations[a]
+                        .objective
+                        .total_cmp(&evaluations[b].objective)
+                        .then(a.cmp(&b))
+                });
+                centres = order.into_iter().take(STARTS).collect();
+                if centres.is_empty() {
+                    return Err(nothing(&evaluations));
+                }
+            } else {
+                // Each start moves to the best of its own polls (or stays).
+                for (c, polls) in centres.iter_mut().zip(&polled) {
+                    for v in polls {
+                        let i = seen[&key(v)];
+                        if evaluations[i].objective < evaluations[*c].objective {
+                            *c = i;
+                        }
+                    }
                 }
             }
             if round >= MAX_ROUNDS
@@ -399,20 +433,28 @@ impl Calibration<'_> {
             {
                 break;
             }
-            let best = best_index(&evaluations).ok_or_else(|| nothing(&evaluations))?;
-            if !evaluations[best].objective.is_finite() {
-                return Err(nothing(&evaluations));
-            }
-            let centre = evaluations[best].values.clone();
             round += 1;
-            batch = Vec::new();
-            for (i, p) in self.params.iter().enumerate() {
-                for k in [-4i32, -3, -2, -1, 1, 2, 3, 4] {
-                    let mut v = centre.clone();
-                    v[i] = p.quantise(centre[i] + steps[i] * k as f64 / 4.0);
-                    if !batch.contains(&v) {
-                        batch.push(v);
+            polled = centres
+                .iter()
+                .map(|&c| {
+                    let centre = &evaluations[c].values;
+                    let mut polls: Vec<Vec<f64>> = Vec::new();
+                    for (i, p) in self.params.iter().enumerate() {
+                        for k in [-4i32, -3, -2, -1, 1, 2, 3, 4] {
+                            let mut v = centre.clone();
+                            v[i] = p.quantise(centre[i] + steps[i] * k as f64 / 4.0);
+                            if v != *centre && !polls.contains(&v) {
+                                polls.push(v);
+                            }
+                        }
                     }
+                    polls
+                })
+                .collect();
+            batch = Vec::new();
+            for v in polled.iter().flatten() {
+                if !batch.contains(v) {
+                    batch.push(v.clone());
                 }
             }
             for s in &mut steps {

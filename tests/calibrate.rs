@@ -371,3 +371,33 @@ fn bad_inputs_exit_2_naming_the_file_or_flag_and_the_value() {
         r.stderr
     );
 }
+
+#[test]
+fn two_parameters_on_a_ridge_are_recovered() {
+    // workers and service_mean trade off (capacity = workers / service_mean): one worker
+    // at 100 ms nearly matches two at 200 ms. Refining from several grid points finds the
+    // exact pair.
+    let dir = tempfile::tempdir().unwrap();
+    let obs = dir.path().join("observed");
+    run_into(&obs, &["ca.pca.service_mean=200ms"]);
+    let j = calibrate(
+        &obs.join("timeseries.csv"),
+        &[
+            "--map",
+            "ca_queue=ca_queue",
+            "--map",
+            "pods_ready=pods_ready",
+            "--param",
+            "ca.pca.workers=1..8",
+        ],
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(j["params"][1]["path"], "ca.pca.workers");
+    assert_eq!(j["params"][1]["value"], "2");
+    let got = service_mean_s(&j);
+    assert!(
+        (got / 0.2 - 1.0).abs() <= 0.10,
+        "recovered {got} s, truth 0.2 s"
+    );
+}

@@ -14,7 +14,7 @@ use super::compare::{
 };
 use super::run::load_scenario;
 use super::set::SetArgs;
-use crate::calibrate::{check_cluster, Calibration, ParamRange, MAX_ROUNDS, TOLERANCE};
+use crate::calibrate::{check_cluster, Calibration, ParamRange, MAX_ROUNDS, STARTS, TOLERANCE};
 use crate::numfmt::sig;
 use crate::observed::compare::mean_mape_pct;
 use crate::output::shell_quote;
@@ -165,6 +165,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
                 "series": best.series,
                 "evaluations": outcome.evaluations.len(),
                 "grid": outcome.grid,
+                "starts": STARTS,
                 "rounds": outcome.rounds,
                 "set": sets,
                 "set_line": set_line,
@@ -195,7 +196,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             s += &format!(
-                "search: grid of {} per parameter, then {} refinement round{} (steps / 4 each, to {} of the range, at most {MAX_ROUNDS}): {} evaluations in {wall_s:.2} s on {} threads\n",
+                "search: grid of {} per parameter, then {} refinement round{} from the {STARTS} best grid points (steps / 4 each, to {} of the range, at most {MAX_ROUNDS}): {} evaluations in {wall_s:.2} s on {} threads\n",
                 outcome.grid,
                 outcome.rounds,
                 if outcome.rounds == 1 { "" } else { "s" },
