@@ -8,6 +8,10 @@
 //! and keep the best; see [`usl`](super::usl).
 //!
 //! Everything is sequential and deterministic: the same inputs give the same bits.
+//!
+//! The small dense matrices are indexed by row and column on purpose: that is how the
+//! algebra reads.
+#![allow(clippy::needless_range_loop)]
 
 /// How a model is evaluated: for point `i` and parameters `p`, the model value
 /// `f(x_i; p)` and its gradient `∂f/∂p`.
@@ -96,7 +100,8 @@ fn solve<const P: usize>(mut a: [[f64; P]; P], mut b: [f64; P], m: usize) -> Opt
         .max(f64::MIN_POSITIVE);
     for col in 0..m {
         let pivot = (col..m).max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))?;
-        if !(a[pivot][col].abs() > scale * 1e-15) {
+        // NaN pivots fail this test too.
+        if a[pivot][col].abs().partial_cmp(&(scale * 1e-15)) != Some(std::cmp::Ordering::Greater) {
             return None;
         }
         a.swap(col, pivot);

@@ -223,14 +223,13 @@ pub fn pair(
             ));
         }
     }
-    let origin = match start {
-        Some(s) => Some(s),
-        None => files
-            .iter()
-            .filter(|f| matches!(f.kind, Kind::Prometheus { .. }))
-            .filter_map(|f| f.timelines.first()?.points.first().map(|p| p.0))
-            .min_by(f64::total_cmp),
-    };
+    // Only Prometheus data has an origin to choose: a timeseries.csv is in simulated time.
+    let first = files
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Prometheus { .. }))
+        .filter_map(|f| f.timelines.first()?.points.first().map(|p| p.0))
+        .min_by(f64::total_cmp);
+    let origin = first.map(|first| start.unwrap_or(first));
     let mapped = |name: &str| maps.iter().find(|m| m.name == name);
     let mut out = Vec::new();
     for f in files {
@@ -297,7 +296,7 @@ pub fn pair(
         out,
         Alignment {
             origin_unix_s: origin,
-            from_start: start.is_some(),
+            from_start: start.is_some() && origin.is_some(),
         },
     ))
 }
