@@ -10,7 +10,7 @@
 //!
 //! # Objective
 //! The mean over the paired series of their normalised RMSE
-//! ([`compare::objective`](crate::observed::compare::objective)): RMSE over the observed
+//! ([`compare::objective`]): RMSE over the observed
 //! range, so series of different sizes weigh alike and zeros are fine.
 //!
 //! # Search (deterministic)

@@ -5,7 +5,7 @@
 //! others stay at their start value. Each parameter has a lower bound: a step that would
 //! cross it is projected back onto it. Callers that need the exact optimum on a bound
 //! solve the face problems too (fix the bounded parameter at the bound, free the rest)
-//! and keep the best; see [`usl`](super::usl).
+//! and keep the best; see [`fit_usl`](super::fit_usl).
 //!
 //! Everything is sequential and deterministic: the same inputs give the same bits.
 //!
