@@ -2,7 +2,10 @@
 //! 2 usage, scenario or IO error. A closed stdout (broken pipe) exits 0.
 
 pub mod ca;
+pub mod ca_fit;
+pub mod calibrate;
 pub mod check;
+pub mod compare;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -36,8 +39,9 @@ enum Command {
     /// Run one scenario (default: the embedded incident) and write its summary, time
     /// series and timeline.
     Run(run::RunArgs),
-    /// The certificate authority alone under Poisson arrivals, compared with queueing theory.
-    Ca(ca::CaArgs),
+    /// The certificate authority alone under Poisson arrivals, compared with queueing
+    /// theory; `ca fit` fits the USL to a load test of the real CA.
+    Ca(ca_fit::CaCommand),
     /// Parse and validate scenario files; print every error with file, line and field.
     Validate(validate::ValidateArgs),
     /// Run scenarios over the seeds their `[expect]` sections need and judge every
@@ -51,6 +55,12 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Join the outputs of `sweep --shard I/N` into the unsharded sweep's outputs.
     Merge(merge::MergeArgs),
+    /// Compare a run's time series with observed data (Prometheus query_range JSON or a
+    /// timeseries.csv): MAPE, bias, RMSE, peak and time-of-peak error per series.
+    Compare(compare::CompareArgs),
+    /// Search scenario parameters (--param PATH=LO..HI) for the values whose runs match
+    /// observed data best; prints them with the error reached and the --set line.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -65,12 +75,14 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Ca(args) => ca::run(args),
+        Command::Ca(cmd) => ca_fit::run(cmd),
         Command::Validate(args) => validate::run(args),
         Command::Check(args) => check::run(args),
         Command::Report(args) => report::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,9 +10,12 @@
 //! 2. Small pure utilities: [`duration`] (human durations), [`stats`] (Wilson interval,
 //!    quantiles), [`keypath`] (dotted key paths), [`suggest`] ("did you mean"),
 //!    [`predicate`] (the one predicate language: parse, check against a vocabulary,
-//!    evaluate), [`output`] (atomic writes, shell quoting).
+//!    evaluate), [`output`] (atomic writes, shell quoting), [`fit`] (the USL fit of a CA
+//!    load test), [`numfmt`] (significant-figure formatting).
 //! 3. [`metrics`]: what a run measures — samples, figures, the summary, and the figures'
-//!    vocabulary for predicates. Plain data; the model fills it.
+//!    vocabulary for predicates. Plain data; the model fills it. Beside it [`observed`]:
+//!    what was measured elsewhere (load tests, Prometheus `query_range`, a
+//!    `timeseries.csv`) and how it compares with a run.
 //! 4. [`ca`]: the certificate authority as a self-contained model component with its own
 //!    configuration type (which the scenario builds), and `fleetsim ca`'s model.
 //! 5. [`scenario`]: TOML -> the validated [`scenario::Scenario`] (with its cluster
@@ -22,7 +25,8 @@
 //!    and summary — on the kernel. It knows nothing of files.
 //! 7. [`report`]: pure rendering: CSV text in; SVG, PNG, HTML out. It runs nothing.
 //! 8. [`sweep`]: many runs in parallel (rayon), shards, resume, merge; draws its failure
-//!    curve through `report`.
+//!    curve through `report`. Beside it [`calibrate`]: the parameter search that fits a
+//!    scenario to observed data.
 //! 9. [`review`] and [`check`]: run strategies over seeds and assemble the
 //!    pre-maintenance review (`fleetsim report`); judge a scenario's expectations
 //!    (`fleetsim check`).
@@ -35,13 +39,17 @@
 #![warn(missing_docs)]
 
 pub mod ca;
+pub mod calibrate;
 pub mod check;
 pub mod cli;
 pub mod duration;
 pub mod engine;
+pub mod fit;
 pub mod keypath;
 pub mod metrics;
 pub mod model;
+pub mod numfmt;
+pub mod observed;
 pub mod output;
 pub mod predicate;
 pub mod report;

@@ -8,6 +8,7 @@
 //!   text or PNG bytes with a bundled font (DejaVu Sans), byte-for-byte deterministic.
 //! - [`figures`]: the fleet timeline from `timeseries.csv` and the failure curve from a
 //!   sweep's `curves.csv`.
+//! - [`usl`]: the USL fit of a CA load test (`fleetsim ca fit`) from its `usl_fit.csv`.
 //! - [`html`]: one self-contained, printable HTML page (inline CSS and SVG).
 //! - [`compare`]: the strategy comparison figure from a review's `strategies.csv`.
 //!
@@ -18,6 +19,7 @@ pub mod compare;
 pub mod figures;
 pub mod html;
 pub mod plot;
+pub mod usl;
 
 mod table;
 

@@ -8,4 +8,6 @@ mod sweep;
 mod util;
 
 mod ca;
+mod calibrate;
+mod fit;
 mod fleet;

@@ -1,0 +1,99 @@
+//! Numbers written for people and read back by programs: a value rounded to some
+//! significant digits, and a duration as one decimal number with a unit, both in forms
+//! that TOML, `--set` and [`parse_duration`](crate::duration::parse_duration) read back
+//! to the same value.
+
+use crate::engine::SimTime;
+
+/// `x` rounded to `digits` significant digits (1..=17), as the shortest decimal that
+/// reads back to the rounded value: `sig(0.026715911, 4) == "0.02672"`,
+/// `sig(7.690945e-4, 3) == "0.000769"`, `sig(12341.7, 3) == "12300"`. Very small or
+/// very large magnitudes use an exponent (`1.5e-9`); non-finite values print as Rust
+/// does (`NaN`, `inf`).
+pub fn sig(x: f64, digits: usize) -> String {
+    let r = round_sig(x, digits);
+    if r == 0.0 || !r.is_finite() {
+        return format!("{r}");
+    }
+    let e = r.abs().log10().floor();
+    if (-6.0..15.0).contains(&e) {
+        format!("{r}")
+    } else {
+        format!("{r:e}")
+    }
+}
+
+/// `x` rounded to `digits` significant digits, as a number.
+pub fn round_sig(x: f64, digits: usize) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let digits = digits.clamp(1, 17);
+    // Through the exponent notation, which rounds correctly (half to even on the
+    // decimal digits) without a power-of-ten multiplication error.
+    format!("{x:.*e}", digits - 1).parse().unwrap_or(x)
+}
+
+/// A duration as one decimal number in the largest unit (`s`, `ms`, `us`, `ns`) that
+/// keeps it at least 1, exact to the nanosecond: `1004371ns -> "1.004371ms"`,
+/// `150ms -> "150ms"`, `90s -> "90s"`. Reads back with `parse_duration` to the same
+/// nanoseconds.
+pub fn duration_decimal(t: SimTime) -> String {
+    let ns = t.as_nanos();
+    let (per, unit) = match ns {
+        0 => return "0s".into(),
+        n if n >= 1_000_000_000 => (1_000_000_000u64, "s"),
+        n if n >= 1_000_000 => (1_000_000, "ms"),
+        n if n >= 1_000 => (1_000, "us"),
+        _ => (1, "ns"),
+    };
+    let (whole, frac) = (ns / per, ns % per);
+    if frac == 0 {
+        return format!("{whole}{unit}");
+    }
+    let width = per.ilog10() as usize;
+    let digits = format!("{frac:0width$}");
+    format!("{whole}.{}{unit}", digits.trim_end_matches('0'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::parse_duration;
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(sig(0.026715911, 4), "0.02672");
+        assert_eq!(sig(7.690945e-4, 3), "0.000769");
+        assert_eq!(sig(12341.7454, 3), "12300");
+        assert_eq!(sig(995.6486, 6), "995.649");
+        assert_eq!(sig(1.5e-9, 2), "1.5e-9");
+        assert_eq!(sig(0.0, 3), "0");
+        assert_eq!(sig(-2.5, 1), "-2");
+        assert_eq!(sig(f64::NAN, 3), "NaN");
+        for x in [0.1, 0.3, 1.0 / 3.0, 123456.789, 7e-7] {
+            let s = sig(x, 6);
+            assert_eq!(s.parse::<f64>().unwrap(), round_sig(x, 6), "{s}");
+        }
+    }
+
+    #[test]
+    fn decimal_durations_read_back() {
+        for (ns, text) in [
+            (1_004_371, "1.004371ms"),
+            (150_000_000, "150ms"),
+            (90_000_000_000, "90s"),
+            (1_500_000_000, "1.5s"),
+            (999, "999ns"),
+            (1_001, "1.001us"),
+            (0, "0s"),
+        ] {
+            assert_eq!(duration_decimal(SimTime(ns)), text);
+            assert_eq!(parse_duration(text).unwrap(), SimTime(ns), "{text}");
+        }
+        for ns in [1u64, 7, 1_234_567, 98_765_432_109, 3_600_000_000_001] {
+            let t = SimTime(ns);
+            assert_eq!(parse_duration(&duration_decimal(t)).unwrap(), t);
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Observed data: what a planner measured on the real system, read and compared with
+//! what fleetsim simulated.
+//!
+//! # Layer
+//! Above [`metrics`](crate::metrics) (it knows the columns of `timeseries.csv`) and
+//! below the layers that run things: it reads text and compares numbers, and never runs
+//! a scenario. `fleetsim compare` uses it on a run's files, [`calibrate`](crate::calibrate)
+//! (beside the sweep layer) on runs it makes, and `fleetsim ca fit` on a load test.
+//!
+//! # Formats
+//! - [`loadtest`]: a CSV with columns `concurrency,throughput` (a load test of the CA).
+//! - [`prometheus`]: the JSON response of Prometheus' `/api/v1/query_range`
+//!   (`{"status":"success","data":{"resultType":"matrix","result":[...]}}`), one file per
+//!   metric. The several series of one result are summed per timestamp (as PromQL's
+//!   `sum` would): aggregate or filter in the query to choose otherwise.
+//! - [`timeseries`]: a `timeseries.csv` that fleetsim wrote, the rows of one cluster (or
+//!   of the fleet, `*`).
+//!
+//! # Comparing ([`compare`])
+//! Observed timestamps are made relative to `--start` or, without it, to the first
+//! sample of all the Prometheus files (a `timeseries.csv` is already in simulated
+//! seconds). Observed values are then linearly interpolated onto the simulated sample
+//! times that fall within the observed span; nothing is extrapolated.
+//!
+//! Every error names the file (and line, column or JSON path) or the flag, and the value.
+
+pub mod compare;
+pub mod loadtest;
+pub mod prometheus;
+pub mod timeseries;
+
+use std::fmt;
+use std::path::Path;
+
+/// Largest observed file read (bytes): far above any load test or Prometheus response a
+/// planner would export, low enough that a wrong file fails fast.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Largest number of data rows or samples read from one file.
+pub const MAX_ROWS: usize = 1_000_000;
+
+/// A problem with observed data or with a flag that refers to it. Never fatal to the
+/// library: the command line exits 2 with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ObservedError {
+    /// Where: `file`, `file:line`, `file:line:column`, or the flag and its value.
+    pub place: String,
+    /// The field within it (`column "throughput"`, `data.result[0].values[3]`), if any.
+    pub field: Option<String>,
+    /// What is wrong, with the offending value.
+    pub message: String,
+}
+
+impl fmt::Display for ObservedError {
+    /// `load.csv:5: column "throughput": "abc" is not a number`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.place)?;
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl ObservedError {
+    /// An error about a whole file or flag.
+    pub fn new(place: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            place: place.into(),
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// An error about a line of a file.
+    pub fn at_line(file: &str, line: u64, message: impl Into<String>) -> Self {
+        Self::new(format!("{file}:{line}"), message)
+    }
+
+    /// The same error about a field of its place.
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+/// Result of reading or comparing observed data.
+pub type Result<T> = std::result::Result<T, ObservedError>;
+
+/// One named series of `(time_s, value)` points in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    /// The series' name (a `timeseries.csv` column or a Prometheus metric).
+    pub name: String,
+    /// Points in non-decreasing time order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Reads a file whole as UTF-8 text, refusing directories, files over
+/// [`MAX_FILE_BYTES`] and invalid UTF-8 (naming the line).
+pub fn read_text(path: &Path) -> Result<String> {
+    let file = path.display().to_string();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ObservedError::new(&file, format!("cannot read: {e}")))?;
+    if meta.is_dir() {
+        return Err(ObservedError::new(&file, "is a directory, not a file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ObservedError::new(
+            &file,
+            format!(
+                "file is {} bytes; observed data files are limited to {MAX_FILE_BYTES} bytes",
+                meta.len()
+            ),
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| ObservedError::new(&file, format!("cannot read: {e}")))?;
+    text_from_bytes(&file, bytes)
+}
+
+/// UTF-8 text from bytes, or an error naming the line of the first bad byte.
+pub fn text_from_bytes(file: &str, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let byte = e.as_bytes()[good.len()];
+        ObservedError::at_line(file, line, format!("not valid UTF-8 (byte 0x{byte:02x})"))
+    })
+}
+
+/// The file name without directory and extension (`metrics/ca_queue.json` -> `ca_queue`).
+pub fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Parses a point in time: Unix seconds (`1716796800`, `1716796800.5`) or RFC 3339
+/// (`2024-05-27T08:00:00Z`, `2024-05-27T10:00:00.250+02:00`). Returns Unix seconds.
+pub fn parse_timestamp(text: &str) -> std::result::Result<f64, String> {
+    let s = text.trim();
+    if let Ok(v) = s.parse::<f64>() {
+        return if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(format!("{s:?} is not a finite number of seconds"))
+        };
+    }
+    parse_rfc3339(s).ok_or_else(|| {
+        format!("{s:?} is neither Unix seconds nor an RFC 3339 time such as 2024-05-27T08:00:00Z")
+    })
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2024-05-27T08:00:00Z`, milliseconds when not whole).
+pub fn format_timestamp(unix_s: f64) -> String {
+    if !unix_s.is_finite() {
+        return format!("{unix_s}");
+    }
+    let ms = (unix_s * 1000.0).round() as i64;
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, sec) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let frac = if milli == 0 {
+        String::new()
+    } else {
+        format!(".{milli:03}")
+    };
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}{frac}Z")
+}
+
+fn parse_rfc3339(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac = 0.0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        frac = format!("0.{}", &s[start..i]).parse().ok()?;
+    }
+    let offset_s = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            if *c == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm), proleptic Gregorian.
+    let (yy, m) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+    Some(secs as f64 + frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp("1716796800"), Ok(1716796800.0));
+        assert_eq!(parse_timestamp(" 12.5 "), Ok(12.5));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Ok(0.0));
+        assert_eq!(parse_timestamp("2024-05-27T08:00:00Z"), Ok(1716796800.0));
+        assert_eq!(
+            parse_timestamp("2024-05-27T10:00:00.25+02:00"),
+            Ok(1716796800.25)
+        );
+        assert_eq!(parse_timestamp("2000-03-01T00:00:00Z"), Ok(951868800.0));
+        for bad in [
+            "",
+            "nan",
+            "inf",
+            "2024-05-27",
+            "2024-13-01T00:00:00Z",
+            "2024-05-27T08:00:00",
+        ] {
+            assert!(parse_timestamp(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_name_place_field_and_value() {
+        let e = ObservedError::at_line("load.csv", 5, "\"abc\" is not a number")
+            .field("column \"throughput\"");
+        assert_eq!(
+            e.to_string(),
+            "load.csv:5: column \"throughput\": \"abc\" is not a number"
+        );
+        let e = text_from_bytes("x.csv", b"a\nb\xff\n".to_vec()).unwrap_err();
+        assert_eq!(e.to_string(), "x.csv:2: not valid UTF-8 (byte 0xff)");
+    }
+}
