@@ -20,10 +20,19 @@ pub const EXIT_CHECK_FAILED: u8 = 1;
 /// Exit code for bad usage, a bad scenario or an IO error.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// What `fleetsim --version` prints after the name: the crate version and the git
+/// commit it was built from (`unknown` outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FLEETSIM_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "fleetsim",
-    version,
+    version = VERSION,
     about = "Deterministic simulator of fleet upgrades: EKS node rollouts, Istio sidecars and the CA that signs their certificates"
 )]
 struct Cli {
