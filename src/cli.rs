@@ -3,6 +3,9 @@
 
 pub mod ca;
 pub mod check;
+pub mod completions;
+pub mod example;
+pub mod man;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -60,6 +63,12 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Join the outputs of `sweep --shard I/N` into the unsharded sweep's outputs.
     Merge(merge::MergeArgs),
+    /// Print a shipped scenario (embedded), or list them with their descriptions.
+    Example(example::ExampleArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(man::ManArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -80,6 +89,9 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Example(args) => example::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,4 +8,5 @@ mod sweep;
 mod util;
 
 mod ca;
+mod conventions;
 mod fleet;
