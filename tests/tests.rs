@@ -9,4 +9,5 @@ mod util;
 
 mod ca;
 mod conventions;
+mod deploy;
 mod fleet;
