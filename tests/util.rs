@@ -98,16 +98,18 @@ pub fn is_executable(p: &Path) -> bool {
     }
 }
 
-/// An optional tool a test needs is missing. When `require_var` is set (`.ci/run` sets
+/// An optional tool a test needs is missing: `check` (what is not checked) cannot run
+/// because of `missing` (what to install). When `require_var` is set (`.ci/run` sets
 /// it) the test fails; otherwise it is skipped with one line on stderr, written past
 /// the test harness's capture so that `cargo test` shows it (nextest shows it through
 /// `.config/nextest.toml`).
 #[track_caller]
-pub fn skip_unless_required(require_var: &str, message: &str) {
+pub fn skip_unless_required(require_var: &str, check: &str, missing: &str) {
     if std::env::var_os(require_var).is_some_and(|v| !v.is_empty() && v != "0") {
-        panic!("{message} ({require_var} is set, so this is a failure)");
+        panic!("{check}: {missing} ({require_var} is set, so a missing tool is a failure)");
     }
     use std::io::Write as _;
-    let line = format!("SKIP: {message} (set {require_var}=1 to make this a failure)\n");
+    let line =
+        format!("SKIP: {check} skipped: {missing} (set {require_var}=1 to make this a failure)\n");
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
