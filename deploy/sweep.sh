@@ -5,17 +5,17 @@
 # was killed (--resume). Pod 0 then waits until every shard's runs.csv is there and
 # merges them into $DATA/$SWEEP_ID/merged; the Job is complete when that is written.
 #
-# Giving up needs no API access: when a shard fails for good (its retries used up, or
-# exit 2 on bad input), the Job controller fails the whole Job (maxFailedIndexes: 0, the
-# podFailurePolicy) and stops the waiting pod 0 with it. Shards of another sweep that sit
+# Giving up needs no API access: when a shard fails for good (its retries used up), the
+# Job controller fails the whole Job (maxFailedIndexes: 0) and stops the waiting pod 0
+# with it. Shards of another sweep that sit
 # in the same directory are refused, not mixed in: a shard pod's --resume and the merge
 # both compare manifest.json (scenario hash, seeds, grid, shard count, fleetsim
 # version) and exit 2 on a mismatch.
 #
 # Environment: JOB_COMPLETION_INDEX (set by the Job controller), SHARDS, SWEEP_ID,
 # THREADS (the pod's CPU request), and for local use DATA (default /data), SCENARIO
-# (default /scenario/scenario.toml), POLL_S (default 30). Exit codes are fleetsim's:
-# 0 done, 2 bad input (never worth a retry), anything else a retryable failure.
+# (default /scenario/scenario.toml), POLL_S (default 30). Exit codes are fleetsim's
+# (0 done, 2 bad input or an IO error); a bad environment exits 2 too.
 set -eu
 
 index=${JOB_COMPLETION_INDEX:-}
