@@ -6,6 +6,9 @@ pub mod ca_fit;
 pub mod calibrate;
 pub mod check;
 pub mod compare;
+pub mod completions;
+pub mod example;
+pub mod man;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -23,10 +26,19 @@ pub const EXIT_CHECK_FAILED: u8 = 1;
 /// Exit code for bad usage, a bad scenario or an IO error.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// What `fleetsim --version` prints after the name: the crate version and the git
+/// commit it was built from (`unknown` outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FLEETSIM_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "fleetsim",
-    version,
+    version = VERSION,
     about = "Deterministic simulator of fleet upgrades: EKS node rollouts, Istio sidecars and the CA that signs their certificates"
 )]
 struct Cli {
@@ -61,6 +73,12 @@ enum Command {
     /// Search scenario parameters (--param PATH=LO..HI) for the values whose runs match
     /// observed data best; prints them with the error reached and the --set line.
     Calibrate(calibrate::CalibrateArgs),
+    /// Print a shipped scenario (embedded), or list them with their descriptions.
+    Example(example::ExampleArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(man::ManArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -83,6 +101,9 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Example(args) => example::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     match result {
         Ok(code) => code,

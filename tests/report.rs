@@ -12,35 +12,38 @@
 //! takes a screenshot, checked to be a real PNG with drawn content. The negative
 //! controls below prove that both checks catch what they look for.
 //!
-//! Chromium is Debian's `chromium` (`.ci/run` installs it); set `CHROMIUM` to use
-//! another binary. Without one the test fails, unless `FLEETSIM_SKIP_BROWSER=1`.
+//! Chromium is found as `CHROMIUM` (a path), else `chromium`, `chromium-browser` or
+//! `google-chrome` on `PATH`, else `/usr/bin/chromium`. Without one the browser checks
+//! are skipped with one line saying how to install it; `FLEETSIM_REQUIRE_BROWSER=1`
+//! (`.ci/run` sets it, after installing Debian's `chromium`) makes that a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{fleetsim, fleetsim_in, root};
+use crate::util::{find_on_path, fleetsim, fleetsim_in, is_executable, root, skip_unless_required};
 
-/// The browser binary, or `None` when skipping was asked for.
+/// The browser binary, or `None` (after saying so) when there is none.
 fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CHROMIUM") {
-        return Some(PathBuf::from(p));
+    if let Some(p) = std::env::var_os("CHROMIUM").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(
+            is_executable(&p),
+            "CHROMIUM={} is not an executable",
+            p.display()
+        );
+        return Some(p);
     }
-    for p in [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ] {
-        if Path::new(p).exists() {
-            return Some(PathBuf::from(p));
-        }
+    let found = find_on_path(&["chromium", "chromium-browser", "google-chrome"])
+        .or_else(|| Some(PathBuf::from("/usr/bin/chromium")).filter(|p| is_executable(p)));
+    if found.is_none() {
+        skip_unless_required(
+            "FLEETSIM_REQUIRE_BROWSER",
+            "report browser checks",
+            "no Chromium found (install it, e.g. `apt-get install chromium`, or set \
+             CHROMIUM=/path/to/chrome)",
+        );
     }
-    if std::env::var_os("FLEETSIM_SKIP_BROWSER").is_some() {
-        return None;
-    }
-    panic!(
-        "no Chromium found (apt-get install -y chromium, or set CHROMIUM=/path); \
-         FLEETSIM_SKIP_BROWSER=1 skips the browser checks"
-    );
+    found
 }
 
 fn browser_command(bin: &Path, profile: &Path) -> Command {

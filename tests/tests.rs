@@ -10,4 +10,6 @@ mod util;
 mod ca;
 mod calibrate;
 mod fit;
+mod conventions;
+mod deploy;
 mod fleet;

@@ -73,3 +73,43 @@ pub fn fleetsim_in(dir: &Path, args: &[&str]) -> Run {
 pub fn fleetsim(args: &[&str]) -> Run {
     fleetsim_in(&root(), args)
 }
+
+/// The first of `names` found as an executable file on `PATH`.
+pub fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| is_executable(p))
+    })
+}
+
+/// A regular file with an execute bit.
+pub fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// An optional tool a test needs is missing: `check` (what is not checked) cannot run
+/// because of `missing` (what to install). When `require_var` is set (`.ci/run` sets
+/// it) the test fails; otherwise it is skipped with one line on stderr, written past
+/// the test harness's capture so that `cargo test` shows it (nextest shows it through
+/// `.config/nextest.toml`).
+#[track_caller]
+pub fn skip_unless_required(require_var: &str, check: &str, missing: &str) {
+    if std::env::var_os(require_var).is_some_and(|v| !v.is_empty() && v != "0") {
+        panic!("{check}: {missing} ({require_var} is set, so a missing tool is a failure)");
+    }
+    use std::io::Write as _;
+    let line =
+        format!("SKIP: {check} skipped: {missing} (set {require_var}=1 to make this a failure)\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
