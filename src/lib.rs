@@ -10,6 +10,7 @@
 pub mod ca;
 pub mod check;
 pub mod cli;
+pub mod control;
 pub mod duration;
 pub mod engine;
 pub mod metrics;
