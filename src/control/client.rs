@@ -192,6 +192,22 @@ impl TokenBucket {
         Ok(at + wait)
     }
 
+    /// `AllowN(now, n)`: takes `n` tokens only if they are there now (no debt). This is
+    /// how a server-side quota that rejects instead of queuing is modelled.
+    pub fn allow(&mut self, now: SimTime, n: u32) -> bool {
+        if n > self.burst {
+            return false;
+        }
+        let (at, tokens) = self.advance(now);
+        if tokens - n as f64 >= 0.0 {
+            self.last = at;
+            self.tokens = tokens - n as f64;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Changes rate and burst at `now`, keeping the tokens accrued (x/time/rate
     /// `SetLimitAt` + `SetBurstAt`).
     pub fn set_limit(&mut self, now: SimTime, rate_per_s: f64, burst: u32) {
