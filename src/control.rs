@@ -28,5 +28,10 @@
 //! Nothing here iterates a `HashMap` or uses floats as keys.
 
 pub mod apiserver;
+pub mod chiron;
 pub mod client;
+pub mod issuer;
+pub mod kubelet;
+pub mod rotation;
+pub mod signer;
 pub mod version;
