@@ -139,6 +139,16 @@ impl IstioVersion {
         self.minor >= 16
     }
 
+    /// istio-agent's CSR retry policy on this release: 5 calls 100 ms x 2^n ±10 %, then
+    /// the outer 500 ms x 1.5 ±50 % capped at 60 s; flat 60 s after 15 min from 1.16.
+    pub fn agent_backoff(self) -> crate::ca::retry::AgentBackoff {
+        if self.has_flat_outer_backoff() {
+            crate::ca::retry::AgentBackoff::with_flat_after_15_min()
+        } else {
+            crate::ca::retry::AgentBackoff::default()
+        }
+    }
+
     /// Whether the agent re-dials istiod after any CSR error (1.21+, e76467c1a99).
     pub fn reconnects_on_error(self) -> bool {
         self.minor >= 21
@@ -313,6 +323,8 @@ mod tests {
         assert!(!v("1.19.0").has_sidecar_startup_probe());
         assert!(v("1.20.0").has_sidecar_startup_probe());
         assert!(!v("1.23").has_rotation_jitter());
+        assert_eq!(v("1.15.7").agent_backoff().flat_after, None);
+        assert!(v("1.16.0").agent_backoff().flat_after.is_some());
         assert!(v("1.24.0").has_rotation_jitter());
         assert!(!KubeVersion::new(27).has_dynamic_retry_after());
         assert!(KubeVersion::new(28).has_dynamic_retry_after());
