@@ -736,6 +736,8 @@ struct LevelState {
     queue_length_limit: u32,
     hand_size: u32,
     queues: Vec<Queue>,
+    /// Bit `i` set: queue `i` has waiting requests (at most 128 queues).
+    nonempty: u128,
     enqueues: u64,
     robin: usize,
     current_r: Ss,
@@ -792,6 +794,17 @@ impl LevelState {
             return self.executing == 0;
         }
         self.seats_in_use + seats <= self.current_cl
+    }
+
+    /// Final seats wider than the whole limit are reshaped to the limit, keeping the
+    /// final work (`findDispatchQueueToBoundLocked`).
+    fn cap_final_seats(&self, mut work: WorkEstimate) -> WorkEstimate {
+        if work.final_seats > self.current_cl {
+            let final_work = work.final_seats as u64 * work.additional_latency.as_nanos();
+            work.final_seats = self.current_cl;
+            work.additional_latency = SimTime(final_work / self.current_cl.max(1) as u64);
+        }
+        work
     }
 
     fn queue_active(q: &Queue) -> bool {
@@ -916,6 +929,7 @@ impl ApiServer {
                 queue_length_limit: spec.queue_length_limit,
                 hand_size: spec.hand_size,
                 queues: vec![Queue::default(); spec.queues as usize],
+                nonempty: 0,
                 enqueues: 0,
                 robin: 0,
                 current_r: 0,
@@ -1330,6 +1344,20 @@ impl ApiServer {
         {
             return self.reject(li, RejectReason::QueueFull, now);
         }
+        if lvl.waiting == 0 && lvl.can_accommodate(seats) {
+            // Nothing waits and it fits: enqueue-then-dispatch of the source, in one
+            // step (the request is the only head, so fair queuing picks it).
+            let q = &mut lvl.queues[best];
+            if !LevelState::queue_active(q) {
+                q.next_dispatch_r = lvl.current_r;
+                lvl.active_queues += 1;
+            }
+            lvl.queues[best].next_dispatch_r += total_work;
+            lvl.robin = best;
+            let work = lvl.cap_final_seats(work);
+            let done_at = self.start(li, best as u16, work, service, now);
+            return Admission::Admitted { done_at };
+        }
         // Enqueue.
         let wait_limit = {
             let deadline = req
@@ -1357,6 +1385,7 @@ impl ApiServer {
         }
         let q = &mut lvl.queues[best];
         q.waiting.push_back(slot);
+        lvl.nonempty |= 1u128 << best;
         q.waiting_max_seats += seats;
         q.waiting_work += total_work;
         self.reqs[slot as usize].arrival_r = lvl.current_r;
@@ -1468,18 +1497,23 @@ impl ApiServer {
             }
             // Fair queuing: the queue whose head has the least virtual finish time,
             // visited round robin from the last dispatched queue.
+            // Only non-empty queues matter: walk their bits from robin + 1 round.
             let nq = lvl.queues.len();
-            let mut robin = lvl.robin;
+            let start = (lvl.robin + 1) % nq;
             let mut min_q = usize::MAX;
             let mut min_finish = Ss::MAX;
-            for _ in 0..nq {
-                robin = (robin + 1) % nq;
-                let q = &lvl.queues[robin];
-                if let Some(&h) = q.waiting.front() {
+            let high = lvl.nonempty >> start;
+            let low = lvl.nonempty & ((1u128 << start) - 1);
+            for (base, mut bits) in [(start, high), (0, low)] {
+                while bits != 0 {
+                    let qi = base + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let q = &lvl.queues[qi];
+                    let h = *q.waiting.front().expect("bit set: non-empty");
                     let f = q.next_dispatch_r + self.reqs[h as usize].total_work;
                     if f < min_finish {
                         min_finish = f;
-                        min_q = robin;
+                        min_q = qi;
                     }
                 }
             }
@@ -1493,6 +1527,9 @@ impl ApiServer {
             let seats = r.work.max_seats();
             let q = &mut lvl.queues[min_q];
             q.waiting.pop_front();
+            if q.waiting.is_empty() {
+                lvl.nonempty &= !(1u128 << min_q);
+            }
             q.waiting_max_seats -= seats;
             q.waiting_work -= r.total_work;
             q.next_dispatch_r += r.total_work;
@@ -1500,12 +1537,7 @@ impl ApiServer {
             lvl.seats_waiting -= seats;
             lvl.robin = min_q;
             self.queued_total -= 1;
-            let mut work = r.work;
-            if work.final_seats > lvl.current_cl {
-                let final_work = work.final_seats as u64 * work.additional_latency.as_nanos();
-                work.final_seats = lvl.current_cl;
-                work.additional_latency = SimTime(final_work / lvl.current_cl.max(1) as u64);
-            }
+            let work = lvl.cap_final_seats(r.work);
             let done_at = self.start(li, min_q as u16, work, r.service, now);
             self.levels[li].bound(min_q, &self.reqs);
             self.release_slot(head);
@@ -1628,6 +1660,9 @@ impl ApiServer {
         let q = &mut lvl.queues[qi];
         if let Some(pos) = q.waiting.iter().position(|&s| s == slot) {
             q.waiting.remove(pos);
+        }
+        if q.waiting.is_empty() {
+            lvl.nonempty &= !(1u128 << qi);
         }
         q.waiting_max_seats -= seats;
         q.waiting_work -= r.total_work;
