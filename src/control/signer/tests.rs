@@ -1,5 +1,5 @@
 use super::*;
-use crate::control::issuer::{AwsPcaAccount, AwsPcaConfig};
+use crate::control::issuer::{AwsPcaAccount, AwsPcaConfig, AwsRetryConfig};
 use crate::engine::rng::named_stream;
 use crate::engine::{Context, Limits, Model, Simulation};
 
@@ -539,4 +539,34 @@ fn istio_csr_flow_calls_and_results() {
             delete_cr: false
         }
     );
+}
+
+#[test]
+fn empty_retry_quota_turns_in_progress_into_failed() {
+    // With a spent retry quota the SDK returns its quota error instead of
+    // RequestInProgressException: the issuer no longer sees "in progress" and marks
+    // the CR Failed. With quota left it polls until the certificate is ready.
+    let run_with = |quota_tokens| {
+        let cfg = SignerConfig::AwsPcaIssuer(AwsPcaIssuerConfig {
+            sdk: AwsRetryConfig {
+                quota_tokens,
+                ..AwsRetryConfig::default()
+            },
+            ..AwsPcaIssuerConfig::default()
+        });
+        let mut w = World::new(cfg);
+        w.pca = AwsPcaAccount::new(AwsPcaConfig {
+            issue_latency: S(5),
+            ..AwsPcaConfig::default()
+        });
+        let mut sim = Simulation::new(w);
+        seed(&mut sim, 1, SimTime::ZERO, approved());
+        sim.run(Limits::horizon(S(120)));
+        (
+            sim.model.signer.marked_failed(),
+            sim.model.signed_times().len(),
+        )
+    };
+    assert_eq!(run_with(0), (1, 0));
+    assert_eq!(run_with(500), (0, 1));
 }
