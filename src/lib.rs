@@ -42,6 +42,7 @@ pub mod ca;
 pub mod calibrate;
 pub mod check;
 pub mod cli;
+pub mod control;
 pub mod duration;
 pub mod engine;
 pub mod fit;

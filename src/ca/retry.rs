@@ -9,6 +9,13 @@
 //! cap (so a single wait can reach 90 s), and it never gives up. Each outer retry again
 //! makes up to five inner attempts.
 //!
+//! From Istio 1.16 the outer loop runs through Istio's `pkg/backoff` wrapper
+//! (`pkg/backoff/exponential.go`, HEAD `:50-53, 73-80, 91-104`), which keeps cenkalti's
+//! `MaxElapsedTime` of 15 min: once the time since the loop started plus the drawn wait
+//! would pass it, the wait is a flat `MaxInterval` (60 s) from then on. That rule is
+//! [`AgentBackoff::flat_after`] (off by default, so `fleetsim ca` is unchanged) and
+//! [`RetryPolicy::delay_at`], which needs the elapsed time.
+//!
 //! Attempts are numbered from 1. [`RetryPolicy::delay`] gives the wait after attempt
 //! `failed` failed and before attempt `failed + 1`; the caller decides how many attempts
 //! to make at all. Jitter is drawn from the caller's stream: exactly one uniform per call
@@ -34,6 +41,9 @@ pub struct AgentBackoff {
     pub outer_jitter: f64,
     /// Cap on the un-jittered outer wait (60 s).
     pub outer_max: SimTime,
+    /// Istio 1.16+: outer waits become a flat `outer_max` once the loop has run this
+    /// long (`MaxElapsedTime`, 15 min); `None` before 1.16 (`MaxElapsedTime = 0`).
+    pub flat_after: Option<SimTime>,
 }
 
 impl Default for AgentBackoff {
@@ -47,6 +57,17 @@ impl Default for AgentBackoff {
             outer_multiplier: 1.5,
             outer_jitter: 0.5,
             outer_max: SimTime::from_secs(60),
+            flat_after: None,
+        }
+    }
+}
+
+impl AgentBackoff {
+    /// The defaults with Istio 1.16+'s flat wait after 15 minutes.
+    pub fn with_flat_after_15_min() -> AgentBackoff {
+        AgentBackoff {
+            flat_after: Some(SimTime::from_secs(15 * 60)),
+            ..AgentBackoff::default()
         }
     }
 }
@@ -89,6 +110,25 @@ impl RetryPolicy {
                 let u = unit_f64(rng);
                 SimTime::from_secs_f64(base_s * (1.0 + jitter * (2.0 * u - 1.0)))
             }
+        }
+    }
+
+    /// [`delay`](Self::delay) for a retry loop that started `elapsed` ago: with
+    /// [`AgentBackoff::flat_after`], an outer wait that would end past it is the flat
+    /// `outer_max` instead (the draw is made either way, as cenkalti draws before it
+    /// checks). Inner waits are unaffected.
+    pub fn delay_at(&self, failed: u32, elapsed: SimTime, rng: &mut RngStream) -> SimTime {
+        let d = self.delay(failed, rng);
+        match self {
+            RetryPolicy::Agent(b) => {
+                let outer =
+                    (failed.max(1) - 1) % b.inner_attempts.max(1) + 1 == b.inner_attempts.max(1);
+                match b.flat_after {
+                    Some(limit) if outer && elapsed + d > limit => b.outer_max,
+                    _ => d,
+                }
+            }
+            RetryPolicy::Immediate => d,
         }
     }
 
@@ -150,6 +190,27 @@ mod tests {
             let d = p.delay(5 * 20, &mut r).as_secs_f64();
             assert!((30.0..=90.0).contains(&d), "outer capped then ±50 %: {d}");
         }
+    }
+
+    #[test]
+    fn outer_wait_turns_flat_after_15_minutes_from_istio_1_16() {
+        let old = RetryPolicy::agent();
+        let new = RetryPolicy::Agent(AgentBackoff::with_flat_after_15_min());
+        let mut r1 = rng::stream(5, 5);
+        let mut r2 = rng::stream(5, 5);
+        // Early in the loop both draw the same jittered waits.
+        assert_eq!(
+            old.delay_at(5, SimTime::from_secs(10), &mut r1),
+            new.delay_at(5, SimTime::from_secs(10), &mut r2)
+        );
+        // Near 15 minutes the new one is a flat 60 s; the old keeps jittering forever.
+        let late = SimTime::from_secs(15 * 60 - 1);
+        assert_eq!(new.delay_at(5 * 20, late, &mut r2), SimTime::from_secs(60));
+        let d = old.delay_at(5 * 20, late, &mut r1);
+        assert!(d >= SimTime::from_secs(30) && d <= SimTime::from_secs(90));
+        // Inner waits never change.
+        let inner = new.delay_at(1, late, &mut r2);
+        assert!(inner < SimTime::from_millis(111));
     }
 
     #[test]
