@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
         "numfmt",
     ],
     &["metrics", "observed"],
-    &["ca"],
+    &["ca", "control"],
     &["scenario"],
     &["model"],
     &["report"],

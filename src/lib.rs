@@ -17,7 +17,10 @@
 //!    what was measured elsewhere (load tests, Prometheus `query_range`, a
 //!    `timeseries.csv`) and how it compares with a run.
 //! 4. [`ca`]: the certificate authority as a self-contained model component with its own
-//!    configuration type (which the scenario builds), and `fleetsim ca`'s model.
+//!    configuration type (which the scenario builds), and `fleetsim ca`'s model. Beside
+//!    it [`control`]: the control-plane components the certificate path runs through —
+//!    kube-apiserver with API Priority and Fairness, client-go, istiod's RA flow per
+//!    release, the signer controllers, the issuers, the kubelet's back-off, rotation.
 //! 5. [`scenario`]: TOML -> the validated [`scenario::Scenario`] (with its cluster
 //!    templates) and its sections: strategies, the sweep's grid with every point built,
 //!    the expectations. One error type, [`scenario::ScenarioErrors`].
