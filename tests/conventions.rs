@@ -19,6 +19,8 @@ const SUBCOMMANDS: &[&str] = &[
     "report",
     "sweep",
     "merge",
+    "compare",
+    "calibrate",
     "example",
     "completions",
     "man",
@@ -165,7 +167,7 @@ fn the_manual_page_is_roff_and_covers_every_command() {
     let mut expected: Vec<String> = SUBCOMMANDS
         .iter()
         .map(|s| format!("fleetsim-{s}.1"))
-        .chain(["fleetsim.1".to_string()])
+        .chain(["fleetsim.1".to_string(), "fleetsim-ca-fit.1".to_string()])
         .collect();
     expected.sort();
     assert_eq!(pages, expected, "{}", run.stdout);

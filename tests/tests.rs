@@ -9,7 +9,7 @@ mod util;
 
 mod ca;
 mod calibrate;
-mod fit;
 mod conventions;
 mod deploy;
+mod fit;
 mod fleet;
