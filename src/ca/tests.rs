@@ -327,6 +327,30 @@ fn capacity_dip_limits_starts_without_preemption() {
 }
 
 #[test]
+fn reneged_requests_in_a_queue_that_does_not_move_free_their_slots() {
+    // No worker may start for the whole run, so the queue never moves: 100 000 requests
+    // renege after 1 ms each. Their slots are freed in bulk once they outnumber the
+    // waiting ones instead of piling up until the front moves.
+    let mut script = vec![(0.0, Ev::Fraction(0.0))];
+    script.extend((0..100_000).map(|i| {
+        let t = 1.0 + i as f64 * 0.01;
+        (t, Ev::Submit(i, Some(secs(t + 0.001)), OnTimeout::Cancel))
+    }));
+    // One patient request at the front that blocks the queue throughout.
+    script.insert(1, (0.5, Ev::Submit(u64::MAX, None, OnTimeout::Cancel)));
+    let (ca, log) = run(CaConfig::plain(1, constant(1.0)), &script);
+    assert_eq!(ca.ca.reneged(), 100_000);
+    assert_eq!(log.len(), 100_000);
+    assert_eq!(ca.ca.queue_len(), 1);
+    // 100 000 slots would take ~5 MB.
+    assert!(
+        ca.ca.memory_bytes() < 1 << 20,
+        "{} bytes held for one waiting request",
+        ca.ca.memory_bytes()
+    );
+}
+
+#[test]
 fn token_bucket_paces_starts() {
     let cfg = CaConfig {
         rate_limit: Some(RateLimit {
