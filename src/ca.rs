@@ -149,7 +149,7 @@ impl ServiceTime {
     }
 
     /// One draw in nanoseconds.
-    #[inline]
+    #[inline(always)]
     fn sample(&self, rng: &mut RngStream) -> SimTime {
         match *self {
             ServiceTime::Exponential { mean } => {
@@ -170,7 +170,11 @@ impl ServiceTime {
 /// [`SimTime::from_secs_f64`] but without a libm `round` call on the hot path.
 #[inline]
 pub(crate) fn from_nanos_f64(ns: f64) -> SimTime {
-    if ns.is_nan() || ns <= 0.0 {
+    // Below 2^63 (and NaN-free) the signed conversion is one instruction and truncates
+    // the same way as the unsigned one.
+    if ns > 0.0 && ns < 9.2e18 {
+        SimTime((ns + 0.5) as i64 as u64)
+    } else if ns.is_nan() || ns <= 0.0 {
         SimTime::ZERO
     } else if ns >= u64::MAX as f64 {
         SimTime::MAX

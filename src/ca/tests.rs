@@ -559,3 +559,41 @@ fn several_cas_share_one_model() {
         ]
     );
 }
+
+#[test]
+fn nanosecond_rounding_matches_the_unsigned_conversion_everywhere() {
+    let reference = |ns: f64| {
+        if ns.is_nan() || ns <= 0.0 {
+            SimTime::ZERO
+        } else if ns >= u64::MAX as f64 {
+            SimTime::MAX
+        } else {
+            SimTime((ns + 0.5) as u64)
+        }
+    };
+    let mut r = rng::stream(5, 5);
+    let mut cases = vec![
+        0.0,
+        -0.0,
+        -1.0,
+        0.49,
+        0.5,
+        1.5,
+        2.5,
+        9.007_199_254_740_993e15,
+        9.2e18,
+        9.199_999_999_999_999e18,
+        (1u64 << 63) as f64 - 1024.0,
+        (1u64 << 63) as f64,
+        1.8e19,
+        u64::MAX as f64,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        f64::MIN_POSITIVE,
+    ];
+    cases.extend((0..10_000).map(|_| f64::from_bits(rand::Rng::next_u64(&mut r) >> 1)));
+    for ns in cases {
+        assert_eq!(from_nanos_f64(ns), reference(ns), "{ns:e}");
+    }
+}
