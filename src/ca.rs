@@ -48,6 +48,7 @@
 //! token events, deadlines of requests already done) are recognised and ignored.
 
 pub mod analytic;
+pub mod fifo;
 pub mod retry;
 pub mod standalone;
 
