@@ -24,6 +24,13 @@
 //! deadline and token events). Both give the same figures for the same seed; the event
 //! counts and trace hashes differ.
 //!
+//! # Budgets
+//! [`preflight`] refuses a run that could take more events than `max_events` (from the
+//! expected arrivals, the most attempts a client can make and the events each costs) or
+//! whose queue could outgrow `max_memory_bytes`; while running, the engine stops at the
+//! event budget and the model checks the memory it holds every 4096 submissions. A run
+//! that hits either ends with a [`Refusal`], not a report.
+//!
 //! # Random streams (fixed derivation)
 //! Under the master seed: `ca/standalone/arrivals` (inter-arrival times),
 //! `ca/standalone/patience` (one patience per attempt), `ca/standalone/retry` (backoff
@@ -36,7 +43,8 @@ use super::retry::RetryPolicy;
 use super::{CaConfig, CaEvent, CaOutcome, CertificateAuthority, OnTimeout, Usl};
 use crate::engine::rng::named_stream;
 use crate::engine::{
-    Context, Limits, Model, RngStream, RunReport, SimTime, Simulation, TraceEvent,
+    Context, Limits, Model, RngStream, RunReport, SimTime, Simulation, StopReason, TraceEvent,
+    TraceHash,
 };
 
 /// How long a client waits for one attempt.
@@ -87,6 +95,107 @@ pub struct StandaloneConfig {
     pub batches: u32,
     /// Event budget.
     pub max_events: u64,
+    /// Memory budget for the requests in flight and the pending events, in bytes.
+    pub max_memory_bytes: u64,
+}
+
+/// Why a run was refused, up front or while running. The messages name the budget; the
+/// caller adds how to raise it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// Up front: the run could take more events than the budget.
+    #[error(
+        "event budget: the run could take ~{events:.2e} events ({clients:.2e} client arrivals, \
+         up to {per_client} attempt{} each), more than the budget of {budget}",
+        if *per_client == 1 { "" } else { "s" }
+    )]
+    Events {
+        /// Events the run could take.
+        events: f64,
+        /// Expected client arrivals over the horizon.
+        clients: f64,
+        /// Most attempts one client can make within the horizon.
+        per_client: u64,
+        /// The event budget.
+        budget: u64,
+    },
+    /// While running: the event budget ran out before the horizon.
+    #[error("event budget: all {budget} events were used by {at} of the {horizon} horizon")]
+    EventsUsedUp {
+        /// The event budget.
+        budget: u64,
+        /// Simulated time reached.
+        at: SimTime,
+        /// The horizon.
+        horizon: SimTime,
+    },
+    /// Up front: the queue could outgrow the memory budget.
+    #[error(
+        "memory budget: the queue could grow to ~{queue:.2e} requests and hold ~{}, more than \
+         the budget of {}",
+        format_bytes(*bytes),
+        format_bytes(*budget as f64)
+    )]
+    Memory {
+        /// Requests that could wait at once.
+        queue: f64,
+        /// Bytes they (and the pending events) would hold.
+        bytes: f64,
+        /// The memory budget.
+        budget: u64,
+    },
+    /// While running: the requests in flight and pending events held more than the budget.
+    #[error(
+        "memory budget: the run held {} ({queue} requests waiting) by {at}, more than the \
+         budget of {}",
+        format_bytes(*bytes as f64),
+        format_bytes(*budget as f64)
+    )]
+    MemoryUsedUp {
+        /// Bytes held.
+        bytes: u64,
+        /// Requests waiting then.
+        queue: u64,
+        /// The memory budget.
+        budget: u64,
+        /// Simulated time reached.
+        at: SimTime,
+    },
+}
+
+/// Bytes in binary units, e.g. `4 GiB`, `1.5 MiB`.
+pub fn format_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if v.fract() == 0.0 || v >= 100.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// What [`preflight`] worked out for a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preflight {
+    /// Expected client arrivals over the horizon.
+    pub clients: f64,
+    /// Most attempts one client can make within the horizon.
+    pub per_client: u64,
+    /// Upper bound on requests (clients x attempts each).
+    pub attempts: f64,
+    /// Upper bound on events (each request's own events).
+    pub events: f64,
+    /// Estimated most requests waiting at once.
+    pub queue: f64,
+    /// Estimated most bytes held for requests and pending events.
+    pub bytes: f64,
+    /// Whether [`FifoServers`] settles the requests at submission.
+    pub settled: bool,
 }
 
 /// True when nothing changes the CA's speed or workers during the run, so
@@ -96,6 +205,126 @@ pub fn settles_at_submission(cfg: &StandaloneConfig) -> bool {
         && cfg.ca.failed_object_slowdown == 0.0
         && cfg.ca.rate_limit.is_none()
         && cfg.dip.is_none()
+}
+
+/// The most requests per second the CA can sign with all its workers: `workers / mean`,
+/// less under USL (its peak over `n <= workers`), at most the rate limit.
+fn capacity_per_s(ca: &CaConfig, fraction: f64) -> f64 {
+    let c = (fraction * ca.workers as f64 + 1e-9).floor().max(0.0);
+    let mean_s = ca.service.mean_s();
+    let through = |n: f64| n / (mean_s * ca.usl.slowdown(n as u32));
+    let mut best = through(c);
+    if ca.usl.kappa > 0.0 && c >= 1.0 {
+        let peak = ca.usl.peak_concurrency();
+        for n in [peak.floor(), peak.ceil()] {
+            if n >= 1.0 && n <= c {
+                best = best.max(through(n));
+            }
+        }
+    }
+    if c < 1.0 {
+        best = 0.0;
+    }
+    match ca.rate_limit {
+        Some(rl) => best.min(rl.rate_per_s),
+        None => best,
+    }
+}
+
+/// Checks a run against its budgets before it starts (see the module docs).
+///
+/// - Events: `arrival rate x horizon` clients, each making at most `1 + min(retries,
+///   horizon / shortest failed attempt)` attempts (a failed attempt lasts at least the
+///   constant patience plus the shortest backoff). Settled at submission, a first attempt
+///   costs one event (its arrival) and a retry two (the give-up and the attempt); with the
+///   event-driven CA each attempt costs its submission, its completion, a deadline (with
+///   a patience) and a token (with a rate limit). Above `max_events`, refused.
+/// - Memory: under `keep` or without patience, a CA offered more requests per second
+///   than it can sign queues the excess for the whole horizon (and during a dip, the
+///   excess over its reduced capacity); under `cancel` no more than the requests of one
+///   mean patience wait, if it is overloaded at all. That queue at the bytes one waiting
+///   request holds, plus the workers and pending deadlines and retries, above
+///   `max_memory_bytes`, refused.
+pub fn preflight(cfg: &StandaloneConfig) -> Result<Preflight, Refusal> {
+    let horizon_s = cfg.horizon.as_secs_f64();
+    let clients = cfg.arrival_rate_per_s * horizon_s;
+    let failed_attempt = match cfg.patience {
+        Some(Patience::Constant(d)) => d,
+        _ => SimTime::ZERO,
+    }
+    .saturating_add(cfg.backoff.min_delay());
+    let per_client = 1 + match failed_attempt.as_nanos() {
+        0 => cfg.retries as u64,
+        ns => (cfg.retries as u64).min(cfg.horizon.as_nanos() / ns),
+    };
+    let attempts = clients * per_client as f64;
+    let settled = settles_at_submission(cfg);
+    let events = if settled {
+        clients * (1.0 + 2.0 * (per_client - 1) as f64)
+    } else {
+        // Submission, completion, deadline, token.
+        let per_attempt =
+            2.0 + cfg.patience.is_some() as u8 as f64 + cfg.ca.rate_limit.is_some() as u8 as f64;
+        attempts * per_attempt
+    };
+    if events > cfg.max_events as f64 {
+        return Err(Refusal::Events {
+            events,
+            clients,
+            per_client,
+            budget: cfg.max_events,
+        });
+    }
+    let offered = attempts / horizon_s.max(1e-9);
+    let backlog = |cap: f64, for_s: f64| (offered - cap).max(0.0) * for_s;
+    let mut unbounded = backlog(capacity_per_s(&cfg.ca, 1.0), horizon_s);
+    if let Some(d) = cfg.dip {
+        let len_s = d.duration.as_secs_f64().min(horizon_s);
+        unbounded += backlog(capacity_per_s(&cfg.ca, d.fraction), len_s);
+    }
+    let patience_s = match cfg.patience {
+        Some(Patience::Constant(d) | Patience::Exponential(d)) => d.as_secs_f64(),
+        None => 0.0,
+    };
+    let queue = match (cfg.patience, cfg.on_timeout) {
+        (Some(_), OnTimeout::Cancel) => unbounded.min(offered * patience_s),
+        _ => unbounded,
+    };
+    let event_bytes = std::mem::size_of::<(u64, StandaloneEvent)>() as f64;
+    let (per_waiting, per_worker) = if settled {
+        (16.0, 16.0)
+    } else {
+        (
+            2.0 * (std::mem::size_of::<super::Slot>() + 8) as f64 + event_bytes,
+            2.0 * (std::mem::size_of::<super::Job>() + std::mem::size_of::<super::Slot>()) as f64,
+        )
+    };
+    let mut pending = 0.0;
+    if cfg.retries > 0 {
+        let window_s = patience_s + cfg.backoff.max_delay(cfg.retries).as_secs_f64();
+        pending += offered * window_s.min(horizon_s);
+    }
+    if !settled && cfg.on_timeout == OnTimeout::Keep {
+        pending += offered * patience_s.min(horizon_s);
+    }
+    let bytes =
+        queue * per_waiting + cfg.ca.workers as f64 * per_worker + 2.0 * pending * event_bytes;
+    if bytes > cfg.max_memory_bytes as f64 {
+        return Err(Refusal::Memory {
+            queue,
+            bytes,
+            budget: cfg.max_memory_bytes,
+        });
+    }
+    Ok(Preflight {
+        clients,
+        per_client,
+        attempts,
+        events,
+        queue,
+        bytes,
+        settled,
+    })
 }
 
 /// Maximum `retries`: the attempt number lives in the low 16 bits of a request id.
@@ -147,7 +376,8 @@ pub struct StandaloneReport {
     pub clients_failed: u64,
     /// Served-in-time completions per second over the last 10 % of the horizon.
     pub goodput_per_s_end: f64,
-    /// Goodput at the end below half the arrival rate although any dip is over.
+    /// Goodput at the end below half the arrival rate although any dip is over, with
+    /// requests still waiting at the end (an idle CA is not metastable).
     pub metastable: bool,
     /// Largest queue length over the run.
     pub peak_queue: u64,
@@ -252,7 +482,22 @@ impl Ca {
             Ca::Settled(f) => f.queue_seconds(now),
         }
     }
+    fn memory_bytes(&self) -> u64 {
+        match self {
+            Ca::Events(ca) => ca.memory_bytes(),
+            Ca::Settled(f) => f.memory_bytes(),
+        }
+    }
+    fn queue_len(&self) -> u64 {
+        match self {
+            Ca::Events(ca) => ca.queue_len(),
+            Ca::Settled(f) => f.queue_len(),
+        }
+    }
 }
+
+/// Submissions between two checks of the memory held.
+const MEMORY_CHECK_EVERY: u64 = 4096;
 
 /// The model: one CA, Poisson clients, retries.
 pub struct StandaloneModel {
@@ -280,8 +525,22 @@ pub struct StandaloneModel {
     goodput_end: u64,
     /// Mean inter-arrival time in nanoseconds.
     ns_per_arrival: f64,
+    submissions: u64,
     /// When the pending arrival was scheduled.
     arrival_posted: SimTime,
+    /// Set when the memory held passed the budget (the run was stopped).
+    over_memory: Option<(u64, u64, SimTime)>,
+    /// Arrivals run inline (see [`StandaloneModel::handle`]): settled, without retries.
+    inline: bool,
+    /// With `inline`: every event executed, inline or by the engine, and their hash.
+    events: u64,
+    trace: TraceHash,
+    /// With `inline`: the time of the next `Batch` event (`SimTime::MAX` after the last).
+    next_batch_at: SimTime,
+    /// An event was scheduled while handling the current arrival.
+    scheduled: bool,
+    /// With `inline`: the event budget ran out at this time (the run was stopped).
+    budget_hit: Option<SimTime>,
 }
 
 impl StandaloneModel {
@@ -320,7 +579,15 @@ impl StandaloneModel {
             wasted_ns: 0,
             goodput_end: 0,
             ns_per_arrival: 1e9 / cfg.arrival_rate_per_s,
+            submissions: 0,
             arrival_posted: SimTime::ZERO,
+            over_memory: None,
+            inline: settled && cfg.retries == 0,
+            events: 0,
+            trace: TraceHash::new(),
+            next_batch_at: cfg.warmup,
+            scheduled: false,
+            budget_hit: None,
             cfg,
         }
     }
@@ -349,8 +616,13 @@ impl StandaloneModel {
 
     #[inline]
     /// Submits `request` now; `posted` is when the event that submits it was scheduled.
-    fn submit(&mut self, request: u64, posted: SimTime, ctx: &mut Context<StandaloneEvent>) {
-        let now = ctx.now();
+    fn submit(
+        &mut self,
+        request: u64,
+        posted: SimTime,
+        now: SimTime,
+        ctx: &mut Context<StandaloneEvent>,
+    ) {
         if now >= self.cfg.warmup {
             self.requests += 1;
             if request & 0xffff != 0 {
@@ -375,6 +647,22 @@ impl StandaloneModel {
                 let fate = f.submit(now, posted, deadline, self.cfg.on_timeout);
                 self.settle(request, now, fate, ctx);
             }
+        }
+        self.submissions += 1;
+        if self.submissions % MEMORY_CHECK_EVERY == 0 {
+            self.check_memory(now, ctx);
+        }
+    }
+
+    /// Stops the run if the requests in flight and the pending events hold more than
+    /// the memory budget.
+    #[cold]
+    fn check_memory(&mut self, now: SimTime, ctx: &mut Context<StandaloneEvent>) {
+        let events = ctx.pending() as u64 * std::mem::size_of::<(u64, StandaloneEvent)>() as u64;
+        let bytes = self.ca.memory_bytes() + events;
+        if bytes > self.cfg.max_memory_bytes {
+            self.over_memory = Some((bytes, self.ca.queue_len(), now));
+            ctx.stop();
         }
     }
 
@@ -406,6 +694,7 @@ impl StandaloneModel {
                 // Where the event-driven CA's deadline would run (see `Fate`); its
                 // handler also retries.
                 ctx.schedule_at(at, StandaloneEvent::LeftAtOnce { request });
+                self.scheduled = true;
             }
             if at < horizon {
                 let waited = fate.started != Some(submitted);
@@ -526,25 +815,62 @@ impl StandaloneModel {
 impl Model for StandaloneModel {
     type Event = StandaloneEvent;
 
+    /// Arrivals inline: settled and without retries, the only events a run schedules
+    /// besides arrivals are the batch boundaries (known in advance) and `LeftAtOnce` (at
+    /// the instant of the arrival that schedules it). So while the next arrival lies
+    /// before the next batch boundary and the horizon, and the arrival just handled
+    /// scheduled nothing, the engine would pop that arrival next: it is handled here at
+    /// once, without a trip through the event queue, and recorded in the model's own
+    /// trace hash and event count, which then stand for the engine's (same sequence,
+    /// same hash, same count).
     #[inline]
     fn handle(&mut self, event: StandaloneEvent, ctx: &mut Context<StandaloneEvent>) {
+        if self.inline {
+            if self.events >= self.cfg.max_events {
+                self.budget_hit = Some(ctx.now());
+                ctx.stop();
+                return;
+            }
+            self.events += 1;
+            self.trace.record(ctx.now(), event.kind(), event.entity());
+        }
         match event {
             StandaloneEvent::Arrival => {
-                let client = self.next_client;
-                self.next_client += 1;
-                if ctx.now() >= self.cfg.warmup {
-                    self.arrivals += 1;
+                let mut now = ctx.now();
+                loop {
+                    self.scheduled = false;
+                    let client = self.next_client;
+                    self.next_client += 1;
+                    if now >= self.cfg.warmup {
+                        self.arrivals += 1;
+                    }
+                    let posted = self.arrival_posted;
+                    self.arrival_posted = now;
+                    self.submit(client << 16, posted, now, ctx);
+                    let x: f64 = Exp1.sample(&mut self.arrivals_rng);
+                    let next = now.saturating_add(super::from_nanos_f64(x * self.ns_per_arrival));
+                    if !(self.inline
+                        && !self.scheduled
+                        && self.over_memory.is_none()
+                        && next < self.next_batch_at
+                        && next < self.cfg.horizon)
+                    {
+                        ctx.schedule_at(next, StandaloneEvent::Arrival);
+                        break;
+                    }
+                    if self.events >= self.cfg.max_events {
+                        self.budget_hit = Some(now);
+                        ctx.stop();
+                        break;
+                    }
+                    self.events += 1;
+                    self.trace.record(next, 1, 0);
+                    now = next;
                 }
-                let posted = self.arrival_posted;
-                self.arrival_posted = ctx.now();
-                self.submit(client << 16, posted, ctx);
-                let x: f64 = Exp1.sample(&mut self.arrivals_rng);
-                ctx.schedule_in(
-                    super::from_nanos_f64(x * self.ns_per_arrival),
-                    StandaloneEvent::Arrival,
-                );
             }
-            StandaloneEvent::Attempt { request, posted } => self.submit(request, posted, ctx),
+            StandaloneEvent::Attempt { request, posted } => {
+                self.submit(request, posted, ctx.now(), ctx)
+            }
             StandaloneEvent::GaveUp { request } => self.schedule_retry(request, ctx),
             StandaloneEvent::LeftAtOnce { request } => {
                 if let Ca::Settled(f) = &mut self.ca {
@@ -573,8 +899,14 @@ impl Model for StandaloneModel {
                 };
                 ca.set_capacity_fraction(f, ctx);
             }
-            StandaloneEvent::Batch(_) => {
+            StandaloneEvent::Batch(k) => {
                 let now = ctx.now();
+                let next = k as u64 + 1;
+                self.next_batch_at = if next < self.batches.len() as u64 {
+                    SimTime(self.cfg.warmup.as_nanos() + next * self.batch_len_ns)
+                } else {
+                    SimTime::MAX
+                };
                 self.snapshots
                     .push((self.ca.busy_worker_seconds(now), self.ca.queue_seconds(now)));
             }
@@ -597,14 +929,16 @@ fn ratio(num: f64, den: f64) -> f64 {
     }
 }
 
-/// Runs one standalone simulation. The config is assumed valid (the CLI checks it).
-pub fn run(cfg: &StandaloneConfig) -> StandaloneReport {
-    run_as(cfg, settles_at_submission(cfg))
+/// Runs one standalone simulation: [`preflight`] first, then the run, which ends with a
+/// [`Refusal`] if it hits a budget. The config is assumed valid (the CLI checks it).
+pub fn run(cfg: &StandaloneConfig) -> Result<StandaloneReport, Refusal> {
+    let preflight = preflight(cfg)?;
+    run_as(cfg, preflight.settled)
 }
 
 /// [`run`] with the CA settled at submission or event-driven (`settled` requires
 /// [`settles_at_submission`]); the two must agree on every figure.
-pub(crate) fn run_as(cfg: &StandaloneConfig, settled: bool) -> StandaloneReport {
+pub(crate) fn run_as(cfg: &StandaloneConfig, settled: bool) -> Result<StandaloneReport, Refusal> {
     assert!(!settled || settles_at_submission(cfg));
     let mut sim = Simulation::new(StandaloneModel::new(*cfg, settled));
     sim.schedule_at(SimTime::ZERO, StandaloneEvent::Arrival);
@@ -620,12 +954,36 @@ pub(crate) fn run_as(cfg: &StandaloneConfig, settled: bool) -> StandaloneReport 
             StandaloneEvent::Batch(k as u32),
         );
     }
-    let run = sim.run(Limits {
+    let mut run = sim.run(Limits {
         horizon: cfg.horizon,
         max_events: cfg.max_events,
     });
-    let end = run.end;
     let m = &mut sim.model;
+    if m.inline {
+        // The model saw every event, the engine only those it popped.
+        run.events = m.events;
+        run.trace_hash = m.trace.value();
+        if let Some(at) = m.budget_hit {
+            run.stop = StopReason::EventBudget;
+            run.end = at;
+        }
+    }
+    let end = run.end;
+    if let Some((bytes, queue, at)) = m.over_memory {
+        return Err(Refusal::MemoryUsedUp {
+            bytes,
+            queue,
+            budget: cfg.max_memory_bytes,
+            at,
+        });
+    }
+    if run.stop == StopReason::EventBudget {
+        return Err(Refusal::EventsUsedUp {
+            budget: cfg.max_events,
+            at: end,
+            horizon: cfg.horizon,
+        });
+    }
     // The last boundary is the end of the run (the horizon, or earlier if a guard hit).
     m.snapshots
         .push((m.ca.busy_worker_seconds(end), m.ca.queue_seconds(end)));
@@ -669,7 +1027,7 @@ pub(crate) fn run_as(cfg: &StandaloneConfig, settled: bool) -> StandaloneReport 
         Ca::Events(ca) => ca.peak_queue(),
         Ca::Settled(f) => f.peak_queue(),
     };
-    StandaloneReport {
+    Ok(StandaloneReport {
         arrivals: m.arrivals,
         requests: m.requests,
         retries: m.retries,
@@ -684,7 +1042,10 @@ pub(crate) fn run_as(cfg: &StandaloneConfig, settled: bool) -> StandaloneReport 
         served_late: m.served_late,
         clients_failed: m.clients_failed,
         goodput_per_s_end,
-        metastable: dip_over && goodput_per_s_end < 0.5 * cfg.arrival_rate_per_s,
+        // Low goodput alone is no collapse: an idle CA (a few arrivals an hour) serves
+        // none in the last tenth by chance. Metastable means requests still wait at the
+        // end while the clients get less than half of what they ask for.
+        metastable: dip_over && queue_end > 0 && goodput_per_s_end < 0.5 * cfg.arrival_rate_per_s,
         peak_queue,
         queue_end,
         stderr: StdErrors {
@@ -695,7 +1056,7 @@ pub(crate) fn run_as(cfg: &StandaloneConfig, settled: bool) -> StandaloneReport 
             mean_queue_len: se_q,
         },
         run,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -718,6 +1079,7 @@ mod tests {
             seed: 1,
             batches: 20,
             max_events: u64::MAX,
+            max_memory_bytes: u64::MAX,
         }
     }
 
@@ -798,10 +1160,71 @@ mod tests {
         for i in 0..env("FLEETSIM_SETTLED_CASES", 400) {
             let cfg = random_config(&mut r);
             assert!(settles_at_submission(&cfg));
-            let settled = run_as(&cfg, true);
-            let events = run_as(&cfg, false);
+            let settled = run_as(&cfg, true).expect("no budget");
+            let events = run_as(&cfg, false).expect("no budget");
             assert!(settled.run.events <= events.run.events);
             assert_eq!(figures(settled), figures(events), "case {i}: {cfg:#?}");
         }
+    }
+
+    #[test]
+    fn preflight_bounds_requests_by_the_horizon_and_the_patience() {
+        let service = ServiceTime::Exponential {
+            mean: SimTime::from_millis(100),
+        };
+        let mut cfg = base(10.0, 2, service, SimTime::from_secs(100));
+        cfg.patience = Some(Patience::Constant(SimTime::from_secs(1)));
+        cfg.retries = 65_534;
+        cfg.max_events = 1_000_000;
+        cfg.max_memory_bytes = 1 << 30;
+        // A failed attempt lasts at least the 1 s patience: at most 100 per client.
+        let p = preflight(&cfg).unwrap();
+        assert_eq!((p.clients, p.per_client), (1000.0, 101));
+        // Exponential patience has no floor: every retry may happen.
+        cfg.patience = Some(Patience::Exponential(SimTime::from_secs(1)));
+        assert!(matches!(
+            preflight(&cfg),
+            Err(Refusal::Events {
+                per_client: 65_535,
+                ..
+            })
+        ));
+        // Keep without enough capacity: the queue grows for the whole horizon.
+        let mut cfg = base(1e6, 16, service, SimTime::from_secs(10));
+        cfg.max_events = u64::MAX;
+        cfg.max_memory_bytes = 100 << 20;
+        let Err(Refusal::Memory { queue, .. }) = preflight(&cfg) else {
+            panic!("{:?}", preflight(&cfg))
+        };
+        assert!((queue - (1e6 - 160.0) * 10.0).abs() < 1.0, "{queue}");
+        // Under cancel the queue holds at most one patience's worth of requests.
+        cfg.patience = Some(Patience::Constant(SimTime::from_millis(10)));
+        let p = preflight(&cfg).unwrap();
+        assert!((p.queue - 1e4).abs() < 1.0, "{}", p.queue);
+    }
+
+    #[test]
+    fn a_run_over_its_memory_budget_stops_with_a_refusal() {
+        // 1000/s offered to a CA that signs 10/s; the preflight would refuse it, the
+        // running check must too.
+        let service = ServiceTime::Exponential {
+            mean: SimTime::from_millis(100),
+        };
+        let mut cfg = base(1000.0, 1, service, SimTime::from_secs(10_000));
+        cfg.max_memory_bytes = 1 << 20;
+        for settled in [true, false] {
+            match run_as(&cfg, settled) {
+                Err(Refusal::MemoryUsedUp { bytes, queue, .. }) => {
+                    assert!(bytes > 1 << 20 && queue > 10_000, "{bytes} {queue}")
+                }
+                other => panic!("settled {settled}: {other:?}"),
+            }
+        }
+        cfg.max_memory_bytes = u64::MAX;
+        cfg.max_events = 5000;
+        assert!(matches!(
+            run_as(&cfg, true),
+            Err(Refusal::EventsUsedUp { budget: 5000, .. })
+        ));
     }
 }
