@@ -462,6 +462,9 @@ struct Batch {
 }
 
 /// The CA as the model runs it.
+// One per run; the settled variant (with its draws made ahead) is the hot path and stays
+// inline rather than behind a pointer.
+#[allow(clippy::large_enum_variant)]
 enum Ca {
     /// Event-driven (boxed: it is the larger one and not the fast path).
     Events(Box<CertificateAuthority>),
@@ -496,6 +499,10 @@ impl Ca {
     }
 }
 
+/// Inter-arrival times drawn at a time (the arrivals stream serves nothing else, so the
+/// sequence is the same; the draws no longer wait on each other one by one).
+const GAPS_AHEAD: usize = 32;
+
 /// Submissions between two checks of the memory held.
 const MEMORY_CHECK_EVERY: u64 = 4096;
 
@@ -525,6 +532,9 @@ pub struct StandaloneModel {
     goodput_end: u64,
     /// Mean inter-arrival time in nanoseconds.
     ns_per_arrival: f64,
+    /// Inter-arrival times drawn ahead, in draw order: `gaps[gap_next..]` are next.
+    gaps: [u64; GAPS_AHEAD],
+    gap_next: usize,
     submissions: u64,
     /// When the pending arrival was scheduled.
     arrival_posted: SimTime,
@@ -579,6 +589,8 @@ impl StandaloneModel {
             wasted_ns: 0,
             goodput_end: 0,
             ns_per_arrival: 1e9 / cfg.arrival_rate_per_s,
+            gaps: [0; GAPS_AHEAD],
+            gap_next: GAPS_AHEAD,
             submissions: 0,
             arrival_posted: SimTime::ZERO,
             over_memory: None,
@@ -590,6 +602,26 @@ impl StandaloneModel {
             budget_hit: None,
             cfg,
         }
+    }
+
+    /// The next inter-arrival time.
+    #[inline]
+    fn next_gap(&mut self) -> SimTime {
+        if self.gap_next == GAPS_AHEAD {
+            self.draw_gaps();
+        }
+        let g = self.gaps[self.gap_next];
+        self.gap_next += 1;
+        SimTime(g)
+    }
+
+    #[inline(never)]
+    fn draw_gaps(&mut self) {
+        for g in self.gaps.iter_mut() {
+            let x: f64 = Exp1.sample(&mut self.arrivals_rng);
+            *g = super::from_nanos_f64(x * self.ns_per_arrival).as_nanos();
+        }
+        self.gap_next = 0;
     }
 
     /// The batch of a submission time, if it lies in the window.
@@ -847,8 +879,7 @@ impl Model for StandaloneModel {
                     let posted = self.arrival_posted;
                     self.arrival_posted = now;
                     self.submit(client << 16, posted, now, ctx);
-                    let x: f64 = Exp1.sample(&mut self.arrivals_rng);
-                    let next = now.saturating_add(super::from_nanos_f64(x * self.ns_per_arrival));
+                    let next = now.saturating_add(self.next_gap());
                     if !(self.inline
                         && !self.scheduled
                         && self.over_memory.is_none()
