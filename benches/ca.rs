@@ -28,6 +28,7 @@ fn mmc_timeout(horizon_s: u64) -> StandaloneConfig {
         seed: 1,
         batches: 20,
         max_events: u64::MAX,
+        max_memory_bytes: u64::MAX,
     }
 }
 
@@ -36,7 +37,7 @@ fn bench_ca(c: &mut Criterion) {
     g.sample_size(10);
 
     let cfg = mmc_timeout(20_000);
-    let arrivals = standalone::run(&cfg).arrivals as f64 / 0.9; // whole run, not just the window
+    let arrivals = standalone::run(&cfg).expect("within budget").arrivals as f64 / 0.9; // whole run, not just the window
     g.throughput(Throughput::Elements(arrivals as u64));
     g.bench_function("mmc_timeout_rho0.94_c16", |b| {
         b.iter(|| standalone::run(&cfg))

@@ -48,6 +48,7 @@
 //! token events, deadlines of requests already done) are recognised and ignored.
 
 pub mod analytic;
+pub mod fifo;
 pub mod retry;
 pub mod standalone;
 
@@ -57,6 +58,10 @@ use std::collections::{BinaryHeap, VecDeque};
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
 use crate::engine::{RngStream, Schedule, SimTime, TraceEvent};
+
+/// Reneged or withdrawn queue entries kept before [`CertificateAuthority`] compacts its
+/// queue (and only when they outnumber the live entries).
+const COMPACT_MIN_GONE: u64 = 4096;
 
 /// The standard normal quantile at 0.99, used to turn a p99 into a lognormal sigma.
 pub const Z_99: f64 = 2.326_347_874_040_840_8;
@@ -145,7 +150,7 @@ impl ServiceTime {
     }
 
     /// One draw in nanoseconds.
-    #[inline]
+    #[inline(always)]
     fn sample(&self, rng: &mut RngStream) -> SimTime {
         match *self {
             ServiceTime::Exponential { mean } => {
@@ -166,7 +171,11 @@ impl ServiceTime {
 /// [`SimTime::from_secs_f64`] but without a libm `round` call on the hot path.
 #[inline]
 pub(crate) fn from_nanos_f64(ns: f64) -> SimTime {
-    if ns.is_nan() || ns <= 0.0 {
+    // Below 2^63 (and NaN-free) the signed conversion is one instruction and truncates
+    // the same way as the unsigned one.
+    if ns > 0.0 && ns < 9.2e18 {
+        SimTime((ns + 0.5) as i64 as u64)
+    } else if ns.is_nan() || ns <= 0.0 {
         SimTime::ZERO
     } else if ns >= u64::MAX as f64 {
         SimTime::MAX
@@ -541,6 +550,9 @@ pub struct CertificateAuthority {
     withdrawn: u64,
     /// Withdrawn jobs still in `jobs` (dropped lazily when they surface).
     withdrawn_jobs: u32,
+    /// Entries of `queue` that reneged or were withdrawn (dropped when they reach the
+    /// front, or all at once when they outnumber the live ones: see `compact_queue`).
+    gone_in_queue: u64,
     /// No contention and no slowdown (sigma = kappa = alpha = 0): every job runs at rate 1,
     /// so each gets its own completion event and the shared virtual clock is not needed.
     independent: bool,
@@ -586,6 +598,7 @@ impl CertificateAuthority {
             peak_queue: 0,
             withdrawn: 0,
             withdrawn_jobs: 0,
+            gone_in_queue: 0,
             independent: config.usl.sigma == 0.0
                 && config.usl.kappa == 0.0
                 && config.failed_object_slowdown == 0.0,
@@ -669,6 +682,8 @@ impl CertificateAuthority {
                 self.sync(now);
                 self.slots[ticket.slot as usize].state = SlotState::Gone;
                 self.queued -= 1;
+                self.gone_in_queue += 1;
+                self.compact_queue();
                 true
             }
             SlotState::InService if self.independent => {
@@ -750,6 +765,8 @@ impl CertificateAuthority {
                             request: s.request,
                             submitted: s.submitted,
                         });
+                        self.gone_in_queue += 1;
+                        self.compact_queue();
                     }
                     (SlotState::Queued | SlotState::InService, OnTimeout::Keep) if !s.timed_out => {
                         s.timed_out = true;
@@ -907,6 +924,12 @@ impl CertificateAuthority {
     pub fn peak_queue(&self) -> u64 {
         self.peak_queue
     }
+    /// Approximate bytes held for requests (slots, free list, queue, jobs in service).
+    pub fn memory_bytes(&self) -> u64 {
+        (self.slots.capacity() * std::mem::size_of::<Slot>()
+            + (self.free.capacity() + self.queue.capacity()) * 4
+            + self.jobs.capacity() * std::mem::size_of::<Job>()) as u64
+    }
 
     // ----- internals --------------------------------------------------------------
 
@@ -927,6 +950,27 @@ impl CertificateAuthority {
         s.state = SlotState::Free;
         s.gen = s.gen.wrapping_add(1);
         self.free.push(slot);
+    }
+
+    /// Drops the reneged and withdrawn entries from the queue once they are both many and
+    /// more than the live ones, so a queue that does not move (a dip to zero, a
+    /// rate limit) holds memory for the requests that wait, not for all that ever came.
+    /// Amortised O(1) per entry.
+    fn compact_queue(&mut self) {
+        if self.gone_in_queue < COMPACT_MIN_GONE || self.gone_in_queue <= self.queued {
+            return;
+        }
+        let mut queue = std::mem::take(&mut self.queue);
+        queue.retain(|&slot| {
+            if self.slots[slot as usize].state == SlotState::Gone {
+                self.release(slot);
+                false
+            } else {
+                true
+            }
+        });
+        self.queue = queue;
+        self.gone_in_queue = 0;
     }
 
     fn update_allowed(&mut self) {
@@ -980,6 +1024,7 @@ impl CertificateAuthority {
             let slot = loop {
                 let slot = self.queue.pop_front().expect("queued > 0");
                 if self.slots[slot as usize].state == SlotState::Gone {
+                    self.gone_in_queue -= 1;
                     self.release(slot);
                 } else {
                     break slot;
@@ -1015,6 +1060,7 @@ impl CertificateAuthority {
                 break;
             }
             self.queue.pop_front();
+            self.gone_in_queue -= 1;
             self.release(front);
         }
     }

@@ -465,3 +465,160 @@ fn bad_flags_exit_2_naming_flag_and_value() {
     // Missing required flags also exit 2.
     fleetsim(&["ca", "--workers", "1"]).expect_code(2);
 }
+
+/// Runs `fleetsim ca ARGS` and requires exit 2 within a few seconds with a one-line
+/// message on stderr that contains every needle.
+#[track_caller]
+fn refused(args: &[&str], needles: &[&str]) {
+    let mut all = vec!["ca"];
+    all.extend_from_slice(args);
+    let t0 = std::time::Instant::now();
+    let r = fleetsim(&all);
+    let secs = t0.elapsed().as_secs_f64();
+    let r = r.expect_code(2);
+    assert!(secs < 10.0, "{args:?} took {secs:.1} s to be refused");
+    assert_eq!(
+        r.stderr.trim_end().lines().count(),
+        1,
+        "one line:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.is_empty(),
+        "no figures for a refused run:\n{}",
+        r.stdout
+    );
+    for n in needles {
+        assert!(r.stderr.contains(n), "stderr lacks {n:?}:\n{}", r.stderr);
+    }
+}
+
+/// Hardening row 3: a billion arrivals per second used to queue until the process ran
+/// out of memory; the memory budget refuses the run before it starts.
+#[test]
+fn hardening_3_flood_of_arrivals_is_refused_by_the_memory_budget_not_an_oom() {
+    let flood = [
+        "--arrival-rate",
+        "1e9",
+        "--workers",
+        "16",
+        "--service-mean",
+        "100ms",
+        "--horizon",
+        "1s",
+    ];
+    refused(&flood, &["memory budget", "4 GiB", "--max-memory"]);
+    // With a 1 ns timeout and 65534 immediate retries kept by the CA, every client
+    // would make all its attempts: the event budget refuses it.
+    let mut storm = flood.to_vec();
+    storm.extend_from_slice(&[
+        "--timeout",
+        "1ns",
+        "--retries",
+        "65534",
+        "--retry-backoff",
+        "none",
+        "--on-timeout",
+        "keep",
+    ]);
+    refused(&storm, &["event budget", "65535 attempts", "--max-events"]);
+}
+
+/// Hardening row 8: a 100-year horizon used to run for hours; the event budget refuses
+/// it before it starts.
+#[test]
+fn hardening_8_century_long_horizon_is_refused_by_the_event_budget_not_a_hang() {
+    refused(
+        &[
+            "--arrival-rate",
+            "10",
+            "--workers",
+            "2",
+            "--service-mean",
+            "100ms",
+            "--horizon",
+            "36500d",
+        ],
+        &["event budget", "3.15e10", "1000000000", "--max-events"],
+    );
+}
+
+#[test]
+fn event_budget_stops_a_run_that_outgrows_it_while_running() {
+    // 10 000 events expected, a few more drawn with this seed: the preflight admits the
+    // run and the engine's budget stops it.
+    let args = [
+        "--arrival-rate",
+        "100",
+        "--workers",
+        "16",
+        "--service-mean",
+        "10ms",
+        "--horizon",
+        "100s",
+        "--seed",
+        "2",
+    ];
+    let mut tight = args.to_vec();
+    tight.extend_from_slice(&["--max-events", "10000"]);
+    refused(
+        &tight,
+        &["event budget", "10000 events were used by", "--max-events"],
+    );
+    let mut enough = args.to_vec();
+    enough.extend_from_slice(&["--max-events", "20000", "--max-memory", "64MiB"]);
+    let j = run_json(&enough);
+    assert_eq!(j["stop"], "horizon", "{j:#}");
+}
+
+#[test]
+fn budget_flags_take_units_and_bad_values_exit_2_naming_flag_and_value() {
+    let ok = [
+        "ca",
+        "--arrival-rate",
+        "1",
+        "--workers",
+        "1",
+        "--service-mean",
+        "1s",
+        "--horizon",
+        "10s",
+    ];
+    for (flag, value) in [
+        ("--max-events", "0"),
+        ("--max-events", "lots"),
+        ("--max-memory", "0"),
+        ("--max-memory", "4XB"),
+        ("--max-memory", "-1GiB"),
+    ] {
+        let mut args = ok.to_vec();
+        args.extend_from_slice(&[flag, value]);
+        let r = fleetsim(&args).expect_code(2);
+        assert!(
+            r.stderr.contains(flag) && r.stderr.contains(value),
+            "{flag} {value}:\n{}",
+            r.stderr
+        );
+    }
+    for size in ["512MiB", "8GB", "1048576", "2g"] {
+        let mut args = ok.to_vec();
+        args.extend_from_slice(&["--max-memory", size]);
+        fleetsim(&args).expect_code(0);
+    }
+}
+
+/// Hardening row 17: an idle CA (0.001 arrivals/s, so none or a few in the last tenth of
+/// the horizon) has no goodput at the end by chance; that is no collapse.
+#[test]
+fn hardening_17_an_idle_ca_is_not_reported_metastable() {
+    let j = run_json(&[
+        "--arrival-rate",
+        "0.001",
+        "--workers",
+        "16",
+        "--service-mean",
+        "100ms",
+    ]);
+    assert_eq!(j["metastable"], false, "{j:#}");
+    assert_eq!(j["queue_end"], 0, "{j:#}");
+}

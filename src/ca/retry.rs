@@ -132,6 +132,43 @@ impl RetryPolicy {
         }
     }
 
+    /// The shortest wait this policy can draw (with the jitter at its lowest).
+    pub fn min_delay(&self) -> SimTime {
+        match self {
+            RetryPolicy::Immediate => SimTime::ZERO,
+            RetryPolicy::Agent(b) => {
+                let inner = b.inner_base.as_secs_f64() * (1.0 - b.inner_jitter);
+                let outer = b.outer_initial.as_secs_f64() * (1.0 - b.outer_jitter);
+                let s = if b.inner_attempts > 1 {
+                    inner.min(outer)
+                } else {
+                    outer
+                };
+                SimTime::from_secs_f64(s.max(0.0))
+            }
+        }
+    }
+
+    /// The longest wait this policy can draw before any of the first `retries` retries
+    /// (with the jitter at its highest).
+    pub fn max_delay(&self, retries: u32) -> SimTime {
+        match self {
+            RetryPolicy::Immediate => SimTime::ZERO,
+            RetryPolicy::Agent(b) if retries < b.inner_attempts.max(1) => {
+                let k = retries.saturating_sub(1).min(62);
+                let s = b.inner_base.as_secs_f64() * (1u64 << k) as f64 * (1.0 + b.inner_jitter);
+                SimTime::from_secs_f64(s)
+            }
+            RetryPolicy::Agent(b) => {
+                let k = (b.inner_attempts.max(1) - 1).min(62);
+                let inner =
+                    b.inner_base.as_secs_f64() * (1u64 << k) as f64 * (1.0 + b.inner_jitter);
+                let outer = b.outer_max.as_secs_f64() * (1.0 + b.outer_jitter);
+                SimTime::from_secs_f64(inner.max(outer))
+            }
+        }
+    }
+
     /// The un-jittered wait after attempt `failed` (for documentation and tests).
     pub fn nominal_delay(&self, failed: u32) -> SimTime {
         match self {
@@ -211,6 +248,24 @@ mod tests {
         // Inner waits never change.
         let inner = new.delay_at(1, late, &mut r2);
         assert!(inner < SimTime::from_millis(111));
+    }
+
+    #[test]
+    fn delay_bounds_hold_every_draw() {
+        let p = RetryPolicy::agent();
+        assert_eq!(p.min_delay(), SimTime::from_millis(90));
+        assert_eq!(p.max_delay(1), SimTime::from_millis(110));
+        assert_eq!(p.max_delay(4), SimTime::from_millis(880));
+        assert_eq!(p.max_delay(5), SimTime::from_secs(90));
+        let mut r = rng::stream(4, 4);
+        for failed in 1..=200 {
+            let d = p.delay(failed, &mut r);
+            assert!(
+                d >= p.min_delay() && d <= p.max_delay(failed),
+                "{failed}: {d}"
+            );
+        }
+        assert_eq!(RetryPolicy::Immediate.max_delay(9), SimTime::ZERO);
     }
 
     #[test]

@@ -327,6 +327,30 @@ fn capacity_dip_limits_starts_without_preemption() {
 }
 
 #[test]
+fn reneged_requests_in_a_queue_that_does_not_move_free_their_slots() {
+    // No worker may start for the whole run, so the queue never moves: 100 000 requests
+    // renege after 1 ms each. Their slots are freed in bulk once they outnumber the
+    // waiting ones instead of piling up until the front moves.
+    let mut script = vec![(0.0, Ev::Fraction(0.0))];
+    script.extend((0..100_000).map(|i| {
+        let t = 1.0 + i as f64 * 0.01;
+        (t, Ev::Submit(i, Some(secs(t + 0.001)), OnTimeout::Cancel))
+    }));
+    // One patient request at the front that blocks the queue throughout.
+    script.insert(1, (0.5, Ev::Submit(u64::MAX, None, OnTimeout::Cancel)));
+    let (ca, log) = run(CaConfig::plain(1, constant(1.0)), &script);
+    assert_eq!(ca.ca.reneged(), 100_000);
+    assert_eq!(log.len(), 100_000);
+    assert_eq!(ca.ca.queue_len(), 1);
+    // 100 000 slots would take ~5 MB.
+    assert!(
+        ca.ca.memory_bytes() < 1 << 20,
+        "{} bytes held for one waiting request",
+        ca.ca.memory_bytes()
+    );
+}
+
+#[test]
 fn token_bucket_paces_starts() {
     let cfg = CaConfig {
         rate_limit: Some(RateLimit {
@@ -534,4 +558,42 @@ fn several_cas_share_one_model() {
             (1, 20, SimTime::from_secs(2))
         ]
     );
+}
+
+#[test]
+fn nanosecond_rounding_matches_the_unsigned_conversion_everywhere() {
+    let reference = |ns: f64| {
+        if ns.is_nan() || ns <= 0.0 {
+            SimTime::ZERO
+        } else if ns >= u64::MAX as f64 {
+            SimTime::MAX
+        } else {
+            SimTime((ns + 0.5) as u64)
+        }
+    };
+    let mut r = rng::stream(5, 5);
+    let mut cases = vec![
+        0.0,
+        -0.0,
+        -1.0,
+        0.49,
+        0.5,
+        1.5,
+        2.5,
+        9.007_199_254_740_993e15,
+        9.2e18,
+        9.199_999_999_999_999e18,
+        (1u64 << 63) as f64 - 1024.0,
+        (1u64 << 63) as f64,
+        1.8e19,
+        u64::MAX as f64,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        f64::MIN_POSITIVE,
+    ];
+    cases.extend((0..10_000).map(|_| f64::from_bits(rand::Rng::next_u64(&mut r) >> 1)));
+    for ns in cases {
+        assert_eq!(from_nanos_f64(ns), reference(ns), "{ns:e}");
+    }
 }

@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use crate::ca::analytic::{self, QueueMetrics};
 use crate::ca::retry::RetryPolicy;
-use crate::ca::standalone::{self, CapacityDip, Patience, StandaloneConfig, StandaloneReport};
+use crate::ca::standalone::{
+    self, CapacityDip, Patience, Refusal, StandaloneConfig, StandaloneReport,
+};
 use crate::ca::{CaConfig, OnTimeout, RateLimit, ServiceTime, Usl};
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::{SimTime, TraceHash};
@@ -129,6 +131,16 @@ pub struct CaArgs {
     /// Master seed [default: 1].
     #[arg(long, value_name = "N", default_value = "1")]
     pub seed: u64,
+    /// Event budget: a run that could make more requests than this (each costs at least
+    /// one event), or that executes this many events, is refused (exit 2) [default:
+    /// 1000000000].
+    #[arg(long, value_name = "N", default_value_t = MAX_EVENTS, value_parser = max_events, allow_negative_numbers = true)]
+    pub max_events: u64,
+    /// Memory budget for requests in flight and pending events (bytes, or with a unit:
+    /// 512MiB, 4GiB, 8GB); a run whose queue could outgrow it, or that holds more, is
+    /// refused (exit 2) [default: 4GiB].
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size, allow_hyphen_values = true)]
+    pub max_memory: u64,
     /// Output format.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub format: Format,
@@ -158,6 +170,46 @@ fn retries(s: &str) -> Result<u32, String> {
             standalone::MAX_RETRIES
         )),
         Err(_) => Err("not an integer".into()),
+    }
+}
+
+fn max_events(s: &str) -> Result<u64, String> {
+    match s.trim().replace('_', "").parse::<u64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        Ok(_) => Err("must be >= 1".into()),
+        Err(_) => Err("not a whole number of events".into()),
+    }
+}
+
+/// A byte count: a whole number with an optional unit, `B`, `KiB`/`MiB`/`GiB`/`TiB`
+/// (powers of 1024) or `KB`/`MB`/`GB`/`TB` (powers of 1000); > 0.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "tib" | "t" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        u => {
+            return Err(format!(
+                "unknown unit {u:?} (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)"
+            ))
+        }
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v * (factor as f64) < u64::MAX as f64 => {
+            Ok((v * factor as f64).round().max(1.0) as u64)
+        }
+        _ => Err("expected a size > 0 such as 4GiB or 512MiB".into()),
     }
 }
 
@@ -210,8 +262,9 @@ fn usl(s: &str) -> Result<Usl, String> {
 
 /// Default simulated time.
 pub const DEFAULT_HORIZON: SimTime = SimTime::from_secs(3600);
-/// Event budget of one run (a guard against a run that would never end).
-pub const MAX_EVENTS: u64 = 2_000_000_000;
+/// Default event budget of one run (`--max-events`): about a minute of simulation on
+/// one core, a guard against a run that would never end.
+pub const MAX_EVENTS: u64 = 1_000_000_000;
 /// Batches for the batch-means standard errors.
 pub const BATCHES: u32 = 20;
 
@@ -290,7 +343,8 @@ pub fn config(args: &CaArgs) -> anyhow::Result<StandaloneConfig> {
         warmup,
         seed: args.seed,
         batches: BATCHES,
-        max_events: MAX_EVENTS,
+        max_events: args.max_events,
+        max_memory_bytes: args.max_memory,
     })
 }
 
@@ -497,19 +551,25 @@ fn to_text(
     s
 }
 
+/// A refusal as one line that names the budget and the flag that raises it.
+pub fn refusal_message(e: &Refusal) -> String {
+    match e {
+        Refusal::Events { .. } | Refusal::EventsUsedUp { .. } => {
+            format!("{e}; raise it with --max-events N (or shorten --horizon)")
+        }
+        Refusal::Memory { .. } | Refusal::MemoryUsedUp { .. } => {
+            format!("{e}; raise it with --max-memory SIZE")
+        }
+    }
+}
+
 /// Runs `fleetsim ca`.
 pub fn run(args: CaArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(&args)?;
     let analytic = analytic_for(&cfg);
     let t0 = Instant::now();
-    let report = standalone::run(&cfg);
+    let report = standalone::run(&cfg).map_err(|e| anyhow::anyhow!(refusal_message(&e)))?;
     let wall_s = t0.elapsed().as_secs_f64();
-    if report.run.stop == crate::engine::StopReason::EventBudget {
-        eprintln!(
-            "warning: the event budget ({MAX_EVENTS}) ended the run at {} before the horizon",
-            report.run.end
-        );
-    }
     let text = match args.format {
         Format::Json => {
             let mut t = serde_json::to_string_pretty(&to_json(&cfg, &report, analytic, wall_s))?;
