@@ -329,3 +329,60 @@ fn docs_cover_every_output_and_link_only_inside_the_repository() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+#[test]
+fn a_dash_reads_the_scenario_from_standard_input() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[scenario]\nhorizon = \"5m\"\n[ca.pca]\n[cluster.a]\n[expect]\nassert = [\"pods_total == 3\"]\n";
+    for args in [
+        vec!["validate", "-"],
+        vec!["check", "-"],
+        vec!["run", "-", "--out", "o"],
+    ] {
+        let mut child = Command::new(crate::util::bin())
+            .args(&args)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("stdin"), "{args:?}: {stdout}");
+    }
+    assert!(dir.path().join("o/summary.json").is_file());
+    // Errors name the input.
+    let mut child = Command::new(crate::util::bin())
+        .args(["validate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"[ca.pca]\nworkers = 0\n[cluster.a]\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stdin:2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -15,13 +15,13 @@ use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED};
 use crate::check::{self, Outcome};
 use crate::engine::rng;
 use crate::output::write_atomic;
-use crate::scenario::{self, Expectations, ScenarioDocument};
+use crate::scenario::{Expectations, ScenarioDocument};
 use crate::sweep;
 
 /// Flags of `fleetsim check`.
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// Scenario files (TOML) with an `[expect]` section.
+    /// Scenario files (TOML) with an `[expect]` section; `-` reads one from standard input.
     #[arg(value_name = "SCENARIO", required = true)]
     pub scenarios: Vec<PathBuf>,
     /// Worker threads for the runs; default: one per core. Results do not depend on it.
@@ -194,7 +194,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut plans = Vec::new();
     let mut invalid = 0usize;
     for path in &args.scenarios {
-        match scenario::load(path, &args.set.set) {
+        match super::run::load_path(path, &args.set.set) {
             Ok(doc) if doc.expectations().is_some() => plans.push(Plan {
                 path: path.clone(),
                 doc,

@@ -32,8 +32,8 @@ pub enum Format {
 /// Flags of `fleetsim run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Scenario file (TOML). Without one, the embedded incident scenario
-    /// (`scenarios/incident-ca-herd.toml`) runs.
+    /// Scenario file (TOML), `-` for standard input. Without one, the embedded incident
+    /// scenario (`scenarios/incident-ca-herd.toml`) runs.
     #[arg(value_name = "SCENARIO")]
     pub scenario: Option<PathBuf>,
     /// Master seed; default: the scenario's `[scenario] seed`.
@@ -87,11 +87,35 @@ pub fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the scenario a command names, or the embedded default.
+/// The name errors and outputs give a scenario read from standard input (`-`).
+pub const STDIN_FILE: &str = "stdin";
+
+/// Loads a scenario file, or standard input when the path is `-` (named [`STDIN_FILE`]
+/// in errors; its default scenario name is `stdin`). The error is every problem found,
+/// one per line, as `fleetsim validate` prints them.
+pub fn load_path(
+    path: &Path,
+    overrides: &[crate::scenario::Override],
+) -> Result<ScenarioDocument, String> {
+    if path.as_os_str() != "-" {
+        return scenario::load(path, overrides).map_err(|e| e.to_string());
+    }
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(crate::scenario::limits::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{STDIN_FILE}: cannot read: {e}"))?;
+    scenario::load_bytes(STDIN_FILE, &bytes, overrides).map_err(|e| e.to_string())
+}
+
+/// Loads the scenario a command names (`-`: standard input), or the embedded default.
 pub fn load_scenario(path: Option<&Path>, set: &SetArgs) -> anyhow::Result<ScenarioDocument> {
     let loaded = match path {
-        Some(p) => scenario::load(p, &set.set),
-        None => scenario::load_str(DEFAULT_SCENARIO_FILE, DEFAULT_SCENARIO, &set.set),
+        Some(p) => load_path(p, &set.set),
+        None => scenario::load_str(DEFAULT_SCENARIO_FILE, DEFAULT_SCENARIO, &set.set)
+            .map_err(|e| e.to_string()),
     };
     loaded.map_err(|errors| anyhow::anyhow!("{errors}"))
 }
