@@ -334,7 +334,7 @@ fn docs_cover_every_output_and_link_only_inside_the_repository() {
 fn a_dash_reads_the_scenario_from_standard_input() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
-    let text = "[scenario]\nhorizon = \"5m\"\n[ca.pca]\n[cluster.a]\n[expect]\nassert = [\"pods_total == 3\"]\n";
+    let text = "[scenario]\nhorizon = \"5m\"\n[ca.pca]\n[cluster.a]\n[expect]\nassert = [\"pods_total == 4\"]\n";
     for args in [
         vec!["validate", "-"],
         vec!["check", "-"],
