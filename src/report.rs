@@ -11,6 +11,7 @@
 //! - [`usl`]: the USL fit of a CA load test (`fleetsim ca fit`) from its `usl_fit.csv`.
 //! - [`html`]: one self-contained, printable HTML page (inline CSS and SVG).
 //! - [`compare`]: the strategy comparison figure from a review's `strategies.csv`.
+//! - [`openmetrics`]: a run's time series and summary as OpenMetrics text.
 //!
 //! It runs nothing: the layers above it ([`crate::sweep`], [`crate::review`]) run the
 //! model and hand it the CSV text they wrote.
@@ -18,6 +19,7 @@
 pub mod compare;
 pub mod figures;
 pub mod html;
+pub mod openmetrics;
 pub mod plot;
 pub mod usl;
 

@@ -337,6 +337,18 @@ fn a_scenario_without_strategies_is_reviewed_as_written_and_the_page_is_determin
             .unwrap()
             .join("review-files/strategies.csv")
             .is_file());
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(page.with_file_name("review.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(json["recommendation"].is_null(), "{json}");
+        assert_eq!(json["strategies"][0]["name"], "as written");
+        assert_eq!(json["strategies"][0]["runs"], 4);
+        assert_eq!(json["affected_is_fleet"], true);
+        assert_eq!(
+            json["ranking"][0]["figure"],
+            "affected_time_to_recover_s_p50"
+        );
         pages.push(std::fs::read_to_string(&page).unwrap());
     }
     let html = &pages[0];
@@ -383,6 +395,7 @@ fn report_input_errors_exit_2_and_write_nothing() {
     assert!(run.stderr.contains("s.toml"), "{}", run.stderr);
     assert!(run.stderr.contains("strategies.fast"), "{}", run.stderr);
     fleetsim_in(d, &["report", "s.toml", "--seeds", "0"]).expect_code(2);
+    fleetsim_in(d, &["report", "s.toml", "-o", "r/report.json"]).expect_code(2);
     fleetsim_in(d, &["report", "missing.toml"]).expect_code(2);
     let left: Vec<_> = std::fs::read_dir(d)
         .unwrap()

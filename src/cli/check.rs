@@ -1,31 +1,175 @@
 //! `fleetsim check SCENARIO...`: runs each scenario over the seeds its `[expect]`
 //! section needs and judges every assertion.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::run::replay_command;
+use anyhow::Context as _;
+
+use super::run::{check_output_file, replay_command};
 use super::set::SetArgs;
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED};
 use crate::check::{self, Outcome};
 use crate::engine::rng;
-use crate::scenario::{self, Expectations, ScenarioDocument};
+use crate::output::write_atomic;
+use crate::scenario::{Expectations, ScenarioDocument};
 use crate::sweep;
 
 /// Flags of `fleetsim check`.
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// Scenario files (TOML) with an `[expect]` section.
+    /// Scenario files (TOML) with an `[expect]` section; `-` reads one from standard input.
     #[arg(value_name = "SCENARIO", required = true)]
     pub scenarios: Vec<PathBuf>,
     /// Worker threads for the runs; default: one per core. Results do not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
+    /// What to print on stdout: the verdicts as text, or one JSON document at the end
+    /// (progress then goes to stderr; fields in docs/outputs.md).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Also write the verdicts as JUnit XML to FILE: one test suite per scenario, one
+    /// test case per assertion, for CI systems (GitLab, Jenkins, GitHub test reporters).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// `--set` overrides, applied to every file (a regressed strategy, a what-if).
     #[command(flatten)]
     pub set: SetArgs,
+}
+
+/// Output format of `fleetsim check` on stdout.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// Verdicts as they come, for people.
+    Text,
+    /// One JSON document when every scenario is judged.
+    Json,
+}
+
+/// The verdict on one assertion, as `--format json` and `--junit` give it.
+#[derive(serde::Serialize, Debug)]
+struct Verdict {
+    assertion: String,
+    path: String,
+    holds: bool,
+    measured: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worst: Option<WorstRun>,
+}
+
+#[derive(serde::Serialize, Debug)]
+struct WorstRun {
+    seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<String>,
+    replay: String,
+}
+
+/// One scenario's verdicts.
+#[derive(serde::Serialize, Debug)]
+struct ScenarioVerdicts {
+    file: String,
+    scenario: String,
+    scenario_hash: String,
+    seeds: String,
+    runs: u32,
+    wall_s: f64,
+    assertions: Vec<Verdict>,
+}
+
+/// Escapes text for XML attributes and content.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML (the Ant/Surefire schema that Jenkins, GitLab and GitHub reporters read):
+/// `<testsuites>` with one `<testsuite>` per scenario file and one `<testcase>` per
+/// assertion; a `<failure>` with what was measured and the replay command.
+fn junit_xml(all: &[ScenarioVerdicts]) -> String {
+    let tests: usize = all.iter().map(|s| s.assertions.len()).sum();
+    let failures: usize = all
+        .iter()
+        .map(|s| s.assertions.iter().filter(|a| !a.holds).count())
+        .sum();
+    let wall: f64 = all.iter().map(|s| s.wall_s).sum();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"fleetsim check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{wall:.3}\">"
+    );
+    for s in all {
+        let f = s.assertions.iter().filter(|a| !a.holds).count();
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">",
+            xml(&s.file),
+            s.assertions.len(),
+            s.wall_s
+        );
+        let _ = writeln!(x, "    <properties>");
+        for (k, v) in [
+            ("scenario", &s.scenario),
+            ("scenario_hash", &s.scenario_hash),
+            ("seeds", &s.seeds),
+        ] {
+            let _ = writeln!(x, "      <property name=\"{k}\" value=\"{}\"/>", xml(v));
+        }
+        let _ = writeln!(x, "    </properties>");
+        for a in &s.assertions {
+            let _ = write!(
+                x,
+                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" time=\"0\"",
+                xml(&a.assertion),
+                xml(&format!("fleetsim.check.{}", s.scenario)),
+                xml(&s.file)
+            );
+            if a.holds {
+                let _ = writeln!(x, ">");
+                let _ = writeln!(x, "      <system-out>{}</system-out>", xml(&a.measured));
+                let _ = writeln!(x, "    </testcase>");
+            } else {
+                let _ = writeln!(x, ">");
+                let mut body = format!("{} ({}): {}", a.assertion, a.path, a.measured);
+                if let Some(w) = &a.worst {
+                    let at = w
+                        .cluster
+                        .as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default();
+                    let _ = write!(
+                        body,
+                        "\nworst run: seed {}{at}\nreplay: {}",
+                        w.seed, w.replay
+                    );
+                }
+                let _ = writeln!(
+                    x,
+                    "      <failure message=\"{}\" type=\"AssertionFailed\">{}</failure>",
+                    xml(&format!("{}: {}", a.assertion, a.measured)),
+                    xml(&body)
+                );
+                let _ = writeln!(x, "    </testcase>");
+            }
+        }
+        let _ = writeln!(x, "  </testsuite>");
+    }
+    x.push_str("</testsuites>\n");
+    x
 }
 
 /// A scenario ready to check (it has an `[expect]` section).
@@ -44,10 +188,13 @@ impl Plan {
 /// before anything runs. Then runs and judges each scenario in turn, printing every
 /// assertion with what was measured; exit 1 if any falls short.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if let Some(p) = &args.junit {
+        check_output_file("--junit", p)?;
+    }
     let mut plans = Vec::new();
     let mut invalid = 0usize;
     for path in &args.scenarios {
-        match scenario::load(path, &args.set.set) {
+        match super::run::load_path(path, &args.set.set) {
             Ok(doc) if doc.expectations().is_some() => plans.push(Plan {
                 path: path.clone(),
                 doc,
@@ -84,8 +231,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let pool = pool.build()?;
     let started = Instant::now();
-    let mut stdout = std::io::stdout().lock();
+    // Text goes to stdout, or to stderr as progress when stdout is JSON.
+    let mut stdout: Box<dyn Write> = match args.format {
+        CheckFormat::Text => Box::new(std::io::stdout().lock()),
+        CheckFormat::Json => Box::new(std::io::stderr().lock()),
+    };
     let (mut total, mut failed) = (0usize, 0usize);
+    let mut all: Vec<ScenarioVerdicts> = Vec::new();
     for plan in &plans {
         let sc = &plan.doc.scenario;
         let n = plan.expectations().runs();
@@ -110,6 +262,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .max()
             .unwrap_or(0)
             .min(64);
+        let mut verdicts = Vec::new();
         for a in &plan.expectations().assertions {
             let Outcome {
                 holds,
@@ -119,19 +272,43 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             total += 1;
             let verdict = if holds { "ok  " } else { "FAIL" };
             writeln!(stdout, "  {verdict}  {:<width$}  {measured}", a.text)?;
+            let worst = worst.filter(|_| !holds).map(|w| WorstRun {
+                seed: w.seed,
+                replay: replay_command(Some(&plan.path), &args.set, w.seed),
+                cluster: w.cluster,
+            });
             if !holds {
                 failed += 1;
-                if let Some(w) = worst {
-                    let at = w.cluster.map(|c| format!(" ({c})")).unwrap_or_default();
+                if let Some(w) = &worst {
+                    let at = w
+                        .cluster
+                        .as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default();
                     writeln!(
                         stdout,
                         "        worst run: seed {}{at}; replay: {}",
-                        w.seed,
-                        replay_command(Some(&plan.path), &args.set, w.seed)
+                        w.seed, w.replay
                     )?;
                 }
             }
+            verdicts.push(Verdict {
+                assertion: a.text.clone(),
+                path: a.path.clone(),
+                holds,
+                measured,
+                worst,
+            });
         }
+        all.push(ScenarioVerdicts {
+            file: plan.doc.source.clone(),
+            scenario: sc.name.clone(),
+            scenario_hash: plan.doc.hash.clone(),
+            seeds: seeds.range_text(),
+            runs: n,
+            wall_s: wall,
+            assertions: verdicts,
+        });
         writeln!(
             stdout,
             "  {n} run{} in {wall:.1} s",
@@ -151,6 +328,23 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         },
         started.elapsed().as_secs_f64()
     )?;
+    drop(stdout);
+    if let Some(path) = &args.junit {
+        write_atomic(path, junit_xml(&all).as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.format == CheckFormat::Json {
+        let doc = serde_json::json!({
+            "assertions": total,
+            "failed": failed,
+            "holds": failed == 0,
+            "wall_s": started.elapsed().as_secs_f64(),
+            "scenarios": all,
+        });
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

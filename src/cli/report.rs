@@ -19,7 +19,8 @@ pub struct ReportArgs {
     /// scenario, read from the working directory; its failure curves join the report).
     #[arg(value_name = "SCENARIO|DIR")]
     pub input: PathBuf,
-    /// The HTML file to write; its figures' CSVs go to `<name>-files/` beside it.
+    /// The HTML file to write; its figures' CSVs go to `<name>-files/` beside it and the
+    /// recommendation as data to `<name>.json` (see docs/outputs.md).
     /// Default: `output/<scenario name>/report.html`.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -75,6 +76,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .filter(|s| !s.is_empty())
         .context("-o needs a file name, e.g. report.html")?;
     let files_dir = format!("{stem}-files");
+    if out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        anyhow::bail!(
+            "-o names the HTML page (e.g. report.html); its data goes to {stem}.json beside it"
+        );
+    }
 
     let mut command = format!(
         "fleetsim report {} -o {}",
@@ -118,6 +127,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         write_atomic(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
+    let json_path = out.with_file_name(format!("{stem}.json"));
+    write_atomic(&json_path, r.json.as_bytes())
+        .with_context(|| format!("writing {}", json_path.display()))?;
     write_atomic(&out, r.html.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
 
     let mut stdout = std::io::stdout().lock();
@@ -135,14 +147,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     for (i, s) in r.strategies.iter().enumerate() {
         writeln!(
             stdout,
-            "  {:<24} {:>3}/{:<3} failed, P(failure) {:.3} [{:.3}, {:.3}], recover p50 {}{}",
+            "  {:<24} {:>3}/{:<3} failed, P(failure) {:.3} [{:.3}, {:.3}], affected recover p50 {}{}",
             s.name,
             s.failures,
             s.runs.len(),
             s.failure.p,
             s.failure.lo,
             s.failure.hi,
-            crate::duration::format_seconds(s.ttr_p50),
+            crate::duration::format_seconds(s.affected_ttr_p50),
             if r.recommended == Some(i) {
                 "  <- recommended"
             } else {
@@ -155,10 +167,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     writeln!(
         stdout,
-        "wrote {} ({} KB, {} figures) and {} files in {}",
+        "wrote {} ({} KB, {} figures), {} and {} files in {}",
         out.display(),
         r.html.len().div_ceil(1024),
         r.figures,
+        json_path.display(),
         written.len(),
         dir.join(&files_dir).display()
     )?;

@@ -32,8 +32,8 @@ pub enum Format {
 /// Flags of `fleetsim run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Scenario file (TOML). Without one, the embedded incident scenario
-    /// (`scenarios/incident-ca-herd.toml`) runs.
+    /// Scenario file (TOML), `-` for standard input. Without one, the embedded incident
+    /// scenario (`scenarios/incident-ca-herd.toml`) runs.
     #[arg(value_name = "SCENARIO")]
     pub scenario: Option<PathBuf>,
     /// Master seed; default: the scenario's `[scenario] seed`.
@@ -45,16 +45,77 @@ pub struct RunArgs {
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also write the time series and the summary as OpenMetrics text to FILE, with
+    /// timestamps (`promtool tsdb create-blocks-from openmetrics FILE DIR` backfills it;
+    /// see docs/outputs.md).
+    #[arg(long, value_name = "FILE")]
+    pub openmetrics: Option<PathBuf>,
+    /// Wall-clock time of simulated time 0 in `--openmetrics` (RFC 3339, e.g.
+    /// 2026-03-01T02:00:00Z); default 2026-01-01T00:00:00Z.
+    #[arg(long, value_name = "RFC3339", requires = "openmetrics", value_parser = parse_start)]
+    pub start: Option<f64>,
     /// Scenario overrides.
     #[command(flatten)]
     pub set: SetArgs,
 }
 
-/// Loads the scenario a command names, or the embedded default.
+fn parse_start(text: &str) -> Result<f64, String> {
+    crate::report::openmetrics::parse_rfc3339(text)
+}
+
+/// Fails before any work when `path` cannot be an output file (an existing directory,
+/// or a parent that is a file).
+pub fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "{flag} {}: is a directory; it needs a file name",
+            path.display()
+        );
+    }
+    if path.file_name().is_none() {
+        anyhow::bail!("{flag} {}: needs a file name", path.display());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if parent.exists() && !parent.is_dir() {
+            anyhow::bail!(
+                "{flag} {}: {} is not a directory",
+                path.display(),
+                parent.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The name errors and outputs give a scenario read from standard input (`-`).
+pub const STDIN_FILE: &str = "stdin";
+
+/// Loads a scenario file, or standard input when the path is `-` (named [`STDIN_FILE`]
+/// in errors; its default scenario name is `stdin`). The error is every problem found,
+/// one per line, as `fleetsim validate` prints them.
+pub fn load_path(
+    path: &Path,
+    overrides: &[crate::scenario::Override],
+) -> Result<ScenarioDocument, String> {
+    if path.as_os_str() != "-" {
+        return scenario::load(path, overrides).map_err(|e| e.to_string());
+    }
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(crate::scenario::limits::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{STDIN_FILE}: cannot read: {e}"))?;
+    scenario::load_bytes(STDIN_FILE, &bytes, overrides).map_err(|e| e.to_string())
+}
+
+/// Loads the scenario a command names (`-`: standard input), or the embedded default.
 pub fn load_scenario(path: Option<&Path>, set: &SetArgs) -> anyhow::Result<ScenarioDocument> {
     let loaded = match path {
-        Some(p) => scenario::load(p, &set.set),
-        None => scenario::load_str(DEFAULT_SCENARIO_FILE, DEFAULT_SCENARIO, &set.set),
+        Some(p) => load_path(p, &set.set),
+        None => scenario::load_str(DEFAULT_SCENARIO_FILE, DEFAULT_SCENARIO, &set.set)
+            .map_err(|e| e.to_string()),
     };
     loaded.map_err(|errors| anyhow::anyhow!("{errors}"))
 }
@@ -76,6 +137,9 @@ pub fn replay_command(path: Option<&Path>, set: &SetArgs, seed: u64) -> String {
 
 /// Runs `fleetsim run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if let Some(p) = &args.openmetrics {
+        check_output_file("--openmetrics", p)?;
+    }
     let doc = load_scenario(args.scenario.as_deref(), &args.set)?;
     let sc = &doc.scenario;
     let seed = args.seed.unwrap_or(sc.seed);
@@ -92,7 +156,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("output").join(&sc.name));
-    let files = write_outputs(&out_dir, &doc, &result)?;
+    let mut files = write_outputs(&out_dir, &doc, &result)?;
+    if let Some(path) = &args.openmetrics {
+        let start = match args.start {
+            Some(t) => t,
+            None => parse_start(crate::report::openmetrics::DEFAULT_START)
+                .map_err(anyhow::Error::msg)?,
+        };
+        let summary = serde_json::to_value(&result.summary).context("summary as JSON")?;
+        let csv = result.recorder.to_csv(&result.cluster_names);
+        // Per-cluster series for the clusters that did not come through cleanly.
+        let affected: Vec<String> = result
+            .summary
+            .clusters
+            .iter()
+            .filter(|c| !c.figures.clean())
+            .map(|c| c.name.clone())
+            .collect();
+        let text = crate::report::openmetrics::render(&summary, &csv, &affected, start)
+            .context("rendering OpenMetrics")?;
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        files.push(path.display().to_string());
+    }
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Json => stdout.write_all(result.summary.to_json().as_bytes())?,

@@ -7,12 +7,11 @@ use std::process::ExitCode;
 
 use super::set::SetArgs;
 use super::EXIT_BAD_INPUT;
-use crate::scenario;
 
 /// Flags of `fleetsim validate`.
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
-    /// Scenario files (TOML) to check.
+    /// Scenario files (TOML) to check; `-` reads one from standard input.
     #[arg(value_name = "SCENARIO", required = true)]
     pub scenarios: Vec<PathBuf>,
     /// `--set` overrides, applied to every file.
@@ -28,7 +27,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     for path in &args.scenarios {
         // Loading checks `[strategies]`, `[sweep]` (every grid point) and `[expect]` too:
         // a file `validate` accepts never makes `sweep`, `report` or `check` exit 2.
-        match scenario::load(path, &args.set.set) {
+        match super::run::load_path(path, &args.set.set) {
             Ok(doc) => writeln!(
                 stdout,
                 "ok {} ({} clusters, {} pods, hash {})",

@@ -1,6 +1,7 @@
 //! The strategy comparison figure, drawn from a review's `strategies.csv`: one row per
 //! strategy, its failure probability with the 95 % Wilson interval against the threshold
-//! on the left, its time to recover (median bar, p95 whisker) on the right.
+//! on the left, the affected clusters' time to recover (median bar, p95 whisker) on the
+//! right (the figure the recommendation is judged on first; see [`crate::review`]).
 //!
 //! Plain SVG text (no plotting library): a dot-and-whisker chart whose rows are labelled
 //! by name, which the panel charts of [`plot`](super::plot) (numeric x axes) do not
@@ -18,8 +19,8 @@ pub const COMPARISON_COLUMNS: [&str; 8] = [
     "failure_p",
     "failure_lo",
     "failure_hi",
-    "time_to_recover_s_p50",
-    "time_to_recover_s_p95",
+    "affected_time_to_recover_s_p50",
+    "affected_time_to_recover_s_p95",
     "qualifies",
     "recommended",
 ];
@@ -141,7 +142,7 @@ pub fn strategy_comparison_from_csv(csv: &str, threshold: f64) -> Result<String>
     );
     let _ = writeln!(
         s,
-        r#"<text x="{t_x0}" y="22" font-size="15" font-weight="bold">Time to recover: median bar, p95 whisker</text>"#
+        r#"<text x="{t_x0}" y="22" font-size="15" font-weight="bold">Affected clusters' time to recover: median, p95</text>"#
     );
 
     // Grids and axes.
@@ -311,7 +312,7 @@ fn minutes(secs: f64) -> String {
 mod tests {
     use super::*;
 
-    const CSV: &str = "strategy,failure_p,failure_lo,failure_hi,time_to_recover_s_p50,time_to_recover_s_p95,qualifies,recommended,extra\n\
+    const CSV: &str = "strategy,failure_p,failure_lo,failure_hi,affected_time_to_recover_s_p50,affected_time_to_recover_s_p95,qualifies,recommended,extra\n\
         as written,1,0.72,1,inf,inf,0,0,x\n\
         token-bucket,0,0,0.049,2102.5,2120,1,1,y\n\
         <evil>,0.1,0.02,0.4,2500,inf,0,0,z\n";

@@ -142,19 +142,7 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
 
     Ok(
         Chart::new("Fleet timeline", "time since start", XAxis::Seconds)
-            .panel(
-                Panel::new("Pods ready")
-                    .series(
-                        Series::new("ready", series("pods_ready"))
-                            .style(Style::Step)
-                            .color(GREEN),
-                    )
-                    .series(
-                        Series::new("desired", series("pods_desired"))
-                            .style(Style::Dashed)
-                            .color(GREY),
-                    ),
-            )
+            .panel(ready_panel(series("pods_ready"), series("pods_desired")))
             .panel(waiting)
             .panel(
                 Panel::new("Nodes by AMI")
@@ -178,15 +166,17 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
             )
             .panel(
                 Panel::new("Certificate authority")
-                    .series(
-                        Series::new("CA queue", series("ca_queue"))
-                            .style(Style::Step)
-                            .color(BLUE),
-                    )
+                    // CSRs in flight first, so the CA queue (often the same count) is
+                    // drawn over it, dashed, and both stay visible.
                     .series(
                         Series::new("CSRs in flight", series("csr_in_flight"))
                             .style(Style::Step)
                             .color(TEAL),
+                    )
+                    .series(
+                        Series::new("CA queue (requests)", series("ca_queue"))
+                            .style(Style::Dashed)
+                            .color(BLUE),
                     )
                     .series(
                         Series::new("CA utilization %", percent)
@@ -205,6 +195,113 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
     )
 }
 
+/// The "Pods ready" panel. Its y axis starts near the lowest value rather than at 0, so a
+/// dip to 80 % of 3 600 pods is not flattened into the top of the panel; the heading says
+/// where the axis starts when it is not 0.
+fn ready_panel(ready: Vec<(f64, f64)>, desired: Vec<(f64, f64)>) -> Panel {
+    let finite = |v: &[(f64, f64)]| -> Vec<f64> {
+        v.iter().map(|p| p.1).filter(|y| y.is_finite()).collect()
+    };
+    let lo = finite(&ready)
+        .into_iter()
+        .chain(finite(&desired))
+        .fold(f64::INFINITY, f64::min);
+    let hi = finite(&ready)
+        .into_iter()
+        .chain(finite(&desired))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut panel = Panel::new("Pods ready");
+    if lo.is_finite() && hi > 0.0 && lo > 0.2 * hi {
+        // Leave a tenth of the span below the lowest value, on a round number.
+        let span = (hi - lo).max(hi * 0.02);
+        let step = 10f64.powf((span / 5.0).log10().floor());
+        let bottom = (((lo - 0.1 * span) / step).floor() * step).max(0.0);
+        let top = ((hi + 0.05 * span) / step).ceil() * step;
+        panel = Panel::new(format!("Pods ready (axis from {})", bottom)).y_range(bottom, top);
+    }
+    panel
+        .series(Series::new("ready", ready).style(Style::Step).color(GREEN))
+        .series(
+            Series::new("desired", desired)
+                .style(Style::Dashed)
+                .color(GREY),
+        )
+}
+
+/// Whether a swept parameter's values read better on a log axis: all positive and
+/// spanning a factor of 10 or more (1, 2, 4 … 40 replicas).
+pub fn wants_log_axis(xs: &[f64]) -> bool {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    lo > 0.0 && hi.is_finite() && hi / lo >= 10.0
+}
+
+/// An axis label for a dotted scenario path: the key in words with its unit, then where
+/// it is (`cluster.payments.istiod.replicas` -> `istiod replicas (cluster payments)`,
+/// `ca.pca.rate_limit_per_s` -> `rate limit (per s) (ca pca)`); other names as they are.
+pub fn axis_label(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.len() < 2 {
+        return path.replace('_', " ");
+    }
+    let key = parts[parts.len() - 1];
+    let (words, unit) = if let Some(k) = key.strip_suffix("_per_s") {
+        (k.replace('_', " "), Some("per s"))
+    } else if let Some(k) = key.strip_suffix("_percent") {
+        (k.replace('_', " "), Some("%"))
+    } else if let Some(k) = key.strip_suffix("_s") {
+        (k.replace('_', " "), Some("s"))
+    } else {
+        (key.replace('_', " "), None)
+    };
+    // The section the key is in (`istiod`, `agent`, `rollout`) reads as part of its name.
+    let (section, place) = match parts.as_slice() {
+        ["cluster", name, section, _] => (Some(*section), Some(format!("cluster {name}"))),
+        ["cluster", name, _] => (None, Some(format!("cluster {name}"))),
+        ["ca", name, _] => (None, Some(format!("CA {name}"))),
+        [section, _] => (Some(*section), None),
+        _ => (None, Some(parts[..parts.len() - 1].join(" "))),
+    };
+    let mut label = match section {
+        Some(sec) if !words.starts_with(sec) => format!("{sec} {words}"),
+        _ => words,
+    };
+    if let Some(u) = unit {
+        label.push_str(&format!(" ({u})"));
+    }
+    if let Some(p) = place {
+        label.push_str(&format!(", {p}"));
+    }
+    label
+}
+
+/// Adds the threshold `max_failure_p` to a failure curve: a dashed grey line across the
+/// points' x range, named in the legend.
+pub fn add_threshold(chart: &mut Chart, max_p: f64) {
+    let Some(panel) = chart.panels.first_mut() else {
+        return;
+    };
+    let xs: Vec<f64> = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .filter(|x| x.is_finite() && (chart.x_axis != XAxis::Log || *x > 0.0))
+        .collect();
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !(lo.is_finite() && hi.is_finite() && max_p.is_finite()) {
+        return;
+    }
+    panel.series.push(
+        Series::new(
+            format!("max_failure_p = {max_p}"),
+            vec![(lo, max_p), (hi, max_p)],
+        )
+        .style(Style::Dashed)
+        .color(GREY),
+    );
+}
+
 /// Failure probability against a swept parameter, from a sweep's `curves.csv` text.
 ///
 /// Input: one row per grid point with numeric columns `x_column`, `failure_p`,
@@ -215,7 +312,10 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
 /// order in which they first appear; points are sorted by x.
 ///
 /// Output: one line with markers per group and its interval as a translucent band, y in
-/// [0, 1], on a linear x axis (set `x_axis` on the result for a log axis).
+/// [0, 1]; the legend names the group key (`replicas = 4`) unless it is `strategy`;
+/// curves identical point for point are one line named `a = b`; the x axis is log when
+/// [`wants_log_axis`], labelled by [`axis_label`]. Add the threshold with
+/// [`add_threshold`].
 ///
 /// Errors: a missing column, a non-numeric cell, or two rows of one group at the same x
 /// (another swept parameter that should be part of the group).
@@ -263,6 +363,28 @@ pub fn failure_curve_from_csv(csv: &str, x_column: &str, group_column: &str) -> 
         .collect::<Vec<_>>()
         .join(" / ");
     let mut panel = Panel::new("Failure probability (95 % Wilson interval)").y_range(0.0, 1.0);
+    // The legend names the key of a group (`ca_wait_timeout = 10s`), but for strategies,
+    // whose names say what they are.
+    let keyed = |name: &str| -> String {
+        if c_groups.is_empty() || group_label == "strategy" {
+            return name.to_string();
+        }
+        let keys: Vec<String> = c_groups
+            .iter()
+            .filter_map(|&c| table.headers().get(c))
+            .map(|h| h.rsplit('.').next().unwrap_or(h).to_string())
+            .collect();
+        keys.iter()
+            .zip(name.split(" / "))
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Curves that are the same point for point are drawn once, named together: one drawn
+    // over the other would hide it.
+    type Curve = (String, Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+    let mut drawn: Vec<Curve> = Vec::new();
+    let mut all_x = Vec::new();
     for (name, mut rows) in groups {
         rows.sort_by(|a, b| a.x.total_cmp(&b.x));
         if let Some(w) = rows.windows(2).find(|w| w[0].x == w[1].x) {
@@ -272,8 +394,16 @@ pub fn failure_curve_from_csv(csv: &str, x_column: &str, group_column: &str) -> 
                 w[0].line, w[1].line, w[0].x
             )));
         }
-        let points = rows.iter().map(|r| (r.x, r.p)).collect();
-        let band = rows.iter().map(|r| (r.x, r.lo, r.hi)).collect();
+        let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.x, r.p)).collect();
+        let band: Vec<(f64, f64, f64)> = rows.iter().map(|r| (r.x, r.lo, r.hi)).collect();
+        all_x.extend(rows.iter().map(|r| r.x));
+        let label = keyed(&name);
+        match drawn.iter_mut().find(|d| d.1 == points && d.2 == band) {
+            Some(d) => d.0 = format!("{} = {label}", d.0),
+            None => drawn.push((label, points, band)),
+        }
+    }
+    for (name, points, band) in drawn {
         panel = panel.series(
             Series::new(name, points)
                 .band(band)
@@ -281,11 +411,20 @@ pub fn failure_curve_from_csv(csv: &str, x_column: &str, group_column: &str) -> 
         );
     }
     let title = if group_label.is_empty() {
-        format!("Failure probability by {x_column}")
+        format!("Failure probability by {}", axis_label(x_column))
     } else {
-        format!("Failure probability by {x_column} and {group_label}")
+        format!(
+            "Failure probability by {} and {}",
+            axis_label(x_column),
+            axis_label(&group_label)
+        )
     };
-    Ok(Chart::new(title, x_column, XAxis::Linear).panel(panel))
+    let axis = if wants_log_axis(&all_x) {
+        XAxis::Log
+    } else {
+        XAxis::Linear
+    };
+    Ok(Chart::new(title, axis_label(x_column), axis).panel(panel))
 }
 
 /// One grid point of a failure curve, with its CSV line for error messages.
@@ -406,8 +545,100 @@ mod tests {
     }
 
     #[test]
+    fn axis_labels_units_log_axes_and_the_threshold() {
+        assert_eq!(
+            axis_label("cluster.payments.istiod.replicas"),
+            "istiod replicas, cluster payments"
+        );
+        assert_eq!(
+            axis_label("ca.pca-payments.rate_limit_per_s"),
+            "rate limit (per s), CA pca-payments"
+        );
+        assert_eq!(axis_label("rollout.rate_per_s"), "rollout rate (per s)");
+        assert_eq!(axis_label("x"), "x");
+        assert!(wants_log_axis(&[1.0, 2.0, 4.0, 40.0]));
+        assert!(!wants_log_axis(&[2.0, 4.0, 6.0, 8.0]));
+        assert!(!wants_log_axis(&[0.0, 100.0]));
+        let csv = "r,t,failure_p,failure_lo,failure_hi\n1,10s,1,0.8,1\n40,10s,1,0.8,1\n\
+                   1,15s,0,0,0.2\n40,15s,0.5,0.3,0.7\n1,20s,0,0,0.2\n40,20s,0.5,0.3,0.7\n";
+        let chart2 = failure_curve_from_csv(
+            &csv.replace("r,t,", "cluster.a.istiod.r,t,"),
+            "cluster.a.istiod.r",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(chart2.x_axis, XAxis::Log);
+        let names: Vec<&str> = chart2.panels[0]
+            .series
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        // The key is named; identical curves are drawn once, named together.
+        assert_eq!(names, ["t = 10s", "t = 15s = t = 20s"]);
+        let mut c = chart2;
+        add_threshold(&mut c, 0.05);
+        let t = c.panels[0].series.last().unwrap();
+        assert_eq!(t.name, "max_failure_p = 0.05");
+        assert_eq!(t.points, vec![(1.0, 0.05), (40.0, 0.05)]);
+        assert!(c.to_svg().is_ok());
+    }
+
+    /// Draws the README's failure curves from the shipped `curves.csv` files into
+    /// `$FLEETSIM_FIGURES_DIR` when it is set, to look at them (a check by eye).
+    #[test]
+    fn shipped_curves_render() {
+        for (file, x, group) in [
+            (
+                "curves-sweep-restart-strategies.csv",
+                "ca.pca-payments.rate_limit_per_s",
+                "strategy",
+            ),
+            (
+                "curves-sweep-istiod-replicas.csv",
+                "cluster.payments.istiod.replicas",
+                "cluster.payments.istiod.ca_wait_timeout",
+            ),
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("output/examples")
+                .join(file);
+            let Ok(csv) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let mut chart = failure_curve_from_csv(&csv, x, group).unwrap();
+            // As `fleetsim sweep` titles it (output/examples/regenerate.sh).
+            chart.title = format!(
+                "{}: failure = not recovered or time_to_recover_s > 20m",
+                file.trim_start_matches("curves-").trim_end_matches(".csv")
+            );
+            add_threshold(&mut chart, 0.05);
+            let png = chart.to_png().unwrap();
+            if let Some(dir) = std::env::var_os("FLEETSIM_FIGURES_DIR") {
+                std::fs::write(
+                    std::path::Path::new(&dir).join(file.replace(".csv", ".png")),
+                    png,
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn pods_ready_axis_starts_near_its_lowest_value() {
+        let ready = vec![(0.0, 3600.0), (10.0, 2900.0), (20.0, 3600.0)];
+        let desired = vec![(0.0, 3600.0), (20.0, 3600.0)];
+        let p = ready_panel(ready.clone(), desired.clone());
+        let (lo, hi) = p.y_range.unwrap();
+        assert!(lo > 2000.0 && lo < 2900.0 && hi >= 3600.0, "{lo} {hi}");
+        assert!(p.y_label.contains("axis from"));
+        // A collapse towards 0 keeps the axis at 0.
+        let p = ready_panel(vec![(0.0, 3600.0), (10.0, 100.0)], desired);
+        assert_eq!(p.y_range, None);
+    }
+
+    #[test]
     fn failure_curve_needs_distinct_x_per_group() {
-        let csv = "a,b,failure_p,failure_lo,failure_hi\n1,x,0.5,0.4,0.6\n1,y,0.5,0.4,0.6\n";
+        let csv = "a,b,failure_p,failure_lo,failure_hi\n1,x,0.5,0.4,0.6\n1,y,0.6,0.5,0.7\n";
         assert!(matches!(
             failure_curve_from_csv(csv, "a", ""),
             Err(ReportError::Data(m)) if m.contains("lines 2 and 3")

@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use super::{
-    csv_text, figure_cells, run_timeline, seeds_to_show, strategies_csv, Candidate, ReviewError,
-    ReviewInput, StrategyResult, SweepOutput, MAX_CLUSTER_ROWS, MAX_TABLE_ROWS,
+    csv_text, figure_cells, run_timeline, seeds_to_show, strategies_csv, Candidate, Criterion,
+    Decision, ReviewError, ReviewInput, StrategyResult, SweepOutput, MAX_CLUSTER_ROWS,
+    MAX_TABLE_ROWS, RANKING,
 };
 use crate::duration::{format_duration, format_seconds};
 use crate::engine::rng;
@@ -28,6 +29,9 @@ pub(super) struct PageContext<'a> {
     pub(super) base: &'a model::RunOutput,
     pub(super) strategies: &'a [StrategyResult],
     pub(super) recommended: Option<usize>,
+    pub(super) decision: Option<&'a Decision>,
+    pub(super) affected: &'a [String],
+    pub(super) affected_is_fleet: bool,
     pub(super) rec: Option<(&'a model::RunOutput, &'a Candidate)>,
 }
 
@@ -157,11 +161,15 @@ impl PageContext<'_> {
             self.failure_text,
             self.max_p
         ));
+        page = page.paragraph(&self.rule_text());
         let svg = strategy_comparison_from_csv(&strategies_csv, self.max_p)?;
         figures += 1;
         page = page.figure(
             &svg,
-            "Failure probability of each strategy with its 95 % interval and the threshold (left); time to recover, median and p95 (right). The recommended strategy is outlined.",
+            &format!(
+                "Failure probability of each strategy with its 95 % interval and the threshold (left); time to recover of {}, median and p95 (right). The recommended strategy is outlined.",
+                self.affected_phrase()
+            ),
             &self.link("strategies.csv"),
         );
         page = self.strategy_table(page);
@@ -186,6 +194,7 @@ impl PageContext<'_> {
                     if log_scale(&sw.curves_csv, x) {
                         chart.x_axis = XAxis::Log;
                     }
+                    crate::report::figures::add_threshold(&mut chart, m.max_failure_p);
                     let svg = chart.to_svg()?;
                     figures += 1;
                     page = page.figure(
@@ -439,23 +448,6 @@ impl PageContext<'_> {
         match self.recommended {
             Some(i) => {
                 let s = &self.strategies[i];
-                let qualifying = self.strategies.iter().filter(|s| s.qualifies).count();
-                let ties: Vec<&str> = self
-                    .strategies
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, t)| *j != i && t.qualifies && t.ttr_p50 == s.ttr_p50)
-                    .map(|(_, t)| t.name.as_str())
-                    .collect();
-                let ties = if ties.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " {} {} as fast (listed first wins a tie).",
-                        ties.join(", "),
-                        if ties.len() == 1 { "is" } else { "are" }
-                    )
-                };
                 let changes = if s.changes.is_empty() {
                     "no change to the scenario".to_string()
                 } else {
@@ -465,7 +457,7 @@ impl PageContext<'_> {
                     CalloutKind::Recommendation,
                     &format!(
                         "Use {} ({changes}). It failed in {} of {} runs: P(failure) {:.3}, 95 % interval [{:.3}, {:.3}], under the threshold {}. \
-                         Median time to recover {} (p95 {}). It is the fastest of the {qualifying} strateg{} that qualify.{ties}",
+                         On {}: median time to recover {} (p95 {}), lowest ready {}, {} in crashloop. {}",
                         s.name,
                         s.failures,
                         s.runs.len(),
@@ -473,9 +465,12 @@ impl PageContext<'_> {
                         s.failure.lo,
                         s.failure.hi,
                         self.max_p,
-                        format_seconds(s.ttr_p50),
-                        format_seconds(s.ttr_p95),
-                        if qualifying == 1 { "y" } else { "ies" }
+                        self.affected_phrase(),
+                        format_seconds(s.affected_ttr_p50),
+                        format_seconds(s.affected_ttr_p95),
+                        Criterion::AffectedMinReady.show(s.affected_min_ready_p50),
+                        Criterion::AffectedCrashloopHours.show(s.affected_crashloop_hours_p50),
+                        self.why(i)
                     ),
                 )
             }
@@ -513,6 +508,217 @@ impl PageContext<'_> {
                 page.callout(CalloutKind::Warning, &text)
             }
         }
+    }
+
+    /// "the affected cluster payments" / "the 3 affected clusters a, b, c" / "all clusters
+    /// (none was affected)".
+    pub(super) fn affected_phrase(&self) -> String {
+        if self.affected_is_fleet {
+            return "all clusters (none was affected in any run)".into();
+        }
+        let n = self.affected.len();
+        let shown: Vec<&str> = self.affected.iter().take(5).map(String::as_str).collect();
+        let more = if n > 5 {
+            format!(" and {} more", n - 5)
+        } else {
+            String::new()
+        };
+        if n == 1 {
+            format!("the affected cluster {}", shown[0])
+        } else {
+            format!("the {n} affected clusters {}{more}", shown.join(", "))
+        }
+    }
+
+    /// Why strategy `winner` was chosen over the other qualifying ones.
+    fn why(&self, winner: usize) -> String {
+        let Some(d) = self.decision else {
+            return String::new();
+        };
+        if d.others.is_empty() {
+            return "It is the only strategy that qualifies.".into();
+        }
+        let w = &self.strategies[winner];
+        let mut out = format!("Of the {} strategies that qualify: ", d.others.len() + 1);
+        let mut parts = Vec::new();
+        for c in RANKING {
+            let behind: Vec<String> = d
+                .others
+                .iter()
+                .filter(|(_, by)| *by == Some(c))
+                .map(|&(j, _)| {
+                    format!(
+                        "{} ({})",
+                        self.strategies[j].name,
+                        c.show(c.value(&self.strategies[j]))
+                    )
+                })
+                .collect();
+            if !behind.is_empty() {
+                parts.push(format!(
+                    "on {} ({}: {}) {} behind",
+                    c.describe(),
+                    w.name,
+                    c.show(c.value(w)),
+                    if behind.len() == 1 {
+                        format!("{} falls", behind[0])
+                    } else {
+                        format!("{} fall", behind.join(", "))
+                    }
+                ));
+            }
+        }
+        out.push_str(&parts.join("; "));
+        let tied: Vec<&str> = d
+            .others
+            .iter()
+            .filter(|(_, by)| by.is_none())
+            .map(|&(j, _)| self.strategies[j].name.as_str())
+            .collect();
+        if !tied.is_empty() {
+            if !parts.is_empty() {
+                out.push_str("; ");
+            }
+            let _ = write!(
+                out,
+                "{} {} with it on every figure, and it is written first",
+                tied.join(", "),
+                if tied.len() == 1 { "ties" } else { "tie" }
+            );
+        }
+        out.push('.');
+        if let Some(c) = d.decided_by {
+            if c != RANKING[0] {
+                let _ = write!(
+                    out,
+                    " Ties on the figures before it (within their tolerance) are broken by {}.",
+                    c.describe()
+                );
+            }
+        }
+        out
+    }
+
+    /// The ranking rule, as the page states it.
+    pub(super) fn rule_text(&self) -> String {
+        let criteria: Vec<String> = RANKING
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ({} is better; within {} counts as a tie)",
+                    c.describe(),
+                    if c.lower_is_better() {
+                        "lower"
+                    } else {
+                        "higher"
+                    },
+                    c.tie_text()
+                )
+            })
+            .collect();
+        format!(
+            "The recommendation is judged on the affected clusters — those that did not come through cleanly (recovered, upgrade not failed, no pod ever crashlooping, not metastable) in at least one run of at least one strategy, here {}. \
+             The fleet's own time to recover would not tell strategies apart: the last, healthy wave decides it. \
+             Among the strategies that qualify, the first of these that leaves one strategy ahead decides: {}; then the order written.",
+            self.affected_phrase(),
+            criteria.join(", then ")
+        )
+    }
+
+    /// `report.json`: what the page concludes, as data (see docs/outputs.md). Times that
+    /// never happened and figures without runs are `null`.
+    pub(super) fn json(&self) -> String {
+        use serde_json::{json, Value};
+        let num = |x: f64| {
+            if x.is_finite() {
+                json!(x)
+            } else {
+                Value::Null
+            }
+        };
+        let sc = &self.input.doc.scenario;
+        let strategies: Vec<Value> = self
+            .strategies
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                json!({
+                    "name": s.name,
+                    "changes": s.changes,
+                    "runs": s.runs.len(),
+                    "failures": s.failures,
+                    "failure_p": num(s.failure.p),
+                    "failure_lo": num(s.failure.lo),
+                    "failure_hi": num(s.failure.hi),
+                    "qualifies": s.qualifies,
+                    "stopped_early": s.stopped_early,
+                    "recommended": self.recommended == Some(i),
+                    "affected": {
+                        "time_to_recover_s_p50": num(s.affected_ttr_p50),
+                        "time_to_recover_s_p95": num(s.affected_ttr_p95),
+                        "min_ready_fraction_p50": num(s.affected_min_ready_p50),
+                        "crashloop_pod_hours_p50": num(s.affected_crashloop_hours_p50),
+                    },
+                    "fleet": {
+                        "time_to_recover_s_p50": num(s.ttr_p50),
+                        "time_to_recover_s_p95": num(s.ttr_p95),
+                        "upgrade_complete_s_p50": num(s.upgrade_p50),
+                        "peak_crashloop_pods_p50": num(s.crashloop_p50),
+                        "peak_crashloop_pods_max": num(s.crashloop_max),
+                    },
+                })
+            })
+            .collect();
+        let recommendation = match (self.recommended, self.decision) {
+            (Some(i), Some(d)) => {
+                let s = &self.strategies[i];
+                json!({
+                    "strategy": s.name,
+                    "changes": s.changes,
+                    "runs": s.runs.len(),
+                    "failures": s.failures,
+                    "failure_p": num(s.failure.p),
+                    "failure_interval": [num(s.failure.lo), num(s.failure.hi)],
+                    "decided_by": d.decided_by.map(Criterion::key),
+                    "others": d.others.iter().map(|&(j, by)| json!({
+                        "strategy": self.strategies[j].name,
+                        "dropped_on": by.map(Criterion::key),
+                    })).collect::<Vec<_>>(),
+                })
+            }
+            _ => Value::Null,
+        };
+        let ranking: Vec<Value> = RANKING
+            .iter()
+            .map(|c| {
+                json!({
+                    "figure": c.key(),
+                    "better": if c.lower_is_better() { "lower" } else { "higher" },
+                    "tie_within": c.tie_within(),
+                })
+            })
+            .collect();
+        let doc = json!({
+            "scenario": sc.name,
+            "source": self.input.doc.source,
+            "scenario_hash": self.input.doc.hash,
+            "seed": sc.seed,
+            "fleetsim_version": env!("CARGO_PKG_VERSION"),
+            "command": self.input.command,
+            "failure": self.failure_text,
+            "max_failure_p": self.max_p,
+            "seeds_per_strategy": self.target,
+            "seeds": rng::seeds(sc.seed, u64::from(self.target)).range_text(),
+            "affected_clusters": self.affected,
+            "affected_is_fleet": self.affected_is_fleet,
+            "ranking": ranking,
+            "recommendation": recommendation,
+            "strategies": strategies,
+            "files_dir": self.input.files_dir,
+        });
+        let mut text = serde_json::to_string_pretty(&doc).expect("JSON of plain values");
+        text.push('\n');
+        text
     }
 
     fn clusters_csv(&self) -> Result<String, ReviewError> {
@@ -683,8 +889,10 @@ impl PageContext<'_> {
                     s.runs.len().to_string(),
                     s.failures.to_string(),
                     interval(&s.failure),
+                    format_seconds(s.affected_ttr_p50),
+                    Criterion::AffectedMinReady.show(s.affected_min_ready_p50),
+                    format!("{:.1}", s.affected_crashloop_hours_p50),
                     format_seconds(s.ttr_p50),
-                    format_seconds(s.ttr_p95),
                     verdict.to_string(),
                 ]
             })
@@ -696,8 +904,10 @@ impl PageContext<'_> {
                 "runs",
                 "failures",
                 "P(failure) [95 %]",
-                "recover p50",
-                "recover p95",
+                "affected: recover p50",
+                "affected: lowest ready p50",
+                "affected: crashloop pod-h p50",
+                "fleet: recover p50",
                 "verdict",
             ],
             &rows,

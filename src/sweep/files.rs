@@ -505,6 +505,7 @@ fn finish_whole(
     if let Some(x) = &manifest.x {
         let mut chart = report::failure_curve_from_csv(&text, x, &manifest.group.join(","))?;
         chart.title = format!("{}: failure = {}", manifest.scenario, manifest.failure);
+        report::figures::add_threshold(&mut chart, manifest.max_failure_p);
         let svg = chart.to_svg()?;
         let png = chart.to_png()?;
         for (name, bytes) in [(FIGURE_SVG, svg.into_bytes()), (FIGURE_PNG, png)] {

@@ -214,6 +214,15 @@ fn step_path(run: &[(f64, f64)]) -> Vec<(f64, f64)> {
 }
 
 /// Band polygons: one per run of drawable `(x, lo, hi)` triples.
+/// The opacity of a band's fill when a panel has `bands` of them.
+fn band_fill(bands: usize) -> f64 {
+    match bands {
+        0 | 1 => 0.18,
+        2 | 3 => 0.12,
+        _ => 0.08,
+    }
+}
+
 fn band_polygons(kind: XAxis, band: &[(f64, f64, f64)], y: &YScale) -> Vec<Vec<(f64, f64)>> {
     let mut out = Vec::new();
     let mut cur: Vec<(f64, f64, f64)> = Vec::new();
@@ -369,12 +378,32 @@ pub(super) fn render<DB: DrawingBackend>(
             Axis::Right => &right,
         };
         let mut drawn_any = false;
+        // Several bands overlapping blur into one block: the more bands a panel has,
+        // the lighter each is filled, and each has thin dotted edges in its colour.
+        let bands = panel.series.iter().filter(|s| s.band.is_some()).count();
+        let fill = band_fill(bands);
         for (s, &c) in panel.series.iter().zip(&colors) {
-            for poly in band_polygons(chart.x_axis, s.band.as_deref().unwrap_or(&[]), scale_for(s))
-            {
-                plot.draw(&Polygon::new(on_left(s, poly), c.mix(0.18).filled()))
+            let band = s.band.as_deref().unwrap_or(&[]);
+            for poly in band_polygons(chart.x_axis, band, scale_for(s)) {
+                plot.draw(&Polygon::new(on_left(s, poly), c.mix(fill).filled()))
                     .map_err(draw_error)?;
                 drawn_any = true;
+            }
+            if bands > 1 {
+                for edge in [
+                    band.iter().map(|&(x, lo, _)| (x, lo)).collect::<Vec<_>>(),
+                    band.iter().map(|&(x, _, hi)| (x, hi)).collect(),
+                ] {
+                    for run in runs(chart.x_axis, &edge, scale_for(s)) {
+                        plot.draw(&DashedPathElement::new(
+                            on_left(s, run),
+                            2,
+                            3,
+                            c.mix(0.7).stroke_width(1),
+                        ))
+                        .map_err(draw_error)?;
+                    }
+                }
             }
         }
         for (s, &c) in panel.series.iter().zip(&colors) {
@@ -541,7 +570,7 @@ fn draw_legend<DB: DrawingBackend>(
         if s.band.is_some() {
             area.draw(&Rectangle::new(
                 [(x0, mid - 6), (x1, mid + 6)],
-                c.mix(0.18).filled(),
+                c.mix(band_fill(1)).filled(),
             ))
             .map_err(draw_error)?;
         }
