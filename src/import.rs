@@ -615,6 +615,7 @@ fn cluster(
     cluster: &str,
     ca: &str,
     o: &Objects,
+    emit_control_plane: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Emitted, ImportError> {
     let file = source.file.as_str();
@@ -808,7 +809,14 @@ fn cluster(
                     {
                         Some((
                             "cert-manager".into(),
-                            format!("from istiod env K8S_SIGNER={}", clean(s)),
+                            format!(
+                                "from istiod env K8S_SIGNER={}{}",
+                                clean(s),
+                                cert_manager.map_or(
+                                    "; no cert-manager Deployment in the input".to_string(),
+                                    |c| format!(", signed by {}", c.id())
+                                )
+                            ),
                         ))
                     }
                     Some(s) => Some((
@@ -865,13 +873,13 @@ fn cluster(
         CpTable::Istiod,
         &cp,
         cluster,
-        EMIT_CONTROL_PLANE_KEYS,
+        emit_control_plane,
     ));
     out.push_str(&control_plane_keys(
         CpTable::Signer,
         &cp,
         cluster,
-        EMIT_CONTROL_PLANE_KEYS,
+        emit_control_plane,
     ));
     if cp.kubernetes_version.is_some() {
         let _ = writeln!(out, "\n[cluster.{cluster}.kubernetes]");
@@ -879,7 +887,7 @@ fn cluster(
             CpTable::Kubernetes,
             &cp,
             cluster,
-            EMIT_CONTROL_PLANE_KEYS,
+            emit_control_plane,
         ));
     }
 
@@ -1195,6 +1203,11 @@ const CA_DEFAULTS: &str = "\
 
 /// Imports every source into one scenario: one cluster per source, in order.
 pub fn import(sources: &[Source]) -> Result<Imported, ImportError> {
+    import_with(sources, EMIT_CONTROL_PLANE_KEYS)
+}
+
+/// [`import`], writing the control-plane keys as keys or as comments.
+fn import_with(sources: &[Source], emit_control_plane: bool) -> Result<Imported, ImportError> {
     let mut warnings = Vec::new();
     let mut cluster_names = Names::default();
     let mut ca_names = Names::default();
@@ -1222,8 +1235,14 @@ pub fn import(sources: &[Source]) -> Result<Imported, ImportError> {
         let items = list_items(&s.file, &s.bytes)?;
         let o = objects(&s.file, &items, &mut warnings);
         let name = cluster_names.unique(&s.cluster);
+        if name != s.cluster {
+            warnings.push(format!(
+                "{}: the cluster is named {name} (a scenario name is 1-100 letters, digits, - or _, unique)",
+                clean(&s.file)
+            ));
+        }
         let ca = ca_names.unique(&format!("{name}-ca"));
-        let e = cluster(s, &name, &ca, &o, &mut warnings)?;
+        let e = cluster(s, &name, &ca, &o, emit_control_plane, &mut warnings)?;
         let _ = write!(
             cas,
             "\n[ca.{ca}]\n# The CA that signs cluster {name}'s workload certificates.\n{CA_DEFAULTS}"
