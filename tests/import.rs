@@ -496,3 +496,55 @@ fn import_is_deterministic() {
     assert_eq!(a.stdout, b.stdout);
     assert!(a.stdout.starts_with("# Written by `fleetsim import "));
 }
+
+#[test]
+fn the_readme_walkthrough_works() {
+    // README "Start from your own fleet": import -> ca fit -> run -> sweep.
+    let dir = tempfile::tempdir().unwrap();
+    let eks = fixture("eks-managed").display().to_string();
+    let karpenter = fixture("karpenter").display().to_string();
+    fleetsim_in(
+        dir.path(),
+        &["import", &eks, &karpenter, "-o", "fleet.toml"],
+    )
+    .expect_code(0);
+    let loadtest = root()
+        .join("tests/data/loadtest-ca.csv")
+        .display()
+        .to_string();
+    fleetsim_in(
+        dir.path(),
+        &[
+            "ca",
+            "fit",
+            &loadtest,
+            "--name",
+            "eks-managed-ca",
+            "--workers",
+            "64",
+            "-o",
+            "fit",
+        ],
+    )
+    .expect_code(0);
+    // "paste fit/stanza.toml over the [ca.eks-managed-ca] table".
+    let fleet = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
+    let stanza = std::fs::read_to_string(dir.path().join("fit/stanza.toml")).unwrap();
+    assert!(stanza.contains("[ca.eks-managed-ca]\n"), "{stanza}");
+    let fleet = fleet.replace("[ca.eks-managed-ca]\n", &stanza) + "\n[sweep]\nseeds = 2\nfailure = \"not recovered or time_to_recover_s > 20m\"\n[sweep.grid]\n\"ca.eks-managed-ca.rate_limit_per_s\" = [0.05, 0.1, 0.2, 0.5, 1]\n";
+    std::fs::write(dir.path().join("fleet.toml"), fleet).unwrap();
+    fleetsim_in(dir.path(), &["run", "fleet.toml"]).expect_code(0);
+    let s = fleetsim_in(dir.path(), &["sweep", "fleet.toml"]).expect_code(0);
+    let row = |rate: &str| {
+        s.stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(rate))
+            .unwrap_or_else(|| panic!("no row {rate}\n{}", s.stdout))
+            .to_string()
+    };
+    // As the README says: failing at 0.05/s, not from 0.1/s up.
+    assert!(row("0.05").contains(" 2/2 "), "{}", s.stdout);
+    for rate in ["0.1", "0.2", "0.5", "1"] {
+        assert!(row(rate).contains(" 0/2 "), "{}", s.stdout);
+    }
+}
