@@ -482,3 +482,118 @@ fn the_ca_mode_and_the_signer() {
         ("istio-csr".into(), Some("istio-csr".into()))
     );
 }
+
+#[test]
+fn selectors_affinity_and_tolerations() {
+    use super::kube::{Op, Requirement};
+    let labels: Labels = [("a", "1"), ("b", "2")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let req = |key: &str, op: Op, values: &[&str]| Requirement {
+        key: key.into(),
+        op,
+        values: values.iter().map(|v| v.to_string()).collect(),
+    };
+    assert!(req("a", Op::In, &["1", "3"]).matches(&labels));
+    assert!(!req("a", Op::NotIn, &["1"]).matches(&labels));
+    assert!(req("c", Op::NotIn, &["1"]).matches(&labels));
+    assert!(req("b", Op::Exists, &[]).matches(&labels));
+    assert!(req("c", Op::DoesNotExist, &[]).matches(&labels));
+    assert!(req("b", Op::Gt, &["1"]).matches(&labels));
+    assert!(!req("b", Op::Lt, &["1"]).matches(&labels));
+    assert!(!req("c", Op::Gt, &["1"]).matches(&labels));
+    assert!(Selector::default().matches(&labels));
+
+    // matchFields on metadata.name, terms ORed, taints tolerated by key or by an empty
+    // key with Exists.
+    let mut tainted = node("n2", json!({"role": "x"}));
+    tainted["spec"] = json!({"taints": [{"key": "k", "value": "v", "effect": "NoExecute"}]});
+    let items = json!([
+        node("n1", json!({"role": "x"})),
+        tainted,
+        deployment(
+            "d",
+            "by-name",
+            1,
+            json!({"app": "a"}),
+            json!({"affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]},
+                {"matchExpressions": [{"key": "role", "operator": "In", "values": ["nowhere"]}]}]}}},
+            "tolerations": [{"key": "k", "operator": "Equal", "value": "v"}]})
+        ),
+    ]);
+    let o = objects("f", items.as_array().unwrap(), &mut Vec::new());
+    let fits: Vec<bool> = o
+        .nodes
+        .iter()
+        .map(|n| o.workloads[0].template.fits(n))
+        .collect();
+    assert_eq!(fits, [false, true]);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Whatever value lands in whatever field, the import never panics and what it
+    /// writes is TOML.
+    #[test]
+    fn any_field_of_any_value_never_breaks_the_output(
+        field in 0usize..12,
+        value in 0usize..10,
+        text in "[a-z\"\\\\\n\t#\\[\\]=% .:/-]{0,12}",
+    ) {
+        let paths: [&[&str]; 12] = [
+            &["metadata", "name"],
+            &["metadata", "namespace"],
+            &["metadata", "labels"],
+            &["spec", "replicas"],
+            &["spec", "template", "metadata", "labels"],
+            &["spec", "template", "spec", "nodeSelector"],
+            &["spec", "template", "spec", "tolerations"],
+            &["spec", "template", "spec", "containers"],
+            &["spec", "selector"],
+            &["spec", "maxUnavailable"],
+            &["status", "allocatable", "pods"],
+            &["kind"],
+        ];
+        let values = [
+            json!(text),
+            json!(-1),
+            json!(1.5),
+            json!(u64::MAX),
+            json!(null),
+            json!([text.clone(), 1]),
+            json!({text.clone(): text.clone()}),
+            json!(true),
+            json!(format!("{text}%")),
+            json!({"matchLabels": {"app": text.clone()}, "matchExpressions": [{"key": text.clone(), "operator": "In"}]}),
+        ];
+        let mut items = vec![
+            node("n1", json!({"eks.amazonaws.com/nodegroup": "g"})),
+            deployment("ns", "d", 2, json!({"app": "a"}), json!({})),
+            json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                   "metadata": {"name": "p", "namespace": "ns"},
+                   "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "a"}}}}),
+        ];
+        for item in &mut items {
+            let mut at = &mut *item;
+            let path = paths[field];
+            for (i, key) in path.iter().enumerate() {
+                if i + 1 == path.len() {
+                    if let Value::Object(m) = at {
+                        m.insert(key.to_string(), values[value].clone());
+                    }
+                    break;
+                }
+                match at.get_mut(*key) {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+        }
+        if let Ok(i) = import(&[source(Value::Array(items))]) {
+            proptest::prop_assert!(i.text.parse::<toml::Table>().is_ok(), "{}", i.text);
+        }
+    }
+}
