@@ -803,15 +803,25 @@ fn cluster(
             });
             cp.signer = match cp.ca_mode.as_ref().map(|m| m.0.as_str()) {
                 Some("kubernetes-ra") => match k8s_signer {
+                    // cert-manager's signer names: `issuers.cert-manager.io/NS.NAME`,
+                    // `clusterissuers.cert-manager.io/NAME`, and external issuers'
+                    // (`awspcaclusterissuers.awspca.cert-manager.io/NAME`).
                     Some(s)
-                        if s.starts_with("clusterissuers.cert-manager.io/")
-                            || s.starts_with("issuers.cert-manager.io/") =>
+                        if s
+                            .split('/')
+                            .next()
+                            .is_some_and(|d| d.ends_with(".cert-manager.io")) =>
                     {
                         Some((
                             "cert-manager".into(),
                             format!(
-                                "from istiod env K8S_SIGNER={}{}",
+                                "from istiod env K8S_SIGNER={}{}{}",
                                 clean(s),
+                                if s.contains("awspca") {
+                                    " (an AWS Private CA issuer behind cert-manager's CSR controller)"
+                                } else {
+                                    ""
+                                },
                                 cert_manager.map_or(
                                     "; no cert-manager Deployment in the input".to_string(),
                                     |c| format!(", signed by {}", c.id())

@@ -548,3 +548,21 @@ fn the_readme_walkthrough_works() {
         assert!(row(rate).contains(" 0/2 "), "{}", s.stdout);
     }
 }
+
+#[test]
+fn a_file_over_256_mib_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    // Sparse: no disk is used, and import must not read it.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((256 << 20) + 1)
+        .unwrap();
+    let r = fleetsim_in(dir.path(), &["import", "big.json"]).expect_code(2);
+    assert!(
+        r.stderr
+            .contains("error: big.json: file is 268435457 bytes, larger than 268435456 bytes"),
+        "{}",
+        r.stderr
+    );
+}

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 
 use super::EXIT_BAD_INPUT;
-use crate::import::{self, read_limited, ImportError, Source};
+use crate::import::{self, read_limited, ImportError, Source, MAX_INPUT_BYTES};
 use crate::output::write_atomic;
 
 /// Flags of `fleetsim import`.
@@ -48,6 +48,18 @@ fn read(path: &Path) -> Result<Vec<u8>, ImportError> {
         file: file.clone(),
         message: format!("cannot open: {e}"),
     })?;
+    // A file known to be too large is refused before any of it is read.
+    if let Ok(meta) = f.metadata() {
+        if meta.is_file() && meta.len() > MAX_INPUT_BYTES {
+            return Err(ImportError {
+                file,
+                message: format!(
+                    "file is {} bytes, larger than {MAX_INPUT_BYTES} bytes; import reads at most that much",
+                    meta.len()
+                ),
+            });
+        }
+    }
     read_limited(f, &file)
 }
 

@@ -465,6 +465,13 @@ fn the_ca_mode_and_the_signer() {
     );
     assert_eq!(
         mode(
+            json!([{"name": "EXTERNAL_CA", "value": "ISTIOD_RA_KUBERNETES_API"}, {"name": "K8S_SIGNER", "value": "awspcaclusterissuers.awspca.cert-manager.io/pca"}]),
+            vec![]
+        ),
+        ("kubernetes-ra".into(), Some("cert-manager".into()))
+    );
+    assert_eq!(
+        mode(
             json!([{"name": "CA_ADDR", "value": "cert-manager-istio-csr.cert-manager.svc:443"}]),
             vec![]
         ),
