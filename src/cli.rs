@@ -8,6 +8,7 @@ pub mod check;
 pub mod compare;
 pub mod completions;
 pub mod example;
+pub mod import;
 pub mod man;
 pub mod merge;
 pub mod report;
@@ -73,6 +74,9 @@ enum Command {
     /// Search scenario parameters (--param PATH=LO..HI) for the values whose runs match
     /// observed data best; prints them with the error reached and the --set line.
     Calibrate(calibrate::CalibrateArgs),
+    /// Write a scenario from `kubectl get ... -A -o json` of each cluster: node groups,
+    /// workloads, injection, PDBs, istiod; every value says where it came from.
+    Import(import::ImportArgs),
     /// Print a shipped scenario (embedded), or list them with their descriptions.
     Example(example::ExampleArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Import(args) => import::run(args),
         Command::Example(args) => example::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics", "observed"],
     &["ca", "control"],
     &["scenario"],
+    &["import"],
     &["model"],
     &["report"],
     &["sweep", "calibrate"],

@@ -24,16 +24,18 @@
 //! 5. [`scenario`]: TOML -> the validated [`scenario::Scenario`] (with its cluster
 //!    templates) and its sections: strategies, the sweep's grid with every point built,
 //!    the expectations. One error type, [`scenario::ScenarioErrors`].
-//! 6. [`model`]: the fleet — state, construction, event handlers per component, sampling
+//! 6. [`import`]: a cluster as `kubectl get ... -o json` lists it -> scenario text,
+//!    checked by loading it. It knows the scenario's schema, not the model.
+//! 7. [`model`]: the fleet — state, construction, event handlers per component, sampling
 //!    and summary — on the kernel. It knows nothing of files.
-//! 7. [`report`]: pure rendering: CSV text in; SVG, PNG, HTML out. It runs nothing.
-//! 8. [`sweep`]: many runs in parallel (rayon), shards, resume, merge; draws its failure
+//! 8. [`report`]: pure rendering: CSV text in; SVG, PNG, HTML out. It runs nothing.
+//! 9. [`sweep`]: many runs in parallel (rayon), shards, resume, merge; draws its failure
 //!    curve through `report`. Beside it [`calibrate`]: the parameter search that fits a
 //!    scenario to observed data.
-//! 9. [`review`] and [`check`]: run strategies over seeds and assemble the
-//!    pre-maintenance review (`fleetsim report`); judge a scenario's expectations
-//!    (`fleetsim check`).
-//! 10. [`cli`]: the commands; `main.rs` is a thin binary over it.
+//! 10. [`review`] and [`check`]: run strategies over seeds and assemble the
+//!     pre-maintenance review (`fleetsim report`); judge a scenario's expectations
+//!     (`fleetsim check`).
+//! 11. [`cli`]: the commands; `main.rs` is a thin binary over it.
 //!
 //! # Replaying a run
 //! Every run is a pure function of its scenario and master seed: output starts with
@@ -49,6 +51,7 @@ pub mod control;
 pub mod duration;
 pub mod engine;
 pub mod fit;
+pub mod import;
 pub mod keypath;
 pub mod metrics;
 pub mod model;

@@ -21,6 +21,7 @@ const SUBCOMMANDS: &[&str] = &[
     "merge",
     "compare",
     "calibrate",
+    "import",
     "example",
     "completions",
     "man",

@@ -65,7 +65,8 @@ fn render(dir: &Path) -> Option<String> {
 }
 
 /// `python3 -m kubernetes_validate`, from PYTHONPATH `path` (None: as installed).
-struct Validator {
+/// `tests/import.rs` checks its fixtures with it too.
+pub(crate) struct Validator {
     python: PathBuf,
     path: Option<PathBuf>,
 }
@@ -89,7 +90,7 @@ impl Validator {
 
     /// Validates `files` strictly against Kubernetes `version` (None: the newest the
     /// validator knows).
-    fn validate(&self, version: Option<&str>, files: &[PathBuf]) -> Output {
+    pub(crate) fn validate(&self, version: Option<&str>, files: &[PathBuf]) -> Output {
         let mut c = self.command(&["-m", "kubernetes_validate", "--strict", "--quiet"]);
         if let Some(v) = version {
             c.args(["--kubernetes-version", v]);
@@ -100,7 +101,7 @@ impl Validator {
 
 /// The validator as installed, else installed now with pip under target/ (kept there
 /// for the next run); `None` after saying why when neither works.
-fn validator() -> Option<Validator> {
+pub(crate) fn validator() -> Option<Validator> {
     let Some(python) = find_on_path(&["python3", "python"]) else {
         skip_unless_required(
             REQUIRE,
@@ -157,7 +158,7 @@ fn validator() -> Option<Validator> {
 
 /// The oldest Kubernetes release the Job's fields need: `backoffLimitPerIndex` and
 /// `maxFailedIndexes` are on by default from 1.29 (beta), GA in 1.33.
-const OLDEST: &str = "1.29.0";
+pub(crate) const OLDEST: &str = "1.29.0";
 
 #[test]
 fn the_rendered_manifests_validate_against_the_kubernetes_schema() {

@@ -14,3 +14,4 @@ mod deploy;
 mod fit;
 mod fleet;
 mod outputs;
+mod import;
