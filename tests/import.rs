@@ -251,14 +251,16 @@ fn the_shapes_come_through() {
     );
     assert_eq!(c["workload"]["batch-reports"]["pdb"].as_bool(), Some(false));
     let text = std::fs::read_to_string(dir.path().join("eks-managed.toml")).unwrap();
+    // Control-plane keys: a substring of the commented and of the emitted form alike
+    // (EMIT_CONTROL_PLANE_KEYS).
     assert!(
-        text.contains("# version = \"1.20.3\"  # from image docker.io/istio/pilot:1.20.3"),
+        text.contains("version = \"1.20.3\"  # from image docker.io/istio/pilot:1.20.3"),
         "{text}"
     );
     assert!(text.contains(
-        "# ca_mode = \"kubernetes-ra\"  # from istiod env EXTERNAL_CA=ISTIOD_RA_KUBERNETES_API"
+        "ca_mode = \"kubernetes-ra\"  # from istiod env EXTERNAL_CA=ISTIOD_RA_KUBERNETES_API"
     ));
-    assert!(text.contains("# kind = \"cert-manager\"  # from istiod env K8S_SIGNER=clusterissuers.cert-manager.io/istio-ca"));
+    assert!(text.contains("kind = \"cert-manager\"  # from istiod env K8S_SIGNER=clusterissuers.cert-manager.io/istio-ca"));
     assert!(
         text.contains("HorizontalPodAutoscaler istio-system/istiod: minReplicas 2, maxReplicas 5")
     );
@@ -315,7 +317,7 @@ fn the_shapes_come_through() {
         Some(false)
     );
     let text = std::fs::read_to_string(dir.path().join("mixed-injection.toml")).unwrap();
-    assert!(text.contains("# ca_mode = \"istio-csr\"  # from istiod env CA_ADDR=cert-manager-istio-csr.cert-manager.svc:443"), "{text}");
+    assert!(text.contains("ca_mode = \"istio-csr\"  # from istiod env CA_ADDR=cert-manager-istio-csr.cert-manager.svc:443"), "{text}");
 }
 
 #[test]
