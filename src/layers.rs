@@ -19,11 +19,11 @@ const LAYERS: &[&[&str]] = &[
     &["metrics", "observed"],
     &["ca", "control"],
     &["scenario"],
-    &["model"],
+    &["model", "budget"],
     &["report"],
     &["sweep", "calibrate"],
     &["review", "check"],
-    &["cli"],
+    &["cli", "fuzzing"],
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::set::SetArgs;
+use super::set::{BudgetArgs, SetArgs};
+use crate::budget;
 use crate::duration::format_duration;
 use crate::engine::SimTime;
 use crate::metrics::{Figures, Summary};
 use crate::model::{self, RunOutput};
-use crate::output::{shell_quote, write_atomic};
+use crate::output::{shell_quote, OutputSet};
 use crate::review;
 use crate::scenario::{self, ScenarioDocument};
 
@@ -39,8 +40,10 @@ pub struct RunArgs {
     /// Master seed; default: the scenario's `[scenario] seed`.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output directory; default: `output/<scenario name>`.
-    #[arg(long, value_name = "DIR")]
+    /// Output folder (replaced whole, atomically, when the run is done); default:
+    /// `output/<scenario name>/seed-<N>`, with `-<hash of the --set overrides>` when
+    /// there are any, so runs with other seeds or overrides do not overwrite each other.
+    #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -48,6 +51,29 @@ pub struct RunArgs {
     /// Scenario overrides.
     #[command(flatten)]
     pub set: SetArgs,
+    /// Memory budget.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+/// The files of a run's output folder.
+pub const RUN_FILES: [&str; 4] = [
+    "summary.json",
+    "timeseries.csv",
+    "timeline.svg",
+    "timeline.png",
+];
+
+/// The default output folder of a run: `output/<name>/seed-<N>`, with
+/// `-<8 hex digits of the overrides>` when there are any.
+pub fn default_run_dir(name: &str, seed: u64, set: &SetArgs) -> PathBuf {
+    let mut leaf = format!("seed-{seed}");
+    if !set.set.is_empty() {
+        let texts: Vec<&str> = set.set.iter().map(|o| o.text()).collect();
+        let h = scenario::fnv1a64(texts.join("\0").as_bytes());
+        leaf.push_str(&format!("-{:08x}", h >> 32));
+    }
+    Path::new("output").join(name).join(leaf)
 }
 
 /// Loads the scenario a command names, or the embedded default.
@@ -79,6 +105,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let doc = load_scenario(args.scenario.as_deref(), &args.set)?;
     let sc = &doc.scenario;
     let seed = args.seed.unwrap_or(sc.seed);
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&sc.name, seed, &args.set));
+    // Everything that can be refused is refused before the run: the budget, the folder.
+    budget::check_run(&doc, sc, args.budget.max_memory, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let set = OutputSet::begin(&out_dir, &|n| RUN_FILES.contains(&n))?;
     let header = format!("seed={seed} scenario={} hash={}", sc.name, doc.hash);
     if args.format == Format::Text {
         let mut out = std::io::stdout().lock();
@@ -88,11 +121,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{header}");
     }
     let result = model::run(sc, seed, &doc.hash);
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("output").join(&sc.name));
-    let files = write_outputs(&out_dir, &doc, &result)?;
+    let files = write_outputs(set, &doc, &result)?;
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Json => stdout.write_all(result.summary.to_json().as_bytes())?,
@@ -109,10 +138,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Renders every output in memory first, then writes each file atomically: a failure
-/// leaves no half-written file behind.
+/// Renders every output, writes them into the set's staging folder and puts the set in
+/// place in one step: a failure (a full disk, a kill) leaves the folder as it was.
 pub fn write_outputs(
-    dir: &Path,
+    mut set: OutputSet,
     doc: &ScenarioDocument,
     r: &RunOutput,
 ) -> anyhow::Result<Vec<String>> {
@@ -127,13 +156,12 @@ pub fn write_outputs(
         ("timeline.svg", svg.into_bytes()),
         ("timeline.png", png),
     ];
-    let mut written = Vec::new();
     for (name, bytes) in files {
-        let path = dir.join(name);
-        write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-        written.push(path.display().to_string());
+        set.write(name, &bytes)
+            .with_context(|| format!("writing {}", set.final_path(name).display()))?;
     }
-    Ok(written)
+    let placed = set.commit()?;
+    Ok(placed.iter().map(|p| p.display().to_string()).collect())
 }
 
 /// Clusters that did not come through cleanly, worst first (at most 5): the ones a

@@ -110,7 +110,8 @@ impl Layout {
                 let (lo, hi) = xr?;
                 let v = transform_x(chart.x_axis, m.x)?;
                 (v >= lo && v <= hi).then(|| {
-                    plot_left as f64 + (v - lo) / (hi - lo) * (plot_right - plot_left) as f64
+                    plot_left as f64
+                        + (v - lo) / (hi - lo) * plot_right.saturating_sub(plot_left) as f64
                 })
             })
             .collect();

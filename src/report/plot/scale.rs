@@ -69,7 +69,7 @@ fn nice_step(raw: f64) -> f64 {
 fn ticks_in(lo: f64, hi: f64, step: f64) -> Vec<f64> {
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
-    (first..=last.min(first + 200))
+    (first..=last.min(first.saturating_add(200)))
         .map(|k| {
             let v = k as f64 * step;
             if v == 0.0 {
