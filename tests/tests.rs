@@ -13,3 +13,4 @@ mod conventions;
 mod deploy;
 mod fit;
 mod fleet;
+mod hardening;
