@@ -20,7 +20,7 @@ pub struct ReportArgs {
     #[arg(value_name = "SCENARIO|DIR")]
     pub input: PathBuf,
     /// The HTML file to write; its figures' CSVs go to `<name>-files/` beside it.
-    /// Default: `output/<scenario name>/report.html`.
+    /// Default: `output/<scenario name>-report.html` (beside the run's folder).
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Seeds per strategy (1..=10000). Default: the fewest with which a strategy that
@@ -65,11 +65,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             notes.push(note);
         }
     }
-    let out = args.out.clone().unwrap_or_else(|| {
-        Path::new("output")
-            .join(&doc.scenario.name)
-            .join("report.html")
-    });
+    // Beside the run's folder `output/<name>`, not in it: a run replaces its folder whole.
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("output").join(format!("{}-report.html", doc.scenario.name)));
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

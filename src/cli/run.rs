@@ -41,8 +41,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Output folder (replaced whole, atomically, when the run is done); default:
-    /// `output/<scenario name>/seed-<N>`, with `-<hash of the --set overrides>` when
-    /// there are any, so runs with other seeds or overrides do not overwrite each other.
+    /// `output/<scenario name>`.
     #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// What to print on stdout.
@@ -63,18 +62,6 @@ pub const RUN_FILES: [&str; 4] = [
     "timeline.svg",
     "timeline.png",
 ];
-
-/// The default output folder of a run: `output/<name>/seed-<N>`, with
-/// `-<8 hex digits of the overrides>` when there are any.
-pub fn default_run_dir(name: &str, seed: u64, set: &SetArgs) -> PathBuf {
-    let mut leaf = format!("seed-{seed}");
-    if !set.set.is_empty() {
-        let texts: Vec<&str> = set.set.iter().map(|o| o.text()).collect();
-        let h = scenario::fnv1a64(texts.join("\0").as_bytes());
-        leaf.push_str(&format!("-{:08x}", h >> 32));
-    }
-    Path::new("output").join(name).join(leaf)
-}
 
 /// Loads the scenario a command names, or the embedded default.
 pub fn load_scenario(path: Option<&Path>, set: &SetArgs) -> anyhow::Result<ScenarioDocument> {
@@ -108,7 +95,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let out_dir = args
         .out
         .clone()
-        .unwrap_or_else(|| default_run_dir(&sc.name, seed, &args.set));
+        .unwrap_or_else(|| Path::new("output").join(&sc.name));
     // Everything that can be refused is refused before the run: the budget, the folder.
     budget::check_run(&doc, sc, args.budget.max_memory, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
     let set = OutputSet::begin(&out_dir, &|n| RUN_FILES.contains(&n))?;
