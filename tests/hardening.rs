@@ -516,6 +516,26 @@ fn a_run_cut_by_the_event_budget_is_never_judged_healthy() {
         ],
     );
     assert!(!r.stdout.contains("  ok  "), "{}", r.stdout);
+    // A sweep counts every cut run as failed (`failed` = 1 in each row).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    fleetsim(&[
+        "sweep",
+        small_sweep().to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--set",
+        "scenario.max_events=1",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let failed = header.iter().position(|h| *h == "failed").unwrap();
+    for line in runs.lines().skip(1) {
+        assert_eq!(line.split(',').nth(failed), Some("1"), "{line}");
+    }
 }
 
 /// Row 18: messages name the line and field once; a huge `--set` value is not echoed
