@@ -7,8 +7,10 @@
 //! - a plain assertion holds when its predicate holds in every run (and, with a cluster
 //!   scope, for every cluster the scope names);
 //! - `p(PREDICATE) OP X` holds when the fraction of runs in which the predicate holds
-//!   (for every cluster of the scope) satisfies `OP X`; the 95 % Wilson interval is
-//!   printed beside it.
+//!   (for every cluster of the scope) satisfies `OP X` by the 95 % Wilson interval:
+//!   its upper end for `<`/`<=`, its lower end for `>`/`>=` (the estimate for `==`,
+//!   `!=`). The interval is printed beside it and, when it is too wide to decide, about
+//!   how many seeds would decide it.
 //!
 //! Runs use the seeds [`seeds`](crate::engine::rng::seeds)`(seed, n)` from the scenario's
 //! `[scenario] seed`, and are shared between assertions: the scenario runs as many times
@@ -196,14 +198,41 @@ fn probability(
             worst: None,
         };
     };
-    let holds = op.holds(prop.p, bound);
-    let measured = format!(
+    // Judged by the 95 % Wilson bound: `<=`/`<` by the upper end, `>=`/`>` by the
+    // lower end (so 0 failures in 20 runs do not show `p <= 0.05`: the upper end is
+    // 0.16); `==`/`!=` by the estimate.
+    let judged = match op {
+        Op::Lt | Op::Le => prop.hi,
+        Op::Gt | Op::Ge => prop.lo,
+        Op::Eq | Op::Ne => prop.p,
+    };
+    let holds = op.holds(judged, bound);
+    let mut measured = format!(
         "p = {:.3} ({k} of {}), 95 % interval [{:.3}, {:.3}]",
         prop.p,
         runs_phrase(runs.len(), None),
         prop.lo,
         prop.hi
     );
+    if !holds && matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && op.holds(prop.p, bound) {
+        // The estimate is on the right side, the interval is not: undecided.
+        let side = if matches!(op, Op::Lt | Op::Le) {
+            "upper"
+        } else {
+            "lower"
+        };
+        measured.push_str(&format!(
+            "; too wide to decide: the {side} bound {judged:.3} is not {} {bound}",
+            op.as_str()
+        ));
+        match seeds_to_decide(prop.p, n, op, bound) {
+            Some(need) => measured.push_str(&format!(
+                " (about {need} seeds would decide it if p stays {:.3})",
+                prop.p
+            )),
+            None => measured.push_str(" (more than 10000000 seeds would be needed)"),
+        }
+    }
     let worst = if holds {
         None
     } else {
@@ -239,6 +268,38 @@ fn probability(
         measured,
         worst,
     }
+}
+
+/// The fewest runs (more than `n`) at which an observed proportion `p` would be shown to
+/// satisfy `op bound` by the 95 % Wilson bound, if it stayed the same; `None` past 10⁷.
+pub fn seeds_to_decide(p: f64, n: u64, op: Op, bound: f64) -> Option<u64> {
+    let decides = |m: u64| {
+        let k = ((p * m as f64).round() as u64).min(m);
+        wilson_interval(k, m).is_some_and(|w| match op {
+            Op::Lt | Op::Le => op.holds(w.hi, bound),
+            _ => op.holds(w.lo, bound),
+        })
+    };
+    const MAX: u64 = 10_000_000;
+    let mut hi = n.max(1) * 2;
+    while !decides(hi) {
+        if hi >= MAX {
+            return None;
+        }
+        hi = (hi * 2).min(MAX);
+    }
+    // The smallest deciding count in (hi/2, hi] (rounding makes the bound wiggle; this
+    // finds one deciding count close to the smallest).
+    let mut lo = hi / 2;
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if decides(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi)
 }
 
 /// `0 in all 5 runs`, `2796s..2829s (46m36s..47m09s) over 20 runs`, `true in 3 of 5 runs`.

@@ -20,11 +20,11 @@ const LAYERS: &[&[&str]] = &[
     &["ca", "control"],
     &["scenario"],
     &["import"],
-    &["model"],
+    &["model", "budget"],
     &["report"],
     &["sweep", "calibrate"],
     &["review", "check"],
-    &["cli"],
+    &["cli", "fuzzing"],
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -10,8 +10,9 @@
 //! 2. Small pure utilities: [`duration`] (human durations), [`stats`] (Wilson interval,
 //!    quantiles), [`keypath`] (dotted key paths), [`suggest`] ("did you mean"),
 //!    [`predicate`] (the one predicate language: parse, check against a vocabulary,
-//!    evaluate), [`output`] (atomic writes, shell quoting), [`fit`] (the USL fit of a CA
-//!    load test), [`numfmt`] (significant-figure formatting).
+//!    evaluate), [`output`] (atomic files and output sets, folder locks, shell quoting),
+//!    [`fit`] (the USL fit of a CA load test), [`numfmt`] (significant-figure
+//!    formatting, sizes in bytes).
 //! 3. [`metrics`]: what a run measures — samples, figures, the summary, and the figures'
 //!    vocabulary for predicates. Plain data; the model fills it. Beside it [`observed`]:
 //!    what was measured elsewhere (load tests, Prometheus `query_range`, a
@@ -27,7 +28,8 @@
 //! 6. [`import`]: a cluster as `kubectl get ... -o json` lists it -> scenario text,
 //!    checked by loading it. It knows the scenario's schema, not the model.
 //! 7. [`model`]: the fleet — state, construction, event handlers per component, sampling
-//!    and summary — on the kernel. It knows nothing of files.
+//!    and summary — on the kernel. It knows nothing of files. Beside it [`budget`]: the
+//!    up-front estimate of a run's memory from the scenario's sizes, and its refusal.
 //! 8. [`report`]: pure rendering: CSV text in; SVG, PNG, HTML out. It runs nothing.
 //! 9. [`sweep`]: many runs in parallel (rayon), shards, resume, merge; draws its failure
 //!    curve through `report`. Beside it [`calibrate`]: the parameter search that fits a
@@ -43,6 +45,7 @@
 //! byte for byte. How one seed becomes a stream per role is in [`engine::rng`].
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod ca;
 pub mod calibrate;
 pub mod check;
@@ -52,6 +55,8 @@ pub mod duration;
 pub mod engine;
 pub mod fit;
 pub mod import;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keypath;
 pub mod metrics;
 pub mod model;

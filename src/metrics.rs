@@ -261,6 +261,18 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Summary {
+    /// Whether the event budget cut the run short (its figures are of a fleet in
+    /// mid-upgrade, not final).
+    pub fn cut_short(&self) -> bool {
+        self.stop_reason == "event_budget"
+    }
+
+    /// Whether the run counts as failed under `failure` (a sweep's or a report's): the
+    /// predicate holds, or the run was cut short, which is never healthy.
+    pub fn fails(&self, failure: &crate::predicate::Predicate) -> bool {
+        self.cut_short() || failure.holds(&self.fleet)
+    }
+
     /// Clusters that did not come through cleanly, worst first (most crashloop
     /// pod-seconds), at most 5: the ones a reader should look at.
     pub fn affected_clusters(&self) -> Vec<String> {

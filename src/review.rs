@@ -579,10 +579,7 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
                 continue;
             }
             let n = results[c].len() as u64;
-            let k = results[c]
-                .iter()
-                .filter(|s| failure.holds(&s.fleet))
-                .count() as u64;
+            let k = results[c].iter().filter(|s| s.fails(&failure)).count() as u64;
             if wilson_interval(k, n).is_some_and(|w| w.lo > max_p) {
                 stopped[c] = true;
             }
@@ -656,7 +653,7 @@ fn summarize(
     affected: &[String],
 ) -> StrategyResult {
     let n = runs.len() as u64;
-    let failures = runs.iter().filter(|s| failure.holds(&s.fleet)).count() as u64;
+    let failures = runs.iter().filter(|s| s.fails(failure)).count() as u64;
     let prop = wilson_interval(failures, n).unwrap_or(Proportion {
         p: f64::NAN,
         lo: 0.0,

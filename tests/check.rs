@@ -68,7 +68,7 @@ fn regressed_restart_batch_fails_a_shipped_expectation_with_a_replay() {
     .expect_code(1);
     assert!(
         run.stdout.contains(
-            "  FAIL  recovered == true                                   false in all 10 runs"
+            "  FAIL  recovered == true                                  false in all 10 runs"
         ),
         "{}",
         run.stdout

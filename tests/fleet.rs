@@ -161,6 +161,7 @@ fn run_writes_every_output_and_same_seed_gives_same_bytes() {
     assert_eq!(
         names,
         [
+            ".fleetsim-output",
             "summary.json",
             "timeline.png",
             "timeline.svg",

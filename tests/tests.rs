@@ -15,3 +15,4 @@ mod fit;
 mod fleet;
 mod outputs;
 mod import;
+mod hardening;

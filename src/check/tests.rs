@@ -123,13 +123,44 @@ fn probability_compares_the_fraction_and_replays_the_worst_run() {
         104,
         "the first run where it did not hold"
     );
+    // 0 of 2: the estimate is under 0.2, the upper bound (0.658) is not: undecided,
+    // and 16 runs without one would show it.
     let o = evaluate(&e.assertions[0], &runs[..2]);
-    assert!(o.holds && o.worst.is_none());
+    assert!(!o.holds);
     assert!(
         o.measured.starts_with("p = 0.000 (0 of 2 runs)"),
         "{}",
         o.measured
     );
+    assert!(
+        o.measured
+            .contains("too wide to decide: the upper bound 0.658 is not <= 0.2")
+            && o.measured.contains("about 16 seeds"),
+        "{}",
+        o.measured
+    );
+}
+
+#[test]
+fn probability_assertions_are_judged_by_the_wilson_bound() {
+    let e = parse(
+        "[expect]\nassert = [\"p(not recovered) <= 0.05 over 20 seeds\", \"p(recovered) >= 0.9 over 20 seeds\", \"p(not recovered) <= 0.2 over 20 seeds\"]\n",
+    );
+    let runs: Vec<Summary> = (0..20).map(|seed| run(seed, |_, _| {})).collect();
+    // 0 failures in 20: the upper bound is 0.161, above 0.05: not shown.
+    let o = evaluate(&e.assertions[0], &runs);
+    assert!(!o.holds, "{}", o.measured);
+    assert!(o.measured.contains("[0.000, 0.161]"), "{}", o.measured);
+    assert!(o.measured.contains("about 73 seeds"), "{}", o.measured);
+    // 20 of 20: the lower bound is 0.839, under 0.9.
+    let o = evaluate(&e.assertions[1], &runs);
+    assert!(!o.holds, "{}", o.measured);
+    assert!(o.measured.contains("lower bound 0.839"), "{}", o.measured);
+    // 0.161 <= 0.2 holds.
+    assert!(evaluate(&e.assertions[2], &runs).holds);
+    // Clearly over: no seed count helps, none is promised.
+    assert_eq!(seeds_to_decide(0.5, 20, Op::Le, 0.05), None);
+    assert_eq!(seeds_to_decide(0.0, 20, Op::Le, 0.05), Some(73));
 }
 
 #[test]

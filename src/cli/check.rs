@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use super::run::{check_output_file, replay_command};
-use super::set::SetArgs;
+use super::set::{BudgetArgs, SetArgs};
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED};
 use crate::check::{self, Outcome};
 use crate::engine::rng;
@@ -38,6 +38,9 @@ pub struct CheckArgs {
     /// `--set` overrides, applied to every file (a regressed strategy, a what-if).
     #[command(flatten)]
     pub set: SetArgs,
+    /// Memory budget (shared by the runs that run at once).
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 /// Output format of `fleetsim check` on stdout.
@@ -230,6 +233,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         pool = pool.num_threads(n as usize);
     }
     let pool = pool.build()?;
+    for plan in &plans {
+        let d = &plan.doc;
+        if let Err(e) = crate::budget::check_run(
+            d,
+            &d.scenario,
+            args.budget.max_memory,
+            pool.current_num_threads() as u64,
+        ) {
+            eprintln!("{e}");
+            eprintln!("check: nothing was run");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    }
     let started = Instant::now();
     // Text goes to stdout, or to stderr as progress when stdout is JSON.
     let mut stdout: Box<dyn Write> = match args.format {
@@ -254,6 +270,26 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let t0 = Instant::now();
         let runs = pool.install(|| sweep::run_seeds(sc, &plan.doc.hash, &seeds.to_vec()));
         let wall = t0.elapsed().as_secs_f64();
+        // A run the event budget cut short has figures of a fleet in mid-upgrade (nothing
+        // failed yet, so "recovered at 0s"): it is never judged, healthy or not.
+        let cut: Vec<&crate::metrics::Summary> = runs
+            .iter()
+            .filter(|r| r.stop_reason == "event_budget")
+            .collect();
+        if let Some(first) = cut.first() {
+            stdout.flush()?;
+            eprintln!(
+                "error: {}: scenario.max_events: {} of {n} run{} cut short by the event budget ({} events; seed {} stopped at {}s of {}): their figures are not final, so nothing was judged; raise scenario.max_events (--set scenario.max_events=N)",
+                plan.doc.source,
+                cut.len(),
+                if n == 1 { " was" } else { "s were" },
+                sc.max_events,
+                first.seed,
+                crate::numfmt::sig(first.sim_end_s, 4),
+                crate::duration::format_duration(sc.horizon),
+            );
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
         let width = plan
             .expectations()
             .assertions

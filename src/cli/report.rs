@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use super::run::load_scenario;
 use super::set::SetArgs;
-use crate::output::write_atomic;
+use crate::output::{check_file, write_atomic, FileTarget, OutputSet, PendingFile};
 use crate::review::{self, ReviewInput, SweepOutput};
 use crate::sweep;
 
@@ -21,7 +21,7 @@ pub struct ReportArgs {
     pub input: PathBuf,
     /// The HTML file to write; its figures' CSVs go to `<name>-files/` beside it and the
     /// recommendation as data to `<name>.json` (see docs/outputs.md).
-    /// Default: `output/<scenario name>/report.html`.
+    /// Default: `output/<scenario name>-report.html` (beside the run's folder).
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Seeds per strategy (1..=10000). Default: the fewest with which a strategy that
@@ -36,8 +36,9 @@ pub struct ReportArgs {
     pub set: SetArgs,
 }
 
-/// Runs `fleetsim report`: builds the whole review in memory, then writes the CSVs and
-/// the page, each atomically (the page last). Nothing is written if anything fails.
+/// Runs `fleetsim report`: checks `-o` first, builds the whole review in memory, then
+/// prepares every file, puts the CSV folder in place whole and the page last. Nothing is
+/// replaced if anything fails.
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let (scenario_path, sweep_out) = if args.input.is_dir() {
         let s = SweepOutput::read(&args.input)?;
@@ -65,11 +66,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             notes.push(note);
         }
     }
-    let out = args.out.clone().unwrap_or_else(|| {
-        Path::new("output")
-            .join(&doc.scenario.name)
-            .join("report.html")
-    });
+    // Beside the run's folder `output/<name>`, not in it: a run replaces its folder whole.
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("output").join(format!("{}-report.html", doc.scenario.name)));
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -84,6 +85,23 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             "-o names the HTML page (e.g. report.html); its data goes to {stem}.json beside it"
         );
     }
+    // Refused before any run: `-o` a folder, a block device, an unwritable place; the
+    // CSV folder locked and its stale temporaries of a killed report removed.
+    let target = check_file(&out).with_context(|| format!("-o {}", out.display()))?;
+    let dir = match &target {
+        FileTarget::Replace(p) => match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        FileTarget::Through(_) => PathBuf::new(),
+    };
+    let csv_set = match &target {
+        FileTarget::Replace(_) => Some(OutputSet::begin(&dir.join(&files_dir), &|n| {
+            n.ends_with(".csv")
+        })?),
+        // A device or FIFO (`-o /dev/stdout`) takes the page alone.
+        FileTarget::Through(_) => None,
+    };
 
     let mut command = format!(
         "fleetsim report {} -o {}",
@@ -117,20 +135,32 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let r = review::build(&input, &pool)?;
 
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    // Every file is prepared (written and synced) before any is put in place: a full
+    // disk leaves the previous report whole. Then the CSV folder is swapped in whole and
+    // the page renamed over the old one.
     let mut written = Vec::new();
-    for (name, bytes) in &r.files {
-        let path = dir.join(&files_dir).join(name);
-        write_atomic(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
+    let page = PendingFile::prepare(&out, r.html.as_bytes())
+        .with_context(|| format!("writing {}", out.display()))?;
+    if let Some(mut set) = csv_set {
+        for (name, bytes) in &r.files {
+            set.write(name, bytes)
+                .with_context(|| format!("writing {}", set.final_path(name).display()))?;
+        }
+        written = set.commit()?;
+    } else if !r.files.is_empty() {
+        eprintln!(
+            "note: -o {} is not a regular file: the page is written through, its {} CSV files are not written",
+            out.display(),
+            r.files.len()
+        );
     }
     let json_path = out.with_file_name(format!("{stem}.json"));
-    write_atomic(&json_path, r.json.as_bytes())
-        .with_context(|| format!("writing {}", json_path.display()))?;
-    write_atomic(&out, r.html.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
+    if matches!(target, FileTarget::Replace(_)) {
+        write_atomic(&json_path, r.json.as_bytes())
+            .with_context(|| format!("writing {}", json_path.display()))?;
+    }
+    page.commit()
+        .with_context(|| format!("writing {}", out.display()))?;
 
     let mut stdout = std::io::stdout().lock();
     writeln!(

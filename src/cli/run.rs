@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::set::SetArgs;
+use super::set::{BudgetArgs, SetArgs};
+use crate::budget;
 use crate::duration::format_duration;
 use crate::engine::SimTime;
 use crate::metrics::{Figures, Summary};
 use crate::model::{self, RunOutput};
-use crate::output::{shell_quote, write_atomic};
+use crate::output::{shell_quote, write_atomic, OutputSet};
 use crate::review;
 use crate::scenario::{self, ScenarioDocument};
 
@@ -39,8 +40,9 @@ pub struct RunArgs {
     /// Master seed; default: the scenario's `[scenario] seed`.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output directory; default: `output/<scenario name>`.
-    #[arg(long, value_name = "DIR")]
+    /// Output folder (replaced whole, atomically, when the run is done); default:
+    /// `output/<scenario name>`.
+    #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -57,6 +59,9 @@ pub struct RunArgs {
     /// Scenario overrides.
     #[command(flatten)]
     pub set: SetArgs,
+    /// Memory budget.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 fn parse_start(text: &str) -> Result<f64, String> {
@@ -87,28 +92,23 @@ pub fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The name errors and outputs give a scenario read from standard input (`-`).
-pub const STDIN_FILE: &str = "stdin";
-
-/// Loads a scenario file, or standard input when the path is `-` (named [`STDIN_FILE`]
-/// in errors; its default scenario name is `stdin`). The error is every problem found,
-/// one per line, as `fleetsim validate` prints them.
+/// Loads a scenario file, or standard input when the path is `-` (see
+/// [`scenario::load`]). The error is every problem found, one per line, as
+/// `fleetsim validate` prints them.
 pub fn load_path(
     path: &Path,
     overrides: &[crate::scenario::Override],
 ) -> Result<ScenarioDocument, String> {
-    if path.as_os_str() != "-" {
-        return scenario::load(path, overrides).map_err(|e| e.to_string());
-    }
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(crate::scenario::limits::MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{STDIN_FILE}: cannot read: {e}"))?;
-    scenario::load_bytes(STDIN_FILE, &bytes, overrides).map_err(|e| e.to_string())
+    scenario::load(path, overrides).map_err(|e| e.to_string())
 }
+
+/// The files of a run's output folder.
+pub const RUN_FILES: [&str; 4] = [
+    "summary.json",
+    "timeseries.csv",
+    "timeline.svg",
+    "timeline.png",
+];
 
 /// Loads the scenario a command names (`-`: standard input), or the embedded default.
 pub fn load_scenario(path: Option<&Path>, set: &SetArgs) -> anyhow::Result<ScenarioDocument> {
@@ -143,6 +143,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let doc = load_scenario(args.scenario.as_deref(), &args.set)?;
     let sc = &doc.scenario;
     let seed = args.seed.unwrap_or(sc.seed);
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("output").join(&sc.name));
+    // Everything that can be refused is refused before the run: the budget, the folder.
+    budget::check_run(&doc, sc, args.budget.max_memory, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let set = OutputSet::begin(&out_dir, &|n| RUN_FILES.contains(&n))?;
     let header = format!("seed={seed} scenario={} hash={}", sc.name, doc.hash);
     if args.format == Format::Text {
         let mut out = std::io::stdout().lock();
@@ -152,11 +159,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{header}");
     }
     let result = model::run(sc, seed, &doc.hash);
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("output").join(&sc.name));
-    let mut files = write_outputs(&out_dir, &doc, &result)?;
+    let mut files = write_outputs(set, &doc, &result)?;
     if let Some(path) = &args.openmetrics {
         let start = match args.start {
             Some(t) => t,
@@ -195,10 +198,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Renders every output in memory first, then writes each file atomically: a failure
-/// leaves no half-written file behind.
+/// Renders every output, writes them into the set's staging folder and puts the set in
+/// place in one step: a failure (a full disk, a kill) leaves the folder as it was.
 pub fn write_outputs(
-    dir: &Path,
+    mut set: OutputSet,
     doc: &ScenarioDocument,
     r: &RunOutput,
 ) -> anyhow::Result<Vec<String>> {
@@ -213,13 +216,12 @@ pub fn write_outputs(
         ("timeline.svg", svg.into_bytes()),
         ("timeline.png", png),
     ];
-    let mut written = Vec::new();
     for (name, bytes) in files {
-        let path = dir.join(name);
-        write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-        written.push(path.display().to_string());
+        set.write(name, &bytes)
+            .with_context(|| format!("writing {}", set.final_path(name).display()))?;
     }
-    Ok(written)
+    let placed = set.commit()?;
+    Ok(placed.iter().map(|p| p.display().to_string()).collect())
 }
 
 /// Clusters that did not come through cleanly, worst first (at most 5): the ones a

@@ -14,6 +14,16 @@ pub struct SetArgs {
     pub set: Vec<Override>,
 }
 
+/// The memory budget of a run; flatten into the commands that run scenarios.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BudgetArgs {
+    /// Memory budget of one run (`8GiB`, `512MiB`); default: `[scenario] max_memory`,
+    /// else 4 GiB. A run whose estimate (from clusters, pods, nodes, samples and CSRs)
+    /// is over it is refused before it starts, with the estimate.
+    #[arg(long, value_name = "SIZE", value_parser = crate::numfmt::parse_size)]
+    pub max_memory: Option<u64>,
+}
+
 fn parse_override(text: &str) -> Result<Override, String> {
     Override::parse(text).map_err(|e| e.reason)
 }

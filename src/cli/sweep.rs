@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::run::load_scenario;
-use super::set::SetArgs;
+use super::set::{BudgetArgs, SetArgs};
 use crate::sweep::{self, Manifest, Progress, Shard, Sweep};
 
 /// Flags of `fleetsim sweep`.
@@ -38,6 +38,9 @@ pub struct SweepArgs {
     /// Scenario overrides.
     #[command(flatten)]
     pub set: SetArgs,
+    /// Memory budget (shared by the runs that run at once).
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 /// Runs `fleetsim sweep`.
@@ -57,6 +60,15 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         Path::new("output").join(name)
     });
     let pool = sweep::pool(args.threads as usize)?;
+    for p in sw.points() {
+        crate::budget::check_run(
+            &doc,
+            p.scenario,
+            args.budget.max_memory,
+            pool.current_num_threads() as u64,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let selection = sweep::RunSelection::shard(sw.runs(), shard);
     {
         let mut o = std::io::stdout().lock();

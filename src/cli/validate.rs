@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use super::set::SetArgs;
 use super::EXIT_BAD_INPUT;
+use crate::scenario;
 
 /// Flags of `fleetsim validate`.
 #[derive(clap::Args, Debug)]
@@ -27,7 +28,25 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     for path in &args.scenarios {
         // Loading checks `[strategies]`, `[sweep]` (every grid point) and `[expect]` too:
         // a file `validate` accepts never makes `sweep`, `report` or `check` exit 2.
-        match super::run::load_path(path, &args.set.set) {
+        // Then what `run` and `sweep` check before they start: the memory budget and the
+        // sweep as it will run (seeds x points, every point's hash).
+        let loaded = scenario::load(path, &args.set.set).and_then(|doc| {
+            let mut errors = Vec::new();
+            if let Err(e) = crate::budget::check_run(&doc, &doc.scenario, None, 1) {
+                errors.push(e);
+            }
+            if doc.sweep().is_some() {
+                if let Err(e) = crate::sweep::Sweep::from_document(&doc, None) {
+                    errors.extend(e);
+                }
+            }
+            if errors.is_empty() {
+                Ok(doc)
+            } else {
+                Err(scenario::ScenarioErrors::new(errors))
+            }
+        });
+        match loaded {
             Ok(doc) => writeln!(
                 stdout,
                 "ok {} ({} clusters, {} pods, hash {})",

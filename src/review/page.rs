@@ -766,7 +766,7 @@ impl PageContext<'_> {
                 let mut row = vec![
                     s.name.clone(),
                     r.seed.to_string(),
-                    u8::from(failure.holds(&r.fleet)).to_string(),
+                    u8::from(r.fails(&failure)).to_string(),
                 ];
                 row.extend(figure_cells(&r.fleet));
                 row.push(r.trace_hash.clone());

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     Override,
 }
 
+/// Most characters of a value a message echoes (a 100 KB `--set` is cut, with a count
+/// of what was left out).
+pub const MAX_ECHO_CHARS: usize = 120;
+
 /// Where in the input an error points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -69,13 +73,24 @@ impl fmt::Display for ScenarioError {
                     write!(f, ":{col}")?;
                 }
             }
-            Origin::Set(text) => write!(f, "{} (--set {text})", self.file)?,
+            Origin::Set(text) => write!(
+                f,
+                "{} (--set {})",
+                self.file,
+                crate::output::abbreviate(text, MAX_ECHO_CHARS)
+            )?,
             Origin::File => write!(f, "{}", self.file)?,
         }
         if !self.path.is_empty() {
             write!(f, ": {}", self.path)?;
         }
-        write!(f, ": {}", self.message)
+        // A message that quotes a huge value keeps its start and its end (the reason and
+        // the column are at the end).
+        write!(
+            f,
+            ": {}",
+            crate::output::abbreviate_middle(&self.message, 2 * MAX_ECHO_CHARS)
+        )
     }
 }
 

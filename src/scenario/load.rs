@@ -152,9 +152,20 @@ impl ScenarioDocument {
     }
 }
 
-/// Reads and loads a scenario file. Errors name the file as `path` is written.
+/// The name errors give a scenario read from standard input (`-` on the command line).
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Reads and loads a scenario file; `-` reads standard input (named [`STDIN_NAME`] in
+/// errors). Errors name the file as `path` is written. At most
+/// [`limits::MAX_FILE_BYTES`] are read, whatever the file is (a FIFO, `/dev/zero`, a
+/// file still growing): the size limit never trusts a stat.
 pub fn load(path: &Path, overrides: &[Override]) -> Result<ScenarioDocument, ScenarioErrors> {
-    let file = path.display().to_string();
+    let stdin = path.as_os_str() == "-";
+    let file = if stdin {
+        STDIN_NAME.to_string()
+    } else {
+        path.display().to_string()
+    };
     let io_error = |message: String| {
         ScenarioErrors::one(ScenarioError {
             file: file.clone(),
@@ -164,19 +175,38 @@ pub fn load(path: &Path, overrides: &[Override]) -> Result<ScenarioDocument, Sce
             message,
         })
     };
-    let meta = std::fs::metadata(path).map_err(|e| io_error(format!("cannot read: {e}")))?;
-    if meta.is_dir() {
-        return Err(io_error("is a directory, not a scenario file".into()));
+    let bytes = if stdin {
+        use std::io::IsTerminal as _;
+        let input = std::io::stdin();
+        if input.is_terminal() {
+            return Err(io_error(
+                "standard input is a terminal: pipe or redirect a scenario into it".into(),
+            ));
+        }
+        read_limited(input.lock())
+    } else {
+        let meta = std::fs::metadata(path).map_err(|e| io_error(format!("cannot read: {e}")))?;
+        if meta.is_dir() {
+            return Err(io_error("is a directory, not a scenario file".into()));
+        }
+        std::fs::File::open(path).and_then(read_limited)
     }
-    if meta.len() > limits::MAX_FILE_BYTES {
+    .map_err(|e| io_error(format!("cannot read: {}", e)))?;
+    let Some(bytes) = bytes else {
         return Err(io_error(format!(
-            "file is {} bytes; scenario files are limited to {} bytes",
-            meta.len(),
+            "is more than {} bytes; scenario files are limited to that",
             limits::MAX_FILE_BYTES
         )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| io_error(format!("cannot read: {e}")))?;
+    };
     load_bytes(&file, &bytes, overrides)
+}
+
+/// Reads at most [`limits::MAX_FILE_BYTES`]; `None` when there is more.
+fn read_limited(r: impl std::io::Read) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    r.take(limits::MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limits::MAX_FILE_BYTES).then_some(bytes))
 }
 
 /// Loads a scenario from bytes; `file` names it in errors. Rejects non-UTF-8 input with
@@ -267,12 +297,36 @@ pub fn load_str(
     let mut spans = Spans::default();
     spans.collect(root.get_ref(), "", &lines);
     let table = toml::Table::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
+        // Where it is (an integer past 64 bits is found only here): the line, and the
+        // key on that line.
+        let (origin, path) = match e.span() {
+            Some(span) => {
+                let (line, column) = lines.line_col(text, span.start);
+                (
+                    Origin::Line {
+                        line,
+                        column: Some(column),
+                    },
+                    spans.deepest_on(line).unwrap_or_default(),
+                )
+            }
+            None => (Origin::File, String::new()),
+        };
+        let m = e.message();
+        let message = match m.strip_prefix("invalid type: integer `") {
+            Some(rest) if m.contains("as i128") => format!(
+                "integer {} is out of range: integers are 64-bit, at most {}",
+                rest.split('`').next().unwrap_or(""),
+                i64::MAX
+            ),
+            _ => format!("TOML error: {m}"),
+        };
         ScenarioErrors::one(ScenarioError {
             file: file.to_string(),
-            origin: Origin::File,
-            path: String::new(),
+            origin,
+            path,
             kind: ErrorKind::Syntax,
-            message: format!("TOML error: {}", e.message()),
+            message,
         })
     })?;
     let mut table = table;
@@ -392,6 +446,9 @@ fn hash_of(resolved_toml: &str) -> String {
 
 /// The default scenario name: the file name without directory and extension.
 fn stem(file: &str) -> String {
+    if file == STDIN_NAME {
+        return "stdin".into();
+    }
     Path::new(file)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -444,6 +501,16 @@ pub(crate) struct Spans {
 }
 
 impl Spans {
+    /// The longest key path that starts on `line`.
+    fn deepest_on(&self, line: usize) -> Option<String> {
+        self.lines
+            .iter()
+            .filter(|(_, &l)| l == line)
+            .map(|(p, _)| p)
+            .max_by_key(|p| p.len())
+            .cloned()
+    }
+
     fn collect(&mut self, table: &DeTable<'_>, prefix: &str, index: &LineIndex) {
         for (key, value) in table.iter() {
             let path = join(prefix, key.get_ref());

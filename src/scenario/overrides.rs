@@ -21,7 +21,10 @@ pub struct Override {
 
 /// A `--set` argument that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("--set {text}: {reason}")]
+#[error(
+    "--set {}: {reason}",
+    crate::output::abbreviate(text, super::error::MAX_ECHO_CHARS)
+)]
 pub struct OverrideSyntaxError {
     /// The argument as given.
     pub text: String,

@@ -221,6 +221,8 @@ pub(crate) struct RawMeta {
     pub horizon: Option<Dur>,
     pub sample_interval: Option<Dur>,
     pub max_events: Option<Int>,
+    /// The memory budget of a run (`4GiB`), checked up front against an estimate.
+    pub max_memory: Option<String>,
 }
 
 /// `[ca.<name>]`.

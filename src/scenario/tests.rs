@@ -394,7 +394,7 @@ fn absurd_inputs_are_errors_not_panics() {
         (
             "[ca.pca]\nworkers = 99999999999999999999999\n[cluster.a]\n",
             ErrorKind::Syntax,
-            "t.toml: TOML error: invalid type: integer `99999999999999999999999`",
+            "t.toml:2:11: ca.pca.workers: integer 99999999999999999999999 is out of range",
         ),
         (
             "[ca.pca]\nworkers = -9223372036854775808\n[cluster.a]\n",

@@ -23,6 +23,10 @@ pub struct Scenario {
     pub max_events: u64,
     /// Period of the time series (`timeseries.csv`).
     pub sample_interval: SimTime,
+    /// Memory budget of one run in bytes (`[scenario] max_memory`, default
+    /// [`DEFAULT_MAX_MEMORY`](super::limits::DEFAULT_MAX_MEMORY)): a run whose estimate
+    /// exceeds it is refused before it starts.
+    pub max_memory_bytes: u64,
     /// Fleet-level certificate authorities, in declaration order.
     pub cas: Vec<CaSpec>,
     /// Clusters, templates already expanded (`web` with count 3 -> `web-0`, `web-1`,
@@ -559,6 +563,7 @@ impl Scenario {
             seed: 1,
             horizon: SimTime::from_secs(3 * 3600),
             max_events: 200_000_000,
+            max_memory_bytes: super::limits::DEFAULT_MAX_MEMORY,
             sample_interval: SimTime::from_secs(10),
             cas: Vec::new(),
             clusters: Vec::new(),

@@ -15,12 +15,14 @@ pub enum SweepError {
     #[error("{0}")]
     Scenario(#[from] ScenarioErrors),
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// (The error is not a `source`: it is in the message once, and `{:#}` does not
+    /// print it twice.)
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A checkpoint or shard output cannot be used: a manifest that does not match,
     /// a runs file that is not what the manifest describes, a missing shard.
@@ -42,7 +44,7 @@ pub enum SweepError {
 impl SweepError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SweepError {
         let path = path.into();
-        move |source| SweepError::Io { path, source }
+        move |error| SweepError::Io { path, error }
     }
 
     pub(crate) fn output(path: impl Into<PathBuf>, message: impl Into<String>) -> SweepError {

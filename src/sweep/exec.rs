@@ -187,7 +187,7 @@ pub fn execute<E>(
         let id = sweep.run_id(runs.index(pos));
         let point = &sweep.points()[id.point];
         let out = model::run(point.scenario, id.seed, &point.scenario_hash);
-        let failed = sweep.failure.holds(&out.summary.fleet);
+        let failed = out.summary.fails(sweep.failure);
         let result = RunResult {
             id,
             failed,

@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::write_atomic;
+use crate::output::{write_atomic, FolderLock};
 use crate::report;
 
 use super::error::SweepError;
 use super::exec::{execute, RunSelection, Shard};
 use super::spec::Sweep;
-use super::table::{run_record, runs_header, CurveBuilder};
+use super::table::{row_sum_holds, run_record, runs_header, CurveBuilder};
 
 /// The manifest's format tag.
 pub const MANIFEST_FORMAT: &str = "fleetsim-sweep/1";
@@ -218,6 +218,8 @@ pub fn run_into_dir(
     let manifest = Manifest::new(sweep, shard);
     let selection = RunSelection::shard(sweep.runs(), shard);
     fs::create_dir_all(dir).map_err(SweepError::io(dir))?;
+    // One writer per folder: a second sweep or `--resume` on it fails at once.
+    let _lock = lock_dir(dir)?;
     let manifest_path = dir.join(MANIFEST);
     let partial = dir.join(RUNS_PARTIAL);
     let finished = dir.join(RUNS);
@@ -360,6 +362,12 @@ pub fn run_into_dir(
     })
 }
 
+/// The exclusive lock of a sweep folder (see [`FolderLock`]), by its real path.
+fn lock_dir(dir: &Path) -> Result<FolderLock, SweepError> {
+    let real = dir.canonicalize().map_err(SweepError::io(dir))?;
+    FolderLock::take(&real).map_err(SweepError::io(dir))
+}
+
 fn csv_io(e: csv::Error) -> std::io::Error {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => io,
@@ -452,6 +460,13 @@ fn read_rows(
                     "expected run {index} (point {}, seed {})",
                     id.point, id.seed
                 ),
+            ));
+        }
+        if !row_sum_holds(&record) {
+            return Err(bad(
+                line,
+                "the row's checksum (row_sum) does not match its fields: it was edited or damaged"
+                    .into(),
             ));
         }
         if let Some(c) = curves.as_deref_mut() {
@@ -582,6 +597,7 @@ pub fn merge_dirs(
     let out_canon = fs::create_dir_all(out)
         .and_then(|_| out.canonicalize())
         .map_err(SweepError::io(out))?;
+    let _lock = lock_dir(out)?;
     let mut readers = Vec::new();
     for d in by_index.iter().map(|d| d.expect("checked")) {
         if d.canonicalize().ok().as_ref() == Some(&out_canon) {
@@ -633,6 +649,15 @@ pub fn merge_dirs(
             let got = r
                 .read_record(&mut record)
                 .map_err(|e| SweepError::output(path.as_path(), e.to_string()))?;
+            if got && !row_sum_holds(&record) {
+                return Err(SweepError::output(
+                    path.as_path(),
+                    format!(
+                        "line {}: the row's checksum (row_sum) does not match its fields: it was edited or damaged; run the shard again",
+                        record.position().map_or(0, |p| p.line())
+                    ),
+                ));
+            }
             if !got || &record[0] != index.to_string().as_str() {
                 return Err(SweepError::output(
                     path.as_path(),

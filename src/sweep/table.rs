@@ -3,7 +3,8 @@
 //! merge of shards produce the same bytes.
 //!
 //! `runs.csv`: `run,point,<grid keys...>,seed,failed,<fleet figures...>,events,
-//! sim_end_s,stop_reason,trace_hash`, one row per run in index order. Figures are
+//! sim_end_s,stop_reason,trace_hash,row_sum`, one row per run in index order (`row_sum`:
+//! a checksum over the row's other fields, checked by a resume and a merge). Figures are
 //! those of [`FIGURES`]; yes/no figures and `failed` are `0`/`1`, a time that never
 //! happened (`upgrade_complete_s`, `time_to_recover_s`) is an empty cell, numbers are
 //! written in Rust's shortest round-trip form. `wall_s` is left out (it is the only
@@ -26,7 +27,35 @@ use super::exec::RunResult;
 use super::spec::Sweep;
 
 /// Columns of `runs.csv` after the figures.
-pub const RUN_TRAILER: &[&str] = &["events", "sim_end_s", "stop_reason", "trace_hash"];
+/// The last, `row_sum`, is a checksum over all the row's other fields ([`row_sum`]): a
+/// resume and a merge refuse a row whose figures were edited.
+pub const RUN_TRAILER: &[&str] = &[
+    "events",
+    "sim_end_s",
+    "stop_reason",
+    "trace_hash",
+    "row_sum",
+];
+
+/// The checksum of a `runs.csv` row (its fields but the last): 16 hex digits of FNV-1a
+/// over the fields joined by the unit separator. It makes an edited or damaged row
+/// evident (it is not a signature: whoever edits a row on purpose can recompute it).
+pub fn row_sum<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
+    let mut bytes = Vec::new();
+    for (i, f) in fields.into_iter().enumerate() {
+        if i > 0 {
+            bytes.push(0x1f);
+        }
+        bytes.extend_from_slice(f.as_bytes());
+    }
+    format!("{:016x}", crate::scenario::fnv1a64(&bytes))
+}
+
+/// Whether the last field of a `runs.csv` row is the checksum of the others.
+pub fn row_sum_holds(record: &csv::StringRecord) -> bool {
+    let n = record.len();
+    n >= 1 && record[n - 1] == row_sum(record.iter().take(n - 1))
+}
 
 /// Figures summarised in `curves.csv`.
 pub const CURVE_FIGURES: &[&str] = &[
@@ -72,6 +101,8 @@ pub fn run_record(sweep: &Sweep, r: &RunResult) -> Vec<String> {
     row.push(format!("{}", r.summary.sim_end_s));
     row.push(r.summary.stop_reason.clone());
     row.push(r.summary.trace_hash.clone());
+    let sum = row_sum(row.iter().map(String::as_str));
+    row.push(sum);
     row
 }
 

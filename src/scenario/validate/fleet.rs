@@ -39,6 +39,16 @@ impl Checker<'_> {
                         name.escape_debug()
                     ),
                 );
+            } else if name.contains(['/', '\\']) || name.starts_with('.') {
+                // It names the default output folder (`output/<name>/...`): it must stay
+                // one folder inside output/.
+                self.err(
+                    "scenario.name",
+                    format!(
+                        "names the output folder, so it may not contain '/' or '\\' nor start with '.', got \"{}\"",
+                        name.escape_debug()
+                    ),
+                );
             } else {
                 s.name = name.clone();
             }
@@ -108,6 +118,12 @@ impl Checker<'_> {
             MAX_EVENTS,
             true,
         );
+        if let Some(text) = &m.max_memory {
+            match crate::numfmt::parse_size(text) {
+                Ok(bytes) => s.max_memory_bytes = bytes,
+                Err(e) => self.err("scenario.max_memory", e),
+            }
+        }
     }
 
     pub(super) fn ca(&mut self, path: &str, name: &str, r: &RawCa) -> CaSpec {
@@ -317,7 +333,8 @@ impl Checker<'_> {
         }
         // Node affinity: names resolve against this cluster's node groups.
         if let Some(ng) = r.istiod.as_ref().and_then(|i| i.node_group.as_deref()) {
-            spec.istiod.node_group = self.node_group_ref(&p("istiod.node_group"), ng, &spec);
+            spec.istiod.node_group =
+                self.node_group_ref(&join(&p("istiod"), "node_group"), ng, &spec);
         }
         for (i, (wl, rw)) in r.workload.iter().enumerate() {
             if let Some(ng) = rw.node_group.as_deref() {

@@ -223,6 +223,28 @@ pub(super) fn sweep(
         }
     };
 
+    // Every point's scenario is built and held while the sweep runs: refuse a grid whose
+    // scenarios would not fit in memory before building any (10 000 clusters x 400
+    // points would be about 6 GiB). Before each axis is checked alone: that builds a
+    // scenario per value too.
+    let n_points = spec
+        .grid
+        .iter()
+        .fold(1u64, |n, (_, v)| n.saturating_mul(v.len() as u64));
+    let held = n_points.saturating_mul(ctx.scenario.clusters.len().max(1) as u64);
+    if held > super::super::limits::MAX_GRID_CLUSTERS {
+        errors.push(err(
+            "sweep.grid",
+            format!(
+                "{n_points} points x {} clusters = {held} cluster specifications held while the sweep runs (about {} each); at most {}: sweep fewer points, or split the grid into several sweeps",
+                ctx.scenario.clusters.len(),
+                crate::numfmt::format_bytes(super::super::limits::GRID_CLUSTER_BYTES),
+                super::super::limits::MAX_GRID_CLUSTERS
+            ),
+        ));
+        return None;
+    }
+
     // Each axis alone.
     let mut axes: Vec<Axis> = Vec::new();
     for (key, values) in &spec.grid {
@@ -262,6 +284,24 @@ pub(super) fn sweep(
             .find(|(i, l)| labels[..*i].contains(l))
         {
             errors.push(e(format!("value {l} is listed twice (at {i})")));
+            continue;
+        }
+        // `1` and `1.0` are one point on the figure's axis (and one curve point).
+        let number = |v: &toml::Value| match v {
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::Float(f) => Some(*f),
+            _ => None,
+        };
+        if let Some((i, j)) = (0..values.len()).find_map(|i| {
+            let x = number(&values[i])?;
+            (0..i)
+                .find(|&j| number(&values[j]) == Some(x))
+                .map(|j| (i, j))
+        }) {
+            errors.push(e(format!(
+                "value {} (at {i}) is the same number as {} (at {j}): listed twice",
+                labels[i], labels[j]
+            )));
             continue;
         }
         let mut axis_errors: Vec<String> = Vec::new();

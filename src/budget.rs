@@ -1,0 +1,227 @@
+//! Budgets checked before a run starts: the memory a run of a scenario will need, from
+//! its sizes, against the budget (`[scenario] max_memory`, `--max-memory`; default
+//! [`DEFAULT_MAX_MEMORY`]), and rates so small that a run's queues could only grow.
+//! A refusal is an exit 2 naming the budget and the flag or key that raises it, in
+//! milliseconds instead of an out-of-memory abort an hour in.
+//!
+//! # The estimate
+//! Peak resident memory of `fleetsim run` ≈
+//! [`BASE_BYTES`] + clusters × [`PER_CLUSTER_BYTES`] + pods × [`PER_POD_BYTES`] +
+//! nodes × [`PER_NODE_BYTES`] + clusters × samples × [`PER_CLUSTER_SAMPLE_BYTES`] +
+//! expected CSRs × [`PER_CSR_BYTES`], where samples = horizon / sample interval and the
+//! expected CSRs are one per pod plus one per pod and rotation period (12 h) of the
+//! horizon. The constants were measured with `/usr/bin/time -f %M` on this machine's
+//! release build (Rust 1.95, x86-64) and rounded up:
+//!
+//! | fleet | horizon / sample | measured peak RSS | per unit |
+//! | --- | --- | --- | --- |
+//! | 1 cluster, 2 pods | 1 h / 1 h | 10.6 MiB | the base |
+//! | 10 000 clusters x 2 pods | 1 h / 1 h | 42.9 MiB | 3.3 KiB per cluster (its pods, node, istiod, CA client) |
+//! | 1 cluster, 1 000 000 pods, 20 000 nodes | 4 h / 1 h | 50.8 MiB | 41 B per pod (and its node share) |
+//! | 1 000 clusters x 2 pods | 1 h / 10 s | 144 MiB | 380 B per cluster-sample |
+//! | 1 000 clusters x 2 pods | 1 h / 1 s | 1.35 GiB | 392 B per cluster-sample |
+//! | scale-200-clusters: 200 x 10 000 pods, 40 000 nodes, 1.64 M CSRs | 4 h / 30 s | 166 MiB | the rest, ~24 B per CSR |
+//!
+//! The time series dominates: it is held in memory until the run ends (streaming it is
+//! the model's next step; then [`PER_CLUSTER_SAMPLE_BYTES`] falls to the CSV writer's
+//! buffer). The estimate is deliberately an upper bound for the shipped scenarios (it
+//! says 215 MiB for scale-200-clusters, measured 166 MiB).
+
+use crate::numfmt::format_bytes;
+use crate::scenario::limits::DEFAULT_MAX_MEMORY;
+use crate::scenario::{Scenario, ScenarioDocument, ScenarioError};
+
+/// Memory of the process before the fleet: code, fonts, the allocator's arenas.
+pub const BASE_BYTES: u64 = 16 << 20;
+/// Per cluster, besides its pods and nodes.
+pub const PER_CLUSTER_BYTES: u64 = 4 << 10;
+/// Per pod (workload replicas and istiod).
+pub const PER_POD_BYTES: u64 = 64;
+/// Per node.
+pub const PER_NODE_BYTES: u64 = 256;
+/// Per cluster and sample of the time series (held until the end, then the CSV and the
+/// timeline drawn from it).
+pub const PER_CLUSTER_SAMPLE_BYTES: u64 = 420;
+/// Per CSR expected over the run.
+pub const PER_CSR_BYTES: u64 = 32;
+/// Workload certificates rotate at about half of their 24 h lifetime.
+const ROTATION_S: u64 = 12 * 3600;
+
+/// The estimate of one run's peak memory, by part (bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// The whole estimate.
+    pub total: u64,
+    /// Of which the time series (clusters x samples).
+    pub time_series: u64,
+    /// Clusters x samples.
+    pub cluster_samples: u64,
+}
+
+/// The estimate for one run of `sc` (see the module docs).
+pub fn estimate(sc: &Scenario) -> MemoryEstimate {
+    let clusters = sc.clusters.len() as u64;
+    let pods = sc.pods_total();
+    let nodes: u64 = sc
+        .clusters
+        .iter()
+        .flat_map(|c| &c.node_groups)
+        .map(|g| u64::from(g.nodes))
+        .sum();
+    let samples = sc.horizon.as_nanos() / sc.sample_interval.as_nanos().max(1) + 1;
+    let cluster_samples = clusters.saturating_mul(samples);
+    let horizon_s = sc.horizon.as_nanos() / 1_000_000_000;
+    let csrs = pods.saturating_mul(1 + horizon_s / ROTATION_S);
+    let time_series = cluster_samples.saturating_mul(PER_CLUSTER_SAMPLE_BYTES);
+    let total = BASE_BYTES
+        .saturating_add(clusters.saturating_mul(PER_CLUSTER_BYTES))
+        .saturating_add(pods.saturating_mul(PER_POD_BYTES))
+        .saturating_add(nodes.saturating_mul(PER_NODE_BYTES))
+        .saturating_add(time_series)
+        .saturating_add(csrs.saturating_mul(PER_CSR_BYTES));
+    MemoryEstimate {
+        total,
+        time_series,
+        cluster_samples,
+    }
+}
+
+/// Where a budget comes from, for the message: the flag, else the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetSource {
+    /// `--max-memory` on the command line.
+    Flag,
+    /// `[scenario] max_memory` (or its default).
+    Scenario,
+}
+
+/// The memory budget in force: `--max-memory` if given, else the scenario's.
+pub fn memory_budget(sc: &Scenario, flag: Option<u64>) -> (u64, BudgetSource) {
+    match flag {
+        Some(b) => (b, BudgetSource::Flag),
+        None => (sc.max_memory_bytes, BudgetSource::Scenario),
+    }
+}
+
+/// Checks one run of `doc` (with `flag`, the `--max-memory` value) against the memory
+/// budget, and the rates that would make its queues grow without bound. `runs_at_once`
+/// runs share the budget (a sweep's threads). The error names the file, the field and
+/// the way to raise the budget.
+pub fn check_run(
+    doc: &ScenarioDocument,
+    sc: &Scenario,
+    flag: Option<u64>,
+    runs_at_once: u64,
+) -> Result<MemoryEstimate, ScenarioError> {
+    check_rates(doc, sc)?;
+    let e = estimate(sc);
+    let (budget, source) = memory_budget(sc, flag);
+    let need = e.total.saturating_mul(runs_at_once.max(1));
+    if need <= budget {
+        return Ok(e);
+    }
+    let parallel = if runs_at_once > 1 {
+        format!(" x {runs_at_once} runs at once (--threads)")
+    } else {
+        String::new()
+    };
+    let why = if e.time_series * 2 > e.total {
+        format!(
+            "; the time series alone is {} ({} clusters x samples: raise scenario.sample_interval or shorten scenario.horizon)",
+            format_bytes(e.time_series),
+            e.cluster_samples
+        )
+    } else {
+        String::new()
+    };
+    let raise = match source {
+        BudgetSource::Flag => "raise --max-memory",
+        BudgetSource::Scenario if sc.max_memory_bytes == DEFAULT_MAX_MEMORY => {
+            "raise it with --max-memory SIZE or [scenario] max_memory"
+        }
+        BudgetSource::Scenario => "raise scenario.max_memory or give --max-memory SIZE",
+    };
+    let path = match source {
+        BudgetSource::Flag => "",
+        BudgetSource::Scenario => "scenario.max_memory",
+    };
+    let message = format!(
+        "a run needs about {}{parallel}, over the memory budget of {}{why}; {raise}",
+        format_bytes(e.total),
+        format_bytes(budget)
+    );
+    let mut err = doc.error_at(path, message);
+    if path.is_empty() {
+        err.path = "memory budget (--max-memory)".into();
+    }
+    Err(err)
+}
+
+/// A CA rate limit that admits less than one request over the whole horizon cannot be
+/// meant: every request would wait, and be retried, until the end (memory grows with
+/// each). Refused up front. (The model's CA slots are being bounded by the model's
+/// owner; this catches the absurd end of the range where the size is known.)
+fn check_rates(doc: &ScenarioDocument, sc: &Scenario) -> Result<(), ScenarioError> {
+    let horizon_s = sc.horizon.as_nanos() as f64 / 1e9;
+    for ca in &sc.cas {
+        if let Some(rl) = ca.config.rate_limit {
+            if rl.rate_per_s * horizon_s < 1.0 {
+                return Err(doc.error_at(
+                    &format!("ca.{}.rate_limit_per_s", ca.name),
+                    format!(
+                        "{}/s admits less than one request in the horizon ({} s): every CSR would wait and be retried until the end; give a rate >= {}/s",
+                        if rl.rate_per_s >= 1e-3 { format!("{}", rl.rate_per_s) } else { format!("{:e}", rl.rate_per_s) },
+                        horizon_s,
+                        crate::numfmt::sig(1.0 / horizon_s, 3)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::load_str;
+
+    fn doc(body: &str) -> ScenarioDocument {
+        load_str("m.toml", body, &[]).unwrap()
+    }
+
+    const FLEET: &str = r#"
+[scenario]
+horizon = "1h"
+sample_interval = "1s"
+[ca.pca]
+workers = 8
+[cluster.c]
+count = 10000
+ca = "pca"
+[cluster.c.node_group.apps]
+nodes = 1
+max_pods = 58
+[cluster.c.workload.w0]
+replicas = 2
+"#;
+
+    #[test]
+    fn ten_thousand_clusters_sampled_every_second_are_refused() {
+        let d = doc(FLEET);
+        let e = check_run(&d, &d.scenario, None, 1).unwrap_err().to_string();
+        assert!(e.contains("over the memory budget of 4 GiB"), "{e}");
+        assert!(e.contains("--max-memory"), "{e}");
+        assert!(e.contains("sample_interval"), "{e}");
+        // Raised far enough, it runs.
+        check_run(&d, &d.scenario, Some(64 << 30), 1).unwrap();
+    }
+
+    #[test]
+    fn the_shipped_scale_scenario_is_within_the_default() {
+        let text = include_str!("../scenarios/scale-200-clusters.toml");
+        let d = doc(text);
+        let e = check_run(&d, &d.scenario, None, 1).unwrap();
+        assert!(e.total < 400 << 20, "{}", format_bytes(e.total));
+    }
+}
