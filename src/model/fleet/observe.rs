@@ -64,10 +64,15 @@ impl Fleet<'_> {
                 nodes_old,
                 nodes_new,
                 istiod_ready: c.istiod.ready() as u32,
-                ca_queue: (self.cas[ca].queue_len() + self.cas[ca].in_service() as u64) as u32,
-                ca_utilization: ca_util[ca],
-                csr_in_flight: c.csrs.in_flight(),
-                csr_failed_objects: c.csrs.failed_count(),
+                ca_queue: ca.map_or(0, |ca| {
+                    (self.cas[ca].queue_len() + self.cas[ca].in_service() as u64) as u32
+                }),
+                ca_utilization: ca.map_or(0.0, |ca| ca_util[ca]),
+                csr_in_flight: {
+                    let k = c.cert.csrs().counts();
+                    (k.pending + k.approved) as u32
+                },
+                csr_failed_objects: c.cert.csrs().counts().failed,
                 pods_crashloop: c.objects.counts().crashloop,
             };
             if desired > 0 {
@@ -117,16 +122,16 @@ impl Fleet<'_> {
                 csr_requests: c.counters.csr_requests,
                 csr_timeouts: c.counters.csr_timeouts,
                 csr_rate_limited: c.counters.csr_rate_limited,
-                csr_failed_objects_peak: c.csrs.failed_peak(),
+                csr_failed_objects_peak: c.cert.csrs().failed_peak(),
                 csr_wasted_signings: c.counters.csr_wasted_signings,
-                ca_peak_queue: self.ca_stats[ca].peak,
-                ca_utilization: round3(self.ca_mean_utilization(ca)),
+                ca_peak_queue: ca.map_or(0, |ca| self.ca_stats[ca].peak),
+                ca_utilization: round3(ca.map_or(0.0, |ca| self.ca_mean_utilization(ca))),
                 min_ready_fraction: round3(c.health.min_ready_fraction),
                 metastable: !recovered && in_window(c),
             };
             clusters.push(ClusterFigures {
                 name: spec.name.clone(),
-                ca: self.sc.cas[ca].name.clone(),
+                ca: ca.map_or_else(|| "istiod".to_string(), |ca| self.sc.cas[ca].name.clone()),
                 figures: f,
             });
         }
@@ -234,7 +239,7 @@ impl Fleet<'_> {
     }
 
     fn fleet_failed_peak(&self) -> u64 {
-        self.fleet_peak(|s| s.csr_failed_objects, |c| c.csrs.failed_peak())
+        self.fleet_peak(|s| s.csr_failed_objects, |c| c.cert.csrs().failed_peak())
     }
 
     fn fleet_min_ready(&self) -> f64 {
