@@ -55,6 +55,8 @@ pub struct Counters {
     pub certs_issued: u64,
     /// Pod creations the injection webhook failed.
     pub webhook_failures: u64,
+    /// Sampled time with no ready istiod replica (ns).
+    pub istiod_unready_ns: u64,
 }
 
 /// Counters over the final window (last 10 % of the horizon) for `metastable`.

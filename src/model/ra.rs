@@ -581,7 +581,20 @@ fn send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64) {
     let Some(pc) = cp.call(tag) else { return };
     let mut out = std::mem::take(&mut cp.api_out);
     let adm = cp.api.submit(&pc.req, tag, ctx, &mut out);
+    // A posted event nobody waits for changes no object: no reply event (its seat is
+    // the apiserver's to release).
+    let fire_and_forget = matches!(
+        pc.owner,
+        Owner::Signer {
+            job: None,
+            call: ApiCall {
+                op: ApiOp::Event,
+                ..
+            }
+        }
+    );
     match adm {
+        Admission::Admitted { .. } if fire_and_forget => cp.free_call(tag),
         Admission::Admitted { done_at } => {
             ctx.schedule_at(done_at, Event::ApiDone { cluster, tag })
         }

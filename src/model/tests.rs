@@ -437,3 +437,44 @@ fn agent_retry_policy_leaves_every_node_launch_draw_identical() {
         assert!(sa.fleet.csr_timeouts > 0 && sb.fleet.csr_timeouts > 0);
     }
 }
+
+/// A cluster whose CA never answers within the horizon: every proxy waits for ever.
+fn silent_ca(version: &str, hold: bool) -> Scenario {
+    let mut sc = herd(1, 100.0);
+    sc.horizon = SimTime::from_secs(1800);
+    sc.cas[0].config.service = ServiceTime::Constant {
+        value: SimTime::from_secs(100_000),
+    };
+    sc.cas[0].config.usl = Usl {
+        sigma: 0.0,
+        kappa: 0.0,
+    };
+    sc.cas[0].config.failed_object_slowdown = 0.0;
+    let c = &mut sc.clusters[0];
+    c.istiod.version = crate::control::version::IstioVersion::parse(version).unwrap();
+    c.agent.hold_application_until_proxy_starts = hold;
+    sc
+}
+
+/// The kill paths by release and config: 1.15 without hold never kills (Running,
+/// NotReady); 1.20's startupProbe kills after 600 s and restarts at once; hold kills
+/// after 60 s and the kubelet backs off 10, 20, 40 ... s, so it restarts more often
+/// than the probe but far less than once a minute.
+#[test]
+fn proxy_kill_paths_follow_the_release_and_hold_application() {
+    let never = run(&silent_ca("1.15.0", false), 1, "x").summary;
+    assert_eq!(never.fleet.pod_restarts, 0, "nothing kills a 1.15 proxy");
+    assert!(!never.fleet.recovered);
+    let probe = run(&silent_ca("1.20.8", false), 1, "x").summary;
+    let hold = run(&silent_ca("1.15.0", true), 1, "x").summary;
+    assert!(probe.fleet.pod_restarts > 0 && hold.fleet.pod_restarts > 0);
+    // Per restarted pod within 30 min: the probe at most ~3 kills (600 s + 5 s drain);
+    // postStart at 60 s with back-off 10, 20, 40, 80, 160, 300: about 7.
+    let per_pod = |s: &Summary| s.fleet.pod_restarts as f64 / s.fleet.peak_crashloop_pods as f64;
+    assert!(per_pod(&probe) <= 3.0, "{}", per_pod(&probe));
+    assert!(
+        per_pod(&hold) > 4.0 && per_pod(&hold) < 12.0,
+        "{}",
+        per_pod(&hold)
+    );
+}

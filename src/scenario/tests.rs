@@ -537,3 +537,22 @@ proptest! {
         }
     }
 }
+
+/// Regression: nested keys in errors and assumption keys were quoted as one segment
+/// (`cluster.a."istiod.ca_mode"`).
+#[test]
+fn nested_key_paths_are_dotted_not_quoted() {
+    let e =
+        load_err("[ca.pca]\n[cluster.a.istiod]\nca_mode = \"kubernetes-ra\"\nversion = \"1.15\"\n");
+    assert!(e.contains("cluster.a.istiod.version:"), "{e}");
+    let doc = load_ok(
+        "[ca.pca]\n[cluster.a]\nca = \"pca\"\n[cluster.a.istiod]\ndelete_csr_on_give_up = false\n",
+    );
+    let keys: Vec<&str> = doc
+        .scenario
+        .assumptions
+        .iter()
+        .map(|a| a.key.as_str())
+        .collect();
+    assert_eq!(keys, ["cluster.a.istiod.delete_csr_on_give_up"]);
+}
