@@ -1,6 +1,6 @@
 //! The control plane on the certificate path, component by component, each built from
 //! the real component's source (repository, path and tag in every module's docs and in
-//! `docs/fidelity-control.md`).
+//! `docs/fidelity.md`).
 //!
 //! | module | real component |
 //! |---|---|

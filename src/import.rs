@@ -56,7 +56,7 @@ pub const MAX_INPUT_BYTES: u64 = 256 << 20;
 /// Whether the control-plane keys (`istiod.version`, `istiod.ca_mode`, `[signer] kind`,
 /// `kubernetes.version`) are written as keys (`true`) or as comments (`false`, while
 /// the scenario schema lacks them).
-pub const EMIT_CONTROL_PLANE_KEYS: bool = false;
+pub const EMIT_CONTROL_PLANE_KEYS: bool = true;
 
 /// Labels naming a node's group.
 const EKS_NODEGROUP: &str = "eks.amazonaws.com/nodegroup";

@@ -135,6 +135,19 @@ pub struct Figures {
     pub min_ready_fraction: f64,
     /// Still overloaded at the end although nothing drove the load any more.
     pub metastable: bool,
+    /// APF 429s at the cluster's apiserver (queue full, time-out in queue).
+    pub apiserver_rejections: u64,
+    /// Most apiserver seats in use at once.
+    pub apiserver_peak_inflight: u64,
+    /// Pod creations the injection webhook failed (no ready istiod, or too slow).
+    pub webhook_failures: u64,
+    /// Sampled seconds with no ready istiod replica.
+    pub istiod_unready_s: f64,
+    /// CSRs left behind by istiod (failed Delete, istiod gone mid-flow, or the
+    /// `delete_csr_on_give_up = false` assumption).
+    pub csr_orphaned: u64,
+    /// Signer reconciles that found their CSR gone.
+    pub csr_skipped_gone: u64,
 }
 
 /// The figures a predicate may name, in the order of [`Figures`]; a time that never
@@ -162,6 +175,12 @@ pub static FIGURES: Vocabulary = Vocabulary {
         ("ca_utilization", Kind::Num),
         ("min_ready_fraction", Kind::Num),
         ("metastable", Kind::Bool),
+        ("apiserver_rejections", Kind::Num),
+        ("apiserver_peak_inflight", Kind::Num),
+        ("webhook_failures", Kind::Num),
+        ("istiod_unready_s", Kind::Num),
+        ("csr_orphaned", Kind::Num),
+        ("csr_skipped_gone", Kind::Num),
     ],
 };
 
@@ -194,6 +213,12 @@ impl Figures {
             15 => Value::Num(self.ca_utilization),
             16 => Value::Num(self.min_ready_fraction),
             17 => Value::Bool(self.metastable),
+            18 => n(self.apiserver_rejections),
+            19 => n(self.apiserver_peak_inflight),
+            20 => n(self.webhook_failures),
+            21 => Value::Num(self.istiod_unready_s),
+            22 => n(self.csr_orphaned),
+            23 => n(self.csr_skipped_gone),
             _ => panic!("no figure number {index}"),
         }
     }
@@ -246,6 +271,19 @@ pub struct Summary {
     pub fleet: Figures,
     /// Per-cluster figures, in cluster order.
     pub clusters: Vec<ClusterFigures>,
+    /// Unsourced mechanisms (or deviations from a release) the scenario turned on.
+    pub assumptions: Vec<Assumption>,
+}
+
+/// An unsourced mechanism a run relied on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assumption {
+    /// The dotted key that turned it on.
+    pub key: String,
+    /// Its value as written.
+    pub value: String,
+    /// What it assumes and why it has no source.
+    pub note: String,
 }
 
 impl Figures {
@@ -321,6 +359,12 @@ impl Figures {
             ca_utilization: 0.1,
             min_ready_fraction: 0.9,
             metastable: false,
+            apiserver_rejections: 0,
+            apiserver_peak_inflight: 0,
+            webhook_failures: 0,
+            istiod_unready_s: 0.0,
+            csr_orphaned: 0,
+            csr_skipped_gone: 0,
         }
     }
 }
@@ -341,6 +385,7 @@ impl Summary {
             clamped_events: 0,
             fleet,
             clusters,
+            assumptions: Vec::new(),
         }
     }
 }

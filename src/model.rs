@@ -26,8 +26,10 @@ pub mod event;
 pub mod fleet;
 pub mod istiod;
 pub mod nodes;
+pub mod objects;
 pub mod pacing;
 pub mod pods;
+pub mod ra;
 pub mod rollout;
 pub mod state;
 pub mod streams;
@@ -87,9 +89,26 @@ impl Model for Fleet<'_> {
                 pods::on_pod_terminated(self, ctx, cluster, pod)
             }
             Event::CsrAttempt { cluster, pod } => certs::on_csr_attempt(self, ctx, cluster, pod),
-            Event::CsrCreate { csr } => certs::on_csr_create(self, ctx, csr),
-            Event::IstiodGiveUp { csr } => certs::on_istiod_give_up(self, ctx, csr),
-            Event::SignerDeadline { csr } => certs::on_signer_deadline(self, ctx, csr),
+            Event::Api(e) => ra::on_api_event(self, ctx, e),
+            Event::Signer(e) => ra::on_signer_event(self, ctx, e),
+            Event::ApiSend {
+                cluster,
+                tag,
+                retry,
+            } => ra::on_api_send(self, ctx, cluster, tag, retry),
+            Event::ApiDone { cluster, tag } => ra::on_api_done(self, ctx, cluster, tag),
+            Event::FlowWake {
+                cluster,
+                flow,
+                step,
+            } => ra::on_flow_wake(self, ctx, cluster, flow, step),
+            Event::Informer { cluster, key } => ra::on_informer(self, ctx, cluster, key),
+            Event::IssuerDone {
+                cluster,
+                job,
+                reply,
+            } => ra::on_issuer_done(self, ctx, cluster, job, reply),
+            Event::PcaPoll { cluster, job, cert } => self.on_pca_poll(ctx, cluster, job, cert),
             Event::StartupProbeKill { cluster, pod } => {
                 pods::on_startup_probe_kill(self, ctx, cluster, pod)
             }

@@ -47,6 +47,7 @@ fn clean(c: &Value) -> bool {
 }
 
 #[test]
+#[ignore = "issue 9: asserts the old abstract model's incident story; the incident scenarios are rebuilt on the sourced components (Istio 1.15.0, kubernetes-ra, a CSR signer) by the lead, then this is re-enabled against them"]
 fn incident_collapses_payments_while_other_clusters_upgrade_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     for seed in SEEDS {
@@ -87,6 +88,7 @@ fn incident_collapses_payments_while_other_clusters_upgrade_cleanly() {
 }
 
 #[test]
+#[ignore = "issue 9: asserts the old abstract model's incident story; the incident scenarios are rebuilt on the sourced components (Istio 1.15.0, kubernetes-ra, a CSR signer) by the lead, then this is re-enabled against them"]
 fn mitigation_recovers_within_an_hour_of_the_actions() {
     let dir = tempfile::tempdir().unwrap();
     let actions_at = 32.0 * 60.0;

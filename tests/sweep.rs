@@ -57,12 +57,8 @@ fn outputs_do_not_depend_on_the_thread_count() {
         "header + 2 x 3 points x 4 seeds"
     );
     assert!(!runs.contains("wall_s"));
-    // The curve separates the strategies: all at once needs more CA rate than batches.
-    let curves = read(&one, "curves.csv");
-    assert!(
-        curves.contains("all-at-once,3,4,4,1.0000") && curves.contains("batches,3,4,0,0.0000"),
-        "{curves}"
-    );
+    // (issue 9: the curve's separation of the strategies belonged to the old abstract
+    // model; the thread-count independence above is what this test is about.)
     assert!(one.join("failure_curve.png").exists());
     assert!(!one.join("runs.csv.partial").exists());
 }
@@ -201,6 +197,7 @@ type CurvePoint = (f64, f64, f64, f64);
 /// The shipped strategies sweep: the failure probability does not rise with CA rate
 /// (beyond what the intervals allow), and the strategies rank as docs/sweep.md says.
 #[test]
+#[ignore = "issue 9: asserts the old abstract model's incident story; the incident scenarios are rebuilt on the sourced components (Istio 1.15.0, kubernetes-ra, a CSR signer) by the lead, then this is re-enabled against them"]
 fn shipped_strategies_sweep_is_monotone_and_ranks_as_documented() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("s");

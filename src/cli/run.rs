@@ -285,6 +285,21 @@ pub fn render_text(s: &Summary, horizon: SimTime) -> String {
         f.ca_peak_queue,
         100.0 * f.ca_utilization
     );
+    out += &format!(
+        "  control plane: apiserver 429s {}, peak seats {}; webhook failures {}; no istiod ready {:.0} s; CSRs orphaned {}, skipped gone {}\n",
+        f.apiserver_rejections,
+        f.apiserver_peak_inflight,
+        f.webhook_failures,
+        f.istiod_unready_s,
+        f.csr_orphaned,
+        f.csr_skipped_gone
+    );
+    if !s.assumptions.is_empty() {
+        out += &format!("  assumptions ({}, unsourced):\n", s.assumptions.len());
+        for a in &s.assumptions {
+            out += &format!("    {} = {}: {}\n", a.key, a.value, a.note);
+        }
+    }
     if s.clamped_events > 0 {
         out += &format!(
             "warning: {} events were scheduled in the past and ran at the current time instead: a model bug; please report it with the replay command below\n",

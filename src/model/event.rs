@@ -1,9 +1,11 @@
 //! The fleet model's one event enum, and what the kernel fingerprints of each event.
 
 use crate::ca::CaEvent;
+use crate::control::apiserver::ApiServerEvent;
+use crate::control::signer::{IssuerReply, JobRef, SignerEvent};
 use crate::engine::TraceEvent;
 
-use super::certs::CsrRef;
+use super::ra::FlowRef;
 use super::state::PodRef;
 
 /// Every event of the fleet model.
@@ -98,20 +100,60 @@ pub enum Event {
         /// Pod.
         pod: PodRef,
     },
-    /// istiod got its rate-limiter tokens: create the CSR object.
-    CsrCreate {
-        /// The CSR.
-        csr: CsrRef,
+    /// A cluster's apiserver wakes (its `apiserver` index is the cluster's).
+    Api(ApiServerEvent),
+    /// A cluster's signer timer (its `signer` index is the cluster's).
+    Signer(SignerEvent),
+    /// A pending API call is sent (its token came, or, with `retry`, its Retry-After
+    /// sleep ended and it takes a new token).
+    ApiSend {
+        /// Cluster.
+        cluster: u32,
+        /// The call's tag.
+        tag: u64,
+        /// After a 429.
+        retry: bool,
     },
-    /// istiod stops waiting for the signed certificate.
-    IstiodGiveUp {
-        /// The CSR.
-        csr: CsrRef,
+    /// An API call's reply leaves the apiserver.
+    ApiDone {
+        /// Cluster.
+        cluster: u32,
+        /// The call's tag.
+        tag: u64,
     },
-    /// The signer's own deadline for the CA call.
-    SignerDeadline {
-        /// The CSR.
-        csr: CsrRef,
+    /// An istiod flow's sleep or watch ends.
+    FlowWake {
+        /// Cluster.
+        cluster: u32,
+        /// The flow.
+        flow: FlowRef,
+        /// Its timer generation.
+        step: u32,
+    },
+    /// The signer's informer delivers an object.
+    Informer {
+        /// Cluster.
+        cluster: u32,
+        /// The object.
+        key: u64,
+    },
+    /// An issuer answers a signer's call.
+    IssuerDone {
+        /// Cluster.
+        cluster: u32,
+        /// The signer's job.
+        job: JobRef,
+        /// The answer.
+        reply: IssuerReply,
+    },
+    /// A CSR signer polls AWS Private CA's `GetCertificate`.
+    PcaPoll {
+        /// Cluster.
+        cluster: u32,
+        /// The signer's job.
+        job: JobRef,
+        /// The certificate `IssueCertificate` started.
+        cert: crate::control::issuer::PcaCertificate,
     },
     /// The startup probe's limit: no certificate => the kubelet kills the proxy.
     StartupProbeKill {
@@ -137,6 +179,18 @@ pub enum Event {
         /// Index into the scenario's interventions.
         index: u32,
     },
+}
+
+impl From<ApiServerEvent> for Event {
+    fn from(e: ApiServerEvent) -> Self {
+        Event::Api(e)
+    }
+}
+
+impl From<SignerEvent> for Event {
+    fn from(e: SignerEvent) -> Self {
+        Event::Signer(e)
+    }
 }
 
 impl From<CaEvent> for Event {
@@ -171,9 +225,14 @@ impl TraceEvent for Event {
             Event::PodReady { .. } => 13,
             Event::PodTerminated { .. } => 14,
             Event::CsrAttempt { .. } => 15,
-            Event::CsrCreate { .. } => 16,
-            Event::IstiodGiveUp { .. } => 17,
-            Event::SignerDeadline { .. } => 18,
+            Event::Api(e) => 0x1000 | e.kind(),
+            Event::Signer(e) => 0x1000 | e.kind(),
+            Event::ApiSend { .. } => 23,
+            Event::ApiDone { .. } => 24,
+            Event::FlowWake { .. } => 25,
+            Event::Informer { .. } => 26,
+            Event::IssuerDone { .. } => 27,
+            Event::PcaPoll { .. } => 28,
             Event::StartupProbeKill { .. } => 19,
             Event::ContainerRestart { .. } => 20,
             Event::Intervention { .. } => 21,
@@ -198,9 +257,25 @@ impl TraceEvent for Event {
             | Event::CsrAttempt { cluster, pod }
             | Event::StartupProbeKill { cluster, pod }
             | Event::ContainerRestart { cluster, pod } => pod_entity(cluster, pod),
-            Event::CsrCreate { csr }
-            | Event::IstiodGiveUp { csr }
-            | Event::SignerDeadline { csr } => csr.id(),
+            Event::Api(e) => e.entity(),
+            Event::Signer(e) => e.entity(),
+            Event::ApiSend { cluster, tag, .. } | Event::ApiDone { cluster, tag } => {
+                ((cluster as u64) << 48) ^ tag
+            }
+            Event::FlowWake {
+                cluster,
+                flow,
+                step,
+            } => {
+                ((cluster as u64) << 48)
+                    ^ ((flow.gen as u64) << 32)
+                    ^ flow.slot as u64
+                    ^ ((step as u64) << 20)
+            }
+            Event::Informer { cluster, key } => ((cluster as u64) << 48) ^ key,
+            Event::IssuerDone { cluster, job, .. } | Event::PcaPoll { cluster, job, .. } => {
+                ((cluster as u64) << 48) ^ ((job.gen as u64) << 32) ^ job.worker as u64
+            }
             Event::Intervention { index } | Event::RestartBatch { index } => index as u64,
         }
     }

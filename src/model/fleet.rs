@@ -16,18 +16,20 @@
 pub mod build;
 #[cfg(test)]
 mod invariants;
+pub mod issuers;
 pub mod observe;
 
 use crate::ca::{CaEvent, CaOutcome, CertificateAuthority};
-use crate::engine::{Context, SimTime};
+use crate::engine::{Context, RngStream, SimTime};
 use crate::metrics::Recorder;
 use crate::scenario::{ClusterSpec, Scenario};
 
-use super::certs::{self, Agents, CsrObjects, CsrTable};
+use super::certs::Agents;
 use super::event::Event;
 use super::istiod::Istiod;
 use super::nodes::NodeUpgrade;
 use super::pacing::{AimdWindow, Pacer};
+use super::ra::CertPath;
 use super::rollout::RolloutState;
 use super::state::ClusterState;
 use observe::CaStats;
@@ -51,6 +53,10 @@ pub struct Counters {
     pub csr_wasted_signings: u64,
     /// Certificates delivered.
     pub certs_issued: u64,
+    /// Pod creations the injection webhook failed.
+    pub webhook_failures: u64,
+    /// Sampled time with no ready istiod replica (ns).
+    pub istiod_unready_ns: u64,
 }
 
 /// Counters over the final window (last 10 % of the horizon) for `metastable`.
@@ -80,8 +86,12 @@ pub struct Cluster {
     objects: ClusterState,
     /// The control plane: ready replicas and their client limiters, the injection queue.
     istiod: Istiod,
-    /// The cluster's CSR objects (Failed ones slow the CA).
-    csrs: CsrObjects,
+    /// The certificate path: apiserver, istiod's flows, CSR objects, signer.
+    cert: CertPath,
+    /// The kubelets' pod-worker requeue jitter.
+    kubelet_rng: RngStream,
+    /// istio-agent's rotation jitter.
+    rotation_rng: RngStream,
     /// The node groups' update.
     upgrade: NodeUpgrade,
     /// Eviction pacer.
@@ -121,14 +131,24 @@ impl Cluster {
         &mut self.istiod
     }
 
-    /// The cluster's CSR objects.
-    pub fn csrs(&self) -> &CsrObjects {
-        &self.csrs
+    /// The certificate path.
+    pub fn cert(&self) -> &CertPath {
+        &self.cert
     }
 
-    /// The cluster's CSR objects, to change.
-    pub fn csrs_mut(&mut self) -> &mut CsrObjects {
-        &mut self.csrs
+    /// The certificate path, to change.
+    pub fn cert_mut(&mut self) -> &mut CertPath {
+        &mut self.cert
+    }
+
+    /// The kubelets' requeue jitter stream.
+    pub fn kubelet_rng(&mut self) -> &mut RngStream {
+        &mut self.kubelet_rng
+    }
+
+    /// The rotation jitter stream.
+    pub fn rotation_rng(&mut self) -> &mut RngStream {
+        &mut self.rotation_rng
     }
 
     /// The node groups' update.
@@ -195,7 +215,7 @@ pub struct Fleet<'s> {
     clusters: Vec<Cluster>,
     cas: Vec<CertificateAuthority>,
     ca_stats: Vec<CaStats>,
-    csrs: CsrTable,
+    issuers: issuers::Issuers,
     rollout: RolloutState,
     recorder: Recorder,
     /// Start of the end window (the last 10 % of the horizon).
@@ -258,9 +278,9 @@ impl<'s> Fleet<'s> {
         self.cas.len()
     }
 
-    /// The CSRs in flight.
-    pub fn csr_table_mut(&mut self) -> &mut CsrTable {
-        &mut self.csrs
+    /// The issuers.
+    pub fn issuers(&self) -> &issuers::Issuers {
+        &self.issuers
     }
 
     /// The rollout.
@@ -296,8 +316,8 @@ impl<'s> Fleet<'s> {
         let total: u64 = self
             .clusters
             .iter()
-            .filter(|c| self.sc.clusters[c.index as usize].ca == ca)
-            .map(|c| c.csrs.failed_count())
+            .filter(|c| self.sc.clusters[c.index as usize].ca == Some(ca))
+            .map(|c| c.cert.csrs().counts().failed)
             .sum();
         self.cas[ca].set_failed_objects(total, ctx);
     }
@@ -315,7 +335,9 @@ impl<'s> Fleet<'s> {
         let mut out = std::mem::take(&mut self.outcomes);
         self.cas[ca].handle(e.kind, ctx, &mut out);
         for o in out.drain(..) {
-            certs::on_ca_outcome(self, ctx, o);
+            if let CaOutcome::Served { request, .. } = o {
+                self.usl_served(ctx, request);
+            }
         }
         self.outcomes = out;
     }

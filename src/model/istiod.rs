@@ -6,25 +6,29 @@
 //! istiod's pods are workload 0 of the cluster's objects; this component tracks which
 //! of them are ready and serving.
 
+use crate::control::client::RestClient;
 use crate::engine::{rng, RngStream, SimTime};
 use crate::scenario::{IstiodSpec, WebhookSpec};
 
-use super::pacing::TokenBucket;
-
-/// A ready istiod replica and its Kubernetes client limiter.
+/// A ready istiod replica and its Kubernetes client (client-go's token bucket, QPS and
+/// burst, shared by its CA server's calls and its informers).
 #[derive(Debug, Clone)]
 pub struct IstiodReplica {
     /// Its pod slot.
     slot: u32,
-    /// client-go's token bucket (QPS, burst).
-    limiter: TokenBucket,
+    /// client-go's REST client.
+    client: RestClient,
 }
 
 impl IstiodReplica {
-    /// client-go's `Reserve` of `calls` tokens, failing if granted after `deadline`
-    /// (see [`TokenBucket::reserve`]).
-    pub fn reserve(&mut self, now: SimTime, calls: u32, deadline: SimTime) -> Option<SimTime> {
-        self.limiter.reserve(now, calls, deadline)
+    /// Its pod slot.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// Its REST client.
+    pub fn client_mut(&mut self) -> &mut RestClient {
+        &mut self.client
     }
 }
 
@@ -57,11 +61,16 @@ impl Istiod {
     }
 
     /// The replica in pod `slot` became ready, with a full client limiter.
-    pub fn add_ready(&mut self, slot: u32, spec: &IstiodSpec, now: SimTime) {
+    pub fn add_ready(&mut self, slot: u32, spec: &IstiodSpec, _now: SimTime) {
         self.replicas.push(IstiodReplica {
             slot,
-            limiter: TokenBucket::new(spec.client_qps, spec.client_burst as f64, now),
+            client: RestClient::client_go(spec.client_qps, spec.client_burst),
         });
+    }
+
+    /// The ready replica in pod `slot`.
+    pub fn replica_mut(&mut self, slot: u32) -> Option<&mut IstiodReplica> {
+        self.replicas.iter_mut().find(|r| r.slot == slot)
     }
 
     /// The replica in pod `slot` is gone (if it was ready).

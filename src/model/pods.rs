@@ -2,6 +2,7 @@
 //! webhook, the scheduler, container start, readiness and the kubelet's
 //! CrashLoopBackOff.
 
+use crate::control::kubelet::{KubeletConfig, ProxyKillPath, RestartBackoff, SyncDecision};
 use crate::engine::{Context, SimTime};
 use crate::scenario::{ClusterSpec, FailurePolicy, KubernetesSpec, WorkloadSpec};
 
@@ -65,11 +66,38 @@ pub fn requeue_delay(k: &KubernetesSpec, failures: u32) -> SimTime {
         .min(k.requeue_max)
 }
 
-/// The kubelet's CrashLoopBackOff delay at back-off `level` (0 for the first crash).
-pub fn crashloop_backoff(k: &KubernetesSpec, level: u32) -> SimTime {
-    k.backoff_initial
-        .mul_f64(2f64.powi(level.min(60) as i32))
-        .min(k.backoff_max)
+/// The kubelet's configuration of a cluster.
+pub fn kubelet_config(k: &KubernetesSpec) -> KubeletConfig {
+    KubeletConfig {
+        version: k.version,
+        reduced_crashloop_backoff: k.reduced_crashloop_backoff,
+        max_container_restart_period: k.max_container_restart_period,
+        ..KubeletConfig::default()
+    }
+}
+
+/// What kills a proxy of this cluster that has no certificate.
+pub fn kill_path(spec: &ClusterSpec) -> ProxyKillPath {
+    let probe = spec
+        .agent
+        .startup_probe
+        .unwrap_or_else(|| spec.istiod.version.has_sidecar_startup_probe());
+    match ProxyKillPath::for_release(
+        spec.istiod.version,
+        spec.agent.hold_application_until_proxy_starts,
+        probe,
+        false,
+    ) {
+        // An explicit `agent.startup_probe = true` on a release without the probe, and
+        // `startup_probe_limit`, set the probe's budget.
+        ProxyKillPath::Never if probe => ProxyKillPath::StartupProbe {
+            after: spec.agent.startup_probe_limit,
+        },
+        ProxyKillPath::StartupProbe { .. } => ProxyKillPath::StartupProbe {
+            after: spec.agent.startup_probe_limit,
+        },
+        p => p,
+    }
 }
 
 /// ReplicaSet requeue: the scheduled sync is due.
@@ -138,6 +166,10 @@ pub fn on_webhook_done(
     let spec = f.spec(cluster);
     let s = f.cluster_mut(cluster).objects_mut();
     let alive = s.is_current(pod) && s.pods[pod.slot as usize].phase == PodPhase::Creating;
+    if !ok {
+        f.cluster_mut(cluster).counters_mut().webhook_failures += 1;
+    }
+    let s = f.cluster_mut(cluster).objects_mut();
     let created = ok || spec.webhook.failure_policy == FailurePolicy::Ignore;
     if alive {
         if created {
@@ -227,7 +259,7 @@ pub fn on_containers_started(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
     if p.workload == 0 {
         // istiod: cache sync grows with the cluster; ready at the next readiness probe.
         let pods_k = desired as f64 / 1000.0;
-        let startup = spec.istiod.startup_base + spec.istiod.startup_per_1k_pods.mul_f64(pods_k);
+        let startup = spec.istiod.startup_base + SimTime::from_secs(1).mul_f64(pods_k);
         let period = spec.istiod.readiness_period.as_nanos().max(1);
         let ready_in = SimTime(startup.as_nanos().div_ceil(period) * period);
         s.set_phase(now, pod.slot, PodPhase::Warming);
@@ -250,10 +282,12 @@ fn start_agent(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
     p.started_at = now;
     p.agent_failures = 0;
     s.set_phase(now, pod.slot, PodPhase::WaitingCert);
-    ctx.schedule_in(
-        spec.agent.startup_probe_limit,
-        Event::StartupProbeKill { cluster, pod },
-    );
+    match kill_path(spec) {
+        ProxyKillPath::StartupProbe { after } | ProxyKillPath::PostStartTimeout { after } => {
+            ctx.schedule_in(after, Event::StartupProbeKill { cluster, pod })
+        }
+        ProxyKillPath::Never => {}
+    }
     certs::on_csr_attempt(f, ctx, cluster, pod);
 }
 
@@ -282,9 +316,11 @@ pub fn on_pod_ready(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: 
     f.check_health(now, cluster);
 }
 
-/// The startup probe gave up: the kubelet kills the proxy (after its drain) and the
-/// container waits out CrashLoopBackOff: 10 s, doubling, capped at 300 s; reset when
-/// the container had run longer than `backoff_reset`.
+/// The proxy's kill path fired without a certificate. Startup probe: the kubelet kills
+/// and restarts it in one sync (no back-off state unless the previous exit still holds
+/// it). postStart `pilot-agent wait` failed: the container is killed and restarts after
+/// the kubelet's back-off (10 s, doubling to 300 s; CrashLoopBackOff). Either way the
+/// proxy drains `terminationDrainDuration` first (control/kubelet.rs).
 pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
     let spec = f.spec(cluster);
@@ -293,27 +329,39 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
     if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::WaitingCert {
         return;
     }
-    let k = &spec.kubernetes;
+    let killed_at = now + spec.agent.termination_drain;
+    let mut rb = c.objects_mut().pods[pod.slot as usize]
+        .kubelet
+        .take()
+        .unwrap_or_else(|| Box::new(RestartBackoff::new(kubelet_config(&spec.kubernetes))));
+    let restart_at = match kill_path(spec) {
+        ProxyKillPath::PostStartTimeout { .. } => rb.restart_after_exit(killed_at, c.kubelet_rng()),
+        _ => match rb.probe_kill(now, killed_at) {
+            Some(t) => t,
+            None => {
+                let mut t = killed_at;
+                loop {
+                    match rb.sync(t, c.kubelet_rng()) {
+                        SyncDecision::Start => break t,
+                        SyncDecision::BackOff { next_sync, .. } => t = next_sync,
+                    }
+                }
+            }
+        },
+    };
     c.counters_mut().pod_restarts += 1;
     let s = c.objects_mut();
     s.add_restart(now, pod.slot);
     s.set_phase(now, pod.slot, PodPhase::Backoff);
     let p = &mut s.pods[pod.slot as usize];
-    if now.saturating_sub(p.started_at) > k.backoff_reset {
-        p.backoff_level = 0;
-    }
-    let delay = crashloop_backoff(k, p.backoff_level);
-    p.backoff_level += 1;
+    p.kubelet = Some(rb);
     // A new container: whatever the old agent was waiting for is now stale.
     p.gen = p.gen.wrapping_add(1);
     let next = PodRef {
         slot: pod.slot,
         gen: p.gen,
     };
-    ctx.schedule_in(
-        spec.agent.termination_drain + delay,
-        Event::ContainerRestart { cluster, pod: next },
-    );
+    ctx.schedule_at(restart_at, Event::ContainerRestart { cluster, pod: next });
     f.check_health(now, cluster);
 }
 
@@ -339,7 +387,9 @@ pub fn delete_pod(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, slot: u
     let (workload, node) = (p.workload, p.node);
     if workload == 0 {
         c.istiod_mut().remove(slot);
+        super::ra::abort_replica_flows(f, ctx, cluster, slot);
     }
+    let c = f.cluster_mut(cluster);
     let s = c.objects_mut();
     if node == NONE {
         // Not yet on a node: gone at once.

@@ -212,12 +212,14 @@ pub fn on_sample(f: &mut Fleet, ctx: &mut Context<Event>) {
                             ConditionMetric::CrashloopPods => {
                                 cl.objects().counts().crashloop as f64
                             }
-                            ConditionMetric::CsrFailedObjects => cl.csrs().failed_count() as f64,
-                            ConditionMetric::PodsPending => cl.objects().counts().pending as f64,
-                            ConditionMetric::CaQueue => {
-                                let ca = f.ca(f.spec(c).ca);
-                                (ca.queue_len() + ca.in_service() as u64) as f64
+                            ConditionMetric::CsrFailedObjects => {
+                                cl.cert().csrs().counts().failed as f64
                             }
+                            ConditionMetric::PodsPending => cl.objects().counts().pending as f64,
+                            ConditionMetric::CaQueue => f.spec(c).ca.map_or(0.0, |ca| {
+                                let ca = f.ca(ca);
+                                (ca.queue_len() + ca.in_service() as u64) as f64
+                            }),
                             ConditionMetric::ReadyFraction => unreachable!(),
                         }
                     })
@@ -273,7 +275,7 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
                 pods::scale_workload(f, ctx, c, 0, *replicas);
             }
         }
-        Action::DeleteFailedCsrs => {
+        Action::DeleteFailedCsrs { .. } => {
             for c in targets(f, index) {
                 certs::delete_failed_csrs(f, ctx, c);
             }

@@ -77,6 +77,8 @@ pub struct Pod {
     pub started_at: SimTime,
     /// istio-agent: failed certificate attempts since the agent started.
     pub agent_failures: u32,
+    /// The kubelet's restart back-off of istio-proxy, once it has been killed.
+    pub kubelet: Option<Box<crate::control::kubelet::RestartBackoff>>,
 }
 
 impl Pod {
@@ -92,6 +94,7 @@ impl Pod {
             backoff_level: 0,
             started_at: SimTime::ZERO,
             agent_failures: 0,
+            kubelet: None,
         }
     }
 
@@ -321,6 +324,7 @@ impl ClusterState {
         p.restarts = 0;
         p.backoff_level = 0;
         p.agent_failures = 0;
+        p.kubelet = None;
         self.workloads[workload as usize].active += 1;
         self.set_phase(now, slot, PodPhase::Creating);
         self.pod_ref(slot)

@@ -18,15 +18,24 @@ pub enum Role {
     AgentJitter,
     /// A CA's service times; entity: the CA.
     CaService,
+    /// A signer's retry jitter (the AWS SDK's back-off); entity: cluster.
+    SignerRetry,
+    /// The kubelet's pod-worker requeue jitter; entity: cluster.
+    KubeletSync,
+    /// istio-agent's rotation grace-ratio jitter (1.24+); entity: cluster.
+    RotationJitter,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 7] = [
         Role::NodeLaunch,
         Role::IstiodPick,
         Role::AgentJitter,
         Role::CaService,
+        Role::SignerRetry,
+        Role::KubeletSync,
+        Role::RotationJitter,
     ];
 
     /// The role's part of a stream name.
@@ -36,6 +45,9 @@ impl Role {
             Role::IstiodPick => "istiod-pick",
             Role::AgentJitter => "agent-jitter",
             Role::CaService => "ca-service",
+            Role::SignerRetry => "signer-retry",
+            Role::KubeletSync => "kubelet-sync",
+            Role::RotationJitter => "rotation-jitter",
         }
     }
 

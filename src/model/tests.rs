@@ -1,7 +1,7 @@
 //! Model tests on scenarios built in code.
 
 use super::*;
-use crate::ca::{CaConfig, OnTimeout, ServiceTime, Usl};
+use crate::ca::{CaConfig, ServiceTime, Usl};
 use crate::engine::{Limits, Simulation};
 use crate::scenario::*;
 
@@ -34,11 +34,13 @@ pub fn herd(istiod: u32, max_unavailable_percent: f64) -> Scenario {
             },
             failed_object_slowdown: 0.002,
         },
-        signer_deadline: SimTime::from_secs(30),
-        on_timeout: OnTimeout::Cancel,
+        kind: IssuerKind::Usl,
+        contention_source: None,
     });
-    let mut c = ClusterSpec::with_defaults("payments", 0);
+    let mut c = ClusterSpec::with_defaults("payments", Some(0));
     c.istiod.replicas = istiod;
+    // The incident's release: chiron waits ~10 s (G2).
+    c.istiod.version = crate::control::version::IstioVersion::parse("1.15.0").unwrap();
     // istiod on a system group that is not upgraded here; the apps on the upgraded one.
     c.node_groups.insert(
         0,
@@ -68,32 +70,28 @@ pub fn herd(istiod: u32, max_unavailable_percent: f64) -> Scenario {
     sc
 }
 
-/// DESIGN.md's simple model: the same herd is fine with one istiod replica (its client
-/// limiter paces the CSRs below the CA's contention peak) and collapses with 40.
+/// The herd on the sourced components (Istio 1.15.0: chiron waits ~10 s; a
+/// controller-runtime signer, one worker, 20 QPS, in front of the USL CA). This is a
+/// regression check of what the sourced model gives, not a design claim: DESIGN.md's
+/// simple model collapsed with 40 replicas; here both recover, and 40 replicas push more
+/// CSRs through istiod's give-ups than one.
 #[test]
-fn forty_istiod_replicas_collapse_the_herd_one_does_not() {
+fn herd_on_istio_1_15_0_recovers_with_one_and_with_forty_replicas() {
     for seed in [1, 2] {
         let one = run(&herd(1, 100.0), seed, "x").summary;
-        assert!(one.fleet.recovered, "seed {seed}: {}", one.to_json());
-        assert_eq!(one.fleet.peak_crashloop_pods, 0);
-        assert!(one.fleet.time_to_recover_s.unwrap() < 600.0);
         let forty = run(&herd(40, 100.0), seed, "x").summary;
+        assert!(one.fleet.recovered && forty.fleet.recovered, "seed {seed}");
         assert!(
-            !forty.fleet.recovered && forty.fleet.metastable,
-            "seed {seed}"
+            forty.fleet.csr_timeouts > 0,
+            "seed {seed}: the 10 s wait was hit"
         );
-        assert!(forty.fleet.csr_failed_objects_peak > 100_000);
-        assert!(forty.fleet.csr_wasted_signings > 0);
+        assert!(
+            forty.fleet.csr_requests > one.fleet.csr_requests,
+            "seed {seed}: {} vs {}",
+            forty.fleet.csr_requests,
+            one.fleet.csr_requests
+        );
     }
-}
-
-#[test]
-fn kubelet_backoff_sequence() {
-    let k = KubernetesSpec::default();
-    let secs: Vec<u64> = (0..8)
-        .map(|l| pods::crashloop_backoff(&k, l).as_nanos() / 1_000_000_000)
-        .collect();
-    assert_eq!(secs, vec![10, 20, 40, 80, 160, 300, 300, 300]);
 }
 
 #[test]
@@ -264,11 +262,11 @@ fn scale_200_clusters() {
             },
             failed_object_slowdown: 0.0,
         },
-        signer_deadline: SimTime::from_secs(30),
-        on_timeout: OnTimeout::Cancel,
+        kind: IssuerKind::Usl,
+        contention_source: None,
     });
     for i in 0..200 {
-        let mut c = ClusterSpec::with_defaults(&format!("c{i:03}"), 0);
+        let mut c = ClusterSpec::with_defaults(&format!("c{i:03}"), Some(0));
         c.istiod.replicas = 3;
         c.node_groups[0].nodes = 200;
         c.node_groups[0].max_pods = 58;
@@ -342,50 +340,47 @@ fn replicaset_creates_in_slow_start_batches() {
 }
 
 #[test]
-fn conditional_interventions_fire_and_recover_the_herd() {
+fn timed_interventions_apply_to_the_herd() {
     let mut sc = herd(40, 100.0);
     sc.horizon = SimTime::from_secs(2 * 3600);
     let payments = vec![0];
-    let when = |v: f64| {
-        let text = format!("crashloop_pods > {v}");
-        Trigger::When(crate::predicate::Predicate::parse(&text, &CONDITIONS).unwrap())
-    };
+    let at = Trigger::At(SimTime::from_secs(120));
     sc.interventions = vec![
         InterventionSpec {
             name: "istiod".into(),
             clusters: payments.clone(),
-            trigger: when(100.0),
+            trigger: at.clone(),
             action: Action::ScaleIstiod { replicas: 1 },
         },
         InterventionSpec {
             name: "delete".into(),
             clusters: payments.clone(),
-            trigger: when(100.0),
-            action: Action::DeleteFailedCsrs,
+            trigger: at.clone(),
+            action: Action::DeleteFailedCsrs {
+                qps: 5.0,
+                burst: 10,
+            },
         },
         InterventionSpec {
             name: "restart".into(),
             clusters: payments,
-            trigger: when(100.0),
+            trigger: at,
             action: Action::RestartCrashlooping {
                 batch_size: 25,
                 interval: SimTime::from_secs(30),
             },
         },
     ];
-    let with = run(&sc, 1, "x").summary;
-    sc.interventions.clear();
-    let without = run(&sc, 1, "x").summary;
-    assert!(
-        !without.fleet.recovered && without.fleet.metastable,
-        "{}",
-        without.to_json()
-    );
-    assert!(with.fleet.recovered, "{}", with.to_json());
-    assert!(
-        with.fleet.peak_crashloop_pods > 100,
-        "the trigger needed a crashloop"
-    );
+    let with = run(&sc, 1, "x");
+    assert!(with.summary.fleet.recovered, "{}", with.summary.to_json());
+    let last = with
+        .recorder
+        .samples
+        .iter()
+        .rev()
+        .find(|s| s.cluster == Some(0))
+        .unwrap();
+    assert_eq!(last.istiod_ready, 1, "scaled to one replica");
 }
 
 /// The fleet, recording when each node became Ready.
@@ -441,4 +436,45 @@ fn agent_retry_policy_leaves_every_node_launch_draw_identical() {
         );
         assert!(sa.fleet.csr_timeouts > 0 && sb.fleet.csr_timeouts > 0);
     }
+}
+
+/// A cluster whose CA never answers within the horizon: every proxy waits for ever.
+fn silent_ca(version: &str, hold: bool) -> Scenario {
+    let mut sc = herd(1, 100.0);
+    sc.horizon = SimTime::from_secs(1800);
+    sc.cas[0].config.service = ServiceTime::Constant {
+        value: SimTime::from_secs(100_000),
+    };
+    sc.cas[0].config.usl = Usl {
+        sigma: 0.0,
+        kappa: 0.0,
+    };
+    sc.cas[0].config.failed_object_slowdown = 0.0;
+    let c = &mut sc.clusters[0];
+    c.istiod.version = crate::control::version::IstioVersion::parse(version).unwrap();
+    c.agent.hold_application_until_proxy_starts = hold;
+    sc
+}
+
+/// The kill paths by release and config: 1.15 without hold never kills (Running,
+/// NotReady); 1.20's startupProbe kills after 600 s and restarts at once; hold kills
+/// after 60 s and the kubelet backs off 10, 20, 40 ... s, so it restarts more often
+/// than the probe but far less than once a minute.
+#[test]
+fn proxy_kill_paths_follow_the_release_and_hold_application() {
+    let never = run(&silent_ca("1.15.0", false), 1, "x").summary;
+    assert_eq!(never.fleet.pod_restarts, 0, "nothing kills a 1.15 proxy");
+    assert!(!never.fleet.recovered);
+    let probe = run(&silent_ca("1.20.8", false), 1, "x").summary;
+    let hold = run(&silent_ca("1.15.0", true), 1, "x").summary;
+    assert!(probe.fleet.pod_restarts > 0 && hold.fleet.pod_restarts > 0);
+    // Per restarted pod within 30 min: the probe at most ~3 kills (600 s + 5 s drain);
+    // postStart at 60 s with back-off 10, 20, 40, 80, 160, 300: about 7.
+    let per_pod = |s: &Summary| s.fleet.pod_restarts as f64 / s.fleet.peak_crashloop_pods as f64;
+    assert!(per_pod(&probe) <= 3.0, "{}", per_pod(&probe));
+    assert!(
+        per_pod(&hold) > 4.0 && per_pod(&hold) < 12.0,
+        "{}",
+        per_pod(&hold)
+    );
 }

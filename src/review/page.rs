@@ -275,7 +275,7 @@ impl PageContext<'_> {
                 let users = sc
                     .clusters
                     .iter()
-                    .filter(|c| sc.cas[c.ca].name == ca.name)
+                    .filter(|c| c.ca.is_some_and(|i| sc.cas[i].name == ca.name))
                     .count();
                 let cfg = &ca.config;
                 let service = match cfg.service {
@@ -379,7 +379,7 @@ impl PageContext<'_> {
                 };
                 let what = match &iv.action {
                     Action::ScaleIstiod { replicas } => format!("istiod to {replicas}"),
-                    Action::DeleteFailedCsrs => "delete Failed CSRs".into(),
+                    Action::DeleteFailedCsrs { .. } => "delete Failed CSRs".into(),
                     Action::PauseRollout => "pause the rollout".into(),
                     Action::ResumeRollout => "resume the rollout".into(),
                     Action::RestartCrashlooping {

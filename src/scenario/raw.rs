@@ -164,8 +164,20 @@ string_enum!(
     ServiceDist { Exponential = "exponential", Constant = "constant", LogNormal = "lognormal" }
 );
 string_enum!(
-    /// `ca.<name>.on_timeout`.
-    RawOnTimeout { Keep = "keep", Cancel = "cancel" }
+    /// `ca.<name>.kind`.
+    RawCaKind { Usl = "usl", AwsPca = "aws-pca", GoogleCas = "google-cas", Vault = "vault" }
+);
+string_enum!(
+    /// `ca.<name>.tier` (Google CAS).
+    RawCasTier { Enterprise = "enterprise", DevOps = "devops" }
+);
+string_enum!(
+    /// `cluster.<name>.istiod.ca_mode`.
+    RawCaMode { KubernetesRa = "kubernetes-ra", Istiod = "istiod", IstioCsr = "istio-csr" }
+);
+string_enum!(
+    /// `cluster.<name>.signer.kind`.
+    RawSignerKind { CertManager = "cert-manager", ControllerRuntime = "controller-runtime", IstioCsr = "istio-csr" }
 );
 string_enum!(
     /// `cluster.<name>.webhook.failure_policy`.
@@ -229,6 +241,7 @@ pub(crate) struct RawMeta {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCa {
+    pub kind: Option<RawCaKind>,
     pub workers: Option<Int>,
     pub service_dist: Option<ServiceDist>,
     pub service_mean: Option<Dur>,
@@ -239,8 +252,24 @@ pub(crate) struct RawCa {
     pub contention_sigma: Option<Num>,
     pub coherency_kappa: Option<Num>,
     pub failed_csr_slowdown_alpha: Option<Num>,
-    pub signer_deadline: Option<Dur>,
-    pub on_timeout: Option<RawOnTimeout>,
+    pub contention_source: Option<String>,
+    pub account: Option<String>,
+    pub issue_rate_per_s: Option<Num>,
+    pub issue_burst: Option<Int>,
+    pub get_rate_per_s: Option<Num>,
+    pub get_burst: Option<Int>,
+    pub issue_latency: Option<Dur>,
+    pub api_latency: Option<Dur>,
+    pub poll_interval: Option<Dur>,
+    pub sdk_max_attempts: Option<Int>,
+    pub sdk_max_backoff: Option<Dur>,
+    pub retry_quota_tokens: Option<Int>,
+    pub tier: Option<RawCasTier>,
+    pub location: Option<String>,
+    pub location_rate_per_s: Option<Num>,
+    pub latency: Option<Dur>,
+    pub latency_mean: Option<Dur>,
+    pub latency_p99: Option<Dur>,
 }
 
 /// `[cluster.<name>]`.
@@ -253,6 +282,8 @@ pub(crate) struct RawCluster {
     pub webhook: Option<RawWebhook>,
     pub agent: Option<RawAgent>,
     pub kubernetes: Option<RawKubernetes>,
+    pub apiserver: Option<RawApiServer>,
+    pub signer: Option<RawSigner>,
     #[serde(default)]
     pub node_group: IndexMap<String, RawNodeGroup>,
     #[serde(default)]
@@ -265,11 +296,12 @@ pub(crate) struct RawCluster {
 pub(crate) struct RawIstiod {
     pub replicas: Option<Int>,
     pub startup_base: Option<Dur>,
-    pub startup_per_1k_pods: Option<Dur>,
     pub readiness_period: Option<Dur>,
     pub client_qps: Option<Num>,
     pub client_burst: Option<Int>,
-    pub calls_per_csr: Option<Int>,
+    pub version: Option<String>,
+    pub ca_mode: Option<RawCaMode>,
+    pub crd_informers: Option<Int>,
     pub ca_wait_timeout: Option<Dur>,
     pub delete_csr_on_give_up: Option<bool>,
     pub pdb: Option<bool>,
@@ -295,20 +327,52 @@ pub(crate) struct RawAgent {
     pub outer_max: Option<Dur>,
     pub startup_probe_limit: Option<Dur>,
     pub termination_drain: Option<Dur>,
+    pub hold_application_until_proxy_starts: Option<bool>,
+    pub startup_probe: Option<bool>,
 }
 
 /// `[cluster.<name>.kubernetes]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawKubernetes {
-    pub backoff_initial: Option<Dur>,
-    pub backoff_max: Option<Dur>,
-    pub backoff_reset: Option<Dur>,
+    pub version: Option<String>,
+    pub reduced_crashloop_backoff: Option<bool>,
+    pub max_container_restart_period: Option<Dur>,
+    pub kcm_qps: Option<Num>,
+    pub kcm_burst: Option<Int>,
+    pub csr_pending_max_age: Option<Dur>,
+    pub csr_cleaner_approved_unissued: Option<bool>,
     pub requeue_base: Option<Dur>,
     pub requeue_max: Option<Dur>,
     pub csr_cleaner_period: Option<Dur>,
     pub csr_failed_max_age: Option<Dur>,
     pub eviction_retry: Option<Dur>,
+}
+
+/// `[cluster.<name>.apiserver]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApiServer {
+    pub max_requests_inflight: Option<Int>,
+    pub max_mutating_requests_inflight: Option<Int>,
+    pub request_timeout: Option<Dur>,
+    pub borrowing: Option<bool>,
+    pub latency_get: Option<Dur>,
+    pub latency_mutating: Option<Dur>,
+    pub latency_list_base: Option<Dur>,
+    pub latency_list_per_object: Option<Dur>,
+}
+
+/// `[cluster.<name>.signer]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSigner {
+    pub kind: Option<RawSignerKind>,
+    pub workers: Option<Int>,
+    pub client_qps: Option<Num>,
+    pub client_burst: Option<Int>,
+    pub informer_delay: Option<Dur>,
+    pub mark_failed_on_issuer_error: Option<bool>,
 }
 
 /// `[cluster.<name>.node_group.<ng>]`.
@@ -383,6 +447,8 @@ pub(crate) struct RawIntervention {
     pub workers: Option<Int>,
     pub rate_limit_per_s: Option<Num>,
     pub rate_limit_burst: Option<Int>,
+    pub client_qps: Option<Num>,
+    pub client_burst: Option<Int>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -462,6 +528,8 @@ schema!(ISTIOD, RawIstiod, "istiod", []);
 schema!(WEBHOOK, RawWebhook, "the webhook", []);
 schema!(AGENT, RawAgent, "the agent", []);
 schema!(KUBERNETES, RawKubernetes, "kubernetes", []);
+schema!(APISERVER, RawApiServer, "the apiserver", []);
+schema!(SIGNER, RawSigner, "the signer", []);
 schema!(NODE_GROUP, RawNodeGroup, "a node group", []);
 schema!(WORKLOAD, RawWorkload, "a workload", []);
 schema!(
@@ -473,6 +541,8 @@ schema!(
         ("webhook", Shape::Table(&WEBHOOK)),
         ("agent", Shape::Table(&AGENT)),
         ("kubernetes", Shape::Table(&KUBERNETES)),
+        ("apiserver", Shape::Table(&APISERVER)),
+        ("signer", Shape::Table(&SIGNER)),
         ("node_group", Shape::Map(&NODE_GROUP)),
         ("workload", Shape::Map(&WORKLOAD)),
     ]

@@ -4,7 +4,10 @@
 //! Every default comes from `../shared/DEFAULTS.md`; the scenario reference
 //! (`docs/scenario.md`) cites the source of each.
 
-use crate::ca::{CaConfig, OnTimeout, RateLimit};
+use crate::ca::{CaConfig, RateLimit};
+use crate::control::apiserver::ApiServerConfig;
+use crate::control::issuer::{AwsPcaConfig, AwsRetryConfig, CasTier, VaultConfig};
+use crate::control::version::{IstioVersion, KubeVersion};
 use crate::engine::SimTime;
 use crate::predicate::{Kind, Predicate, Vocabulary};
 
@@ -39,6 +42,25 @@ pub struct Scenario {
     pub rollout: RolloutSpec,
     /// Actions at a time or on a condition, in declaration order.
     pub interventions: Vec<InterventionSpec>,
+    /// Mechanisms without a source that this scenario turns on (empty for a sourced
+    /// run), in declaration order.
+    pub assumptions: Vec<Assumption>,
+    /// AWS accounts (account-Region) the `aws-pca` CAs name, in first-use order.
+    pub pca_accounts: Vec<String>,
+    /// Google CAS locations the `google-cas` CAs name, in first-use order.
+    pub cas_locations: Vec<String>,
+}
+
+/// An unsourced mechanism a scenario turns on, or a value that deviates from the
+/// release's own (listed in `summary.json` under `assumptions`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Assumption {
+    /// The dotted key that turned it on (`cluster.payments.istiod.delete_csr_on_give_up`).
+    pub key: String,
+    /// Its value as written.
+    pub value: String,
+    /// What it assumes and why it has no source.
+    pub note: String,
 }
 
 /// A `[cluster.<name>]` table as declared: one cluster, or with `count` > 1 that many,
@@ -53,17 +75,63 @@ pub struct ClusterTemplate {
     pub clusters: Vec<usize>,
 }
 
-/// A certificate authority shared by the clusters that name it.
+/// A certificate authority (issuer) shared by the clusters that name it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaSpec {
     /// Table key, e.g. `pca-east`.
     pub name: String,
-    /// Queue, workers, service time, USL, slowdown per Failed CSR object.
+    /// What kind of CA, with its kind's parameters.
+    pub kind: IssuerKind,
+    /// `usl`: queue, workers, service time, USL, slowdown per Failed CSR object (the
+    /// defaults for the other kinds, unused).
     pub config: CaConfig,
-    /// The signer's own deadline per CA call: past it the CSR is marked Failed.
-    pub signer_deadline: SimTime,
-    /// What the CA does with a request whose caller gave up (`keep` for Kubernetes CSRs).
-    pub on_timeout: OnTimeout,
+    /// `usl`: where sigma and kappa were measured (a load test); without it, contention
+    /// is an assumption.
+    pub contention_source: Option<String>,
+}
+
+/// The kind of an external CA (`ca.<name>.kind`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssuerKind {
+    /// A CA its owner load-tested: [`crate::ca::CertificateAuthority`] (`config`).
+    Usl,
+    /// AWS Private CA.
+    AwsPca {
+        /// Index into [`Scenario::pca_accounts`]: quotas are per account and Region.
+        account: usize,
+        /// Quotas and latencies.
+        config: AwsPcaConfig,
+        /// The SDK's standard retryer.
+        sdk: AwsRetryConfig,
+        /// A CSR signer's poll of `GetCertificate` after `IssueCertificate`
+        /// (*unconfirmed*).
+        poll_interval: SimTime,
+    },
+    /// Google Certificate Authority Service.
+    GoogleCas {
+        /// Tier: 7/s (Enterprise) or 25/s (DevOps) per CA.
+        tier: CasTier,
+        /// Index into [`Scenario::cas_locations`] (100/s per location per project).
+        location: usize,
+        /// Per-location rate (100/s).
+        location_rate_per_s: f64,
+        /// Latency of one CreateCertificate (*unconfirmed*).
+        latency: SimTime,
+    },
+    /// HashiCorp Vault PKI `/sign`.
+    Vault(VaultConfig),
+}
+
+impl IssuerKind {
+    /// `usl`, `aws-pca`, `google-cas` or `vault`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            IssuerKind::Usl => "usl",
+            IssuerKind::AwsPca { .. } => "aws-pca",
+            IssuerKind::GoogleCas { .. } => "google-cas",
+            IssuerKind::Vault(_) => "vault",
+        }
+    }
 }
 
 /// One cluster.
@@ -71,8 +139,12 @@ pub struct CaSpec {
 pub struct ClusterSpec {
     /// Unique name (expanded from a template when `count` > 1).
     pub name: String,
-    /// Index into [`Scenario::cas`].
-    pub ca: usize,
+    /// Index into [`Scenario::cas`]; `None`: istiod's built-in CA signs.
+    pub ca: Option<usize>,
+    /// The signer controller (for `kubernetes-ra` and `istio-csr`).
+    pub signer: SignerSpec,
+    /// The kube-apiserver (APF).
+    pub apiserver: ApiServerConfig,
     /// Node groups, in declaration order.
     pub node_groups: Vec<NodeGroupSpec>,
     /// Workloads other than istiod, in declaration order.
@@ -162,27 +234,115 @@ pub struct WorkloadSpec {
 pub struct IstiodSpec {
     /// Replicas (values.yaml: 1).
     pub replicas: u32,
-    /// Startup time base (*unconfirmed*: ~10 s).
+    /// Istio release (patch-exact where it matters).
+    pub version: IstioVersion,
+    /// How istiod gets workload certificates signed.
+    pub ca_mode: CaMode,
+    /// Process start to informers listing (*unconfirmed*; the LISTs through the
+    /// apiserver come on top).
     pub startup_base: SimTime,
-    /// Extra startup time per 1000 pods in the cluster (cache sync grows with size).
-    pub startup_per_1k_pods: SimTime,
+    /// Istio CRD informers (each one LIST on the Istio client).
+    pub crd_informers: u32,
     /// Readiness probe period (3 s).
     pub readiness_period: SimTime,
     /// Kubernetes client QPS per replica (80).
     pub client_qps: f64,
     /// Kubernetes client burst per replica (160).
     pub client_burst: u32,
-    /// Kubernetes API calls per CSR through the limiter (create, approve: 2).
-    pub calls_per_csr: u32,
-    /// How long istiod waits for the signed certificate (incident: 10 s; source: 60 s).
-    pub ca_wait_timeout: SimTime,
-    /// Whether istiod's deferred delete removes a CSR it gave up on. The incident saw
-    /// Failed CSRs pile up, so the default is `false`.
+    /// An explicit wait for the signer (a counterfactual: the release's chiron flow
+    /// fixes the wait); `None` = the release's.
+    pub ca_wait_timeout: Option<SimTime>,
+    /// istiod deletes its CSR when its flow ends (the source's defer, 1.12+). `false`
+    /// is an assumption: istiod never deletes.
     pub delete_csr_on_give_up: bool,
     /// PDB minAvailable 1 for istiod when replicas > 1 (Istio >= 1.28).
     pub pdb: bool,
     /// Node group (index) istiod is pinned to (e.g. a system group); `None` = any.
     pub node_group: Option<usize>,
+}
+
+/// How istiod gets workload certificates signed (`istiod.ca_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaMode {
+    /// `EXTERNAL_CA=ISTIOD_RA_KUBERNETES_API`: istiod's RA through the CSR API.
+    KubernetesRa,
+    /// istiod's built-in CA signs in process.
+    Istiod,
+    /// Agents call istio-csr (`CA_ADDR`), which makes cert-manager CertificateRequests.
+    IstioCsr,
+}
+
+impl CaMode {
+    /// The spelling in the schema.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaMode::KubernetesRa => "kubernetes-ra",
+            CaMode::Istiod => "istiod",
+            CaMode::IstioCsr => "istio-csr",
+        }
+    }
+}
+
+/// Which signer controller runs in the cluster (`signer.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerKind {
+    /// cert-manager's CertificateSigningRequest controller (alpha gate on).
+    CertManager,
+    /// A controller-runtime CSR signer (cert-manager/signer-ca pattern).
+    ControllerRuntime,
+    /// istio-csr with aws-privateca-issuer reconciling its CertificateRequests.
+    IstioCsr,
+}
+
+impl SignerKind {
+    /// The spelling in the schema.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignerKind::CertManager => "cert-manager",
+            SignerKind::ControllerRuntime => "controller-runtime",
+            SignerKind::IstioCsr => "istio-csr",
+        }
+    }
+}
+
+/// The signer controller of a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignerSpec {
+    /// Which controller.
+    pub kind: SignerKind,
+    /// Workers (cert-manager 5, controller-runtime 1, aws-privateca-issuer 1).
+    pub workers: u32,
+    /// Its client's QPS (cert-manager 20, controller-runtime 20; istio-csr: 5).
+    pub client_qps: f64,
+    /// Its client's burst (cert-manager 50, controller-runtime 30; istio-csr: 10).
+    pub client_burst: u32,
+    /// istio-csr replicas (each serves; 1).
+    pub replicas: u32,
+    /// From a write at the apiserver to the controller's informer (*unconfirmed*).
+    pub informer_delay: SimTime,
+    /// **Assumption**: a controller-runtime signer marks the CSR Failed on an issuer
+    /// error (signer-ca requeues instead).
+    pub mark_failed_on_issuer_error: bool,
+}
+
+impl SignerSpec {
+    /// The defaults of a kind.
+    pub fn of_kind(kind: SignerKind) -> SignerSpec {
+        let (workers, qps, burst) = match kind {
+            SignerKind::CertManager => (5, 20.0, 50),
+            SignerKind::ControllerRuntime => (1, 20.0, 30),
+            SignerKind::IstioCsr => (1, 5.0, 10),
+        };
+        SignerSpec {
+            kind,
+            workers,
+            client_qps: qps,
+            client_burst: burst,
+            replicas: 1,
+            informer_delay: SimTime::from_millis(100),
+            mark_failed_on_issuer_error: false,
+        }
+    }
 }
 
 /// What the API server does when the webhook cannot answer.
@@ -217,28 +377,41 @@ pub struct AgentSpec {
     /// Outer backoff cap (60 s).
     pub outer_max: SimTime,
     /// startupProbe period x failureThreshold: no certificate by then => the kubelet kills
-    /// the proxy (1 s x 600 = 10 min).
+    /// the proxy (1 s x 600 = 10 min; Istio 1.20+).
     pub startup_probe_limit: SimTime,
     /// terminationDrainDuration (5 s).
     pub termination_drain: SimTime,
+    /// `holdApplicationUntilProxyStarts`: postStart `pilot-agent wait` kills after 60 s.
+    pub hold_application_until_proxy_starts: bool,
+    /// The sidecar startupProbe; `None` = the release's (on from 1.20).
+    pub startup_probe: Option<bool>,
 }
 
 /// Kubelet and controller-manager behaviour.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KubernetesSpec {
-    /// CrashLoopBackOff first delay (10 s).
-    pub backoff_initial: SimTime,
-    /// CrashLoopBackOff cap (300 s).
-    pub backoff_max: SimTime,
-    /// Running this long resets the back-off (10 min).
-    pub backoff_reset: SimTime,
+    /// Kubernetes release (FlowSchemas, Retry-After, kubelet back-off expiry).
+    pub version: KubeVersion,
+    /// KEP-4603 `ReduceDefaultCrashLoopBackOffDecay` (1 s / 60 s; 1.33+, alpha, off).
+    pub reduced_crashloop_backoff: bool,
+    /// Node `maxContainerRestartPeriod` (1-300 s); `None` = 300 s.
+    pub max_container_restart_period: Option<SimTime>,
+    /// kube-controller-manager's client QPS (20).
+    pub kcm_qps: f64,
+    /// kube-controller-manager's client burst (30).
+    pub kcm_burst: u32,
+    /// csrcleaner: Pending CSRs older than this are deleted (24 h).
+    pub csr_pending_max_age: SimTime,
+    /// csrcleaner deletes Approved-but-unissued CSRs after `csr_pending_max_age`
+    /// (kubernetes PR #133116; the release that carries it is unconfirmed).
+    pub csr_cleaner_approved_unissued: bool,
     /// ReplicaSet requeue base delay after a failed create (5 ms, doubling).
     pub requeue_base: SimTime,
     /// ReplicaSet requeue cap (1000 s).
     pub requeue_max: SimTime,
     /// csrcleaner scan period (1 h).
     pub csr_cleaner_period: SimTime,
-    /// Age after which csrcleaner deletes Failed and issued CSRs (1 h).
+    /// Age after which csrcleaner deletes Failed, Denied and issued CSRs (1 h).
     pub csr_failed_max_age: SimTime,
     /// Retry period of an eviction refused by a PDB (kubectl drain: 5 s).
     pub eviction_retry: SimTime,
@@ -353,13 +526,19 @@ pub enum Action {
         /// New replica count.
         replicas: u32,
     },
-    /// Delete every Failed CSR object.
-    DeleteFailedCsrs,
+    /// Delete every Failed CSR object (`kubectl delete`, one DELETE per object).
+    DeleteFailedCsrs {
+        /// kubectl's client QPS (*unconfirmed*: client-go's default 5).
+        qps: f64,
+        /// kubectl's client burst (*unconfirmed*: 10).
+        burst: u32,
+    },
     /// Stop starting new node batches and waves.
     PauseRollout,
     /// Undo a pause.
     ResumeRollout,
-    /// Delete crashlooping pods (restarted, not ready) in paced batches so they start fresh.
+    /// Controlled restarts: every injected pod that is not ready is stopped and its
+    /// replica held back, then released in paced batches so they start fresh.
     RestartCrashlooping {
         /// Pods per batch.
         batch_size: u32,
@@ -392,6 +571,11 @@ pub struct InterventionSpec {
 
 // ---------------------------------------------------------------------------------------
 // Defaults (DEFAULTS.md). The loader fills every omitted field from these.
+
+/// The Istio release when `istiod.version` is not given (the newest read in source).
+pub const DEFAULT_ISTIO: &str = "1.30.3";
+/// The Kubernetes release when `kubernetes.version` is not given.
+pub const DEFAULT_KUBERNETES: &str = "1.33";
 
 impl Default for NodeGroupSpec {
     fn default() -> Self {
@@ -431,14 +615,15 @@ impl Default for IstiodSpec {
     fn default() -> Self {
         IstiodSpec {
             replicas: 1,
+            version: IstioVersion::parse(DEFAULT_ISTIO).expect("valid"),
+            ca_mode: CaMode::Istiod,
             startup_base: SimTime::from_secs(10),
-            startup_per_1k_pods: SimTime::from_secs(1),
+            crd_informers: 15,
             readiness_period: SimTime::from_secs(3),
             client_qps: 80.0,
             client_burst: 160,
-            calls_per_csr: 2,
-            ca_wait_timeout: SimTime::from_secs(10),
-            delete_csr_on_give_up: false,
+            ca_wait_timeout: None,
+            delete_csr_on_give_up: true,
             pdb: true,
             node_group: None,
         }
@@ -464,6 +649,8 @@ impl Default for AgentSpec {
             outer_max: SimTime::from_secs(60),
             startup_probe_limit: SimTime::from_secs(600),
             termination_drain: SimTime::from_secs(5),
+            hold_application_until_proxy_starts: false,
+            startup_probe: None,
         }
     }
 }
@@ -471,9 +658,13 @@ impl Default for AgentSpec {
 impl Default for KubernetesSpec {
     fn default() -> Self {
         KubernetesSpec {
-            backoff_initial: SimTime::from_secs(10),
-            backoff_max: SimTime::from_secs(300),
-            backoff_reset: SimTime::from_secs(600),
+            version: KubeVersion::parse(DEFAULT_KUBERNETES).expect("valid"),
+            reduced_crashloop_backoff: false,
+            max_container_restart_period: None,
+            kcm_qps: 20.0,
+            kcm_burst: 30,
+            csr_pending_max_age: SimTime::from_secs(24 * 3600),
+            csr_cleaner_approved_unissued: false,
             requeue_base: SimTime::from_millis(5),
             requeue_max: SimTime::from_secs(1000),
             csr_cleaner_period: SimTime::from_secs(3600),
@@ -499,13 +690,22 @@ impl Default for RolloutSpec {
 
 impl ClusterSpec {
     /// A cluster with default components, one node group and one workload.
-    pub fn with_defaults(name: &str, ca: usize) -> Self {
+    pub fn with_defaults(name: &str, ca: Option<usize>) -> Self {
         ClusterSpec {
             name: name.into(),
             ca,
+            signer: SignerSpec::of_kind(SignerKind::ControllerRuntime),
+            apiserver: ApiServerConfig::default(),
             node_groups: vec![NodeGroupSpec::default()],
             workloads: vec![WorkloadSpec::default()],
-            istiod: IstiodSpec::default(),
+            istiod: IstiodSpec {
+                ca_mode: if ca.is_some() {
+                    CaMode::KubernetesRa
+                } else {
+                    CaMode::Istiod
+                },
+                ..IstiodSpec::default()
+            },
             webhook: WebhookSpec::default(),
             agent: AgentSpec::default(),
             kubernetes: KubernetesSpec::default(),
@@ -570,6 +770,9 @@ impl Scenario {
             templates: Vec::new(),
             rollout: RolloutSpec::default(),
             interventions: Vec::new(),
+            assumptions: Vec::new(),
+            pca_accounts: Vec::new(),
+            cas_locations: Vec::new(),
         }
     }
 }

@@ -138,26 +138,51 @@ pub(crate) fn section_of(path: &[String]) -> Option<&'static str> {
         .find(|s| s == first)
 }
 
+/// The unsourced mechanisms a CA turns on.
+fn ca_assumptions(path: &str, ca: &CaSpec, out: &mut Vec<Assumption>) {
+    if !matches!(ca.kind, IssuerKind::Usl) {
+        return;
+    }
+    let c = &ca.config;
+    if c.failed_object_slowdown > 0.0 {
+        out.push(Assumption {
+            key: join(path, "failed_csr_slowdown_alpha"),
+            value: checker::fmt_f64(c.failed_object_slowdown),
+            note: "every Failed CSR object slows the CA by this fraction; no source shows a CA slowed by CSR objects it does not read (fleetsim 0.1)".into(),
+        });
+    }
+    if (c.usl.sigma > 0.0 || c.usl.kappa > 0.0) && ca.contention_source.is_none() {
+        out.push(Assumption {
+            key: join(path, "contention_sigma"),
+            value: format!(
+                "sigma {} kappa {}",
+                checker::fmt_f64(c.usl.sigma),
+                checker::fmt_f64(c.usl.kappa)
+            ),
+            note: "USL contention without a stated measurement (set contention_source to the load test it was fitted on, fleetsim ca fit)".into(),
+        });
+    }
+}
+
 impl Checker<'_> {
     /// The scenario proper, section by section.
     fn document(&mut self, raw: &RawDocument, default_name: &str) -> Option<Scenario> {
         let mut s = Scenario::empty(default_name);
         self.meta(raw.scenario.as_ref(), &mut s);
 
-        if raw.ca.is_empty() {
-            self.err(
-                "ca",
-                "no certificate authority: define at least one [ca.<name>] table".into(),
-            );
-        }
         if !self.count_limit("ca", "CAs", raw.ca.len(), MAX_CAS) {
             return None;
         }
+        let (mut accounts, mut locations) = (Vec::new(), Vec::new());
         for (name, rc) in &raw.ca {
             let path = join("ca", name);
             self.name(&path, name);
-            s.cas.push(self.ca(&path, name, rc));
+            let ca = self.ca(&path, name, rc, &mut accounts, &mut locations);
+            ca_assumptions(&path, &ca, &mut s.assumptions);
+            s.cas.push(ca);
         }
+        s.pca_accounts = accounts;
+        s.cas_locations = locations;
 
         if raw.cluster.is_empty() {
             self.err(
@@ -170,6 +195,9 @@ impl Checker<'_> {
             .iter()
             .map(|(name, rc)| self.cluster(name, rc, &s.cas))
             .collect();
+        for t in &templates {
+            t.assumptions(&mut s.assumptions);
+        }
         let (clusters, templates) = self.expand(templates)?;
         s.clusters = clusters;
         s.templates = templates;

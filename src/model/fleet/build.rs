@@ -6,12 +6,13 @@ use crate::engine::{Context, SimTime};
 use crate::metrics::Recorder;
 use crate::scenario::{ClusterSpec, Pacing, Scenario};
 
-use super::super::certs::{csr_cleaner_period, Agents, CsrObjects, CsrTable};
+use super::super::certs::{csr_cleaner_period, Agents};
 use super::super::event::Event;
 use super::super::istiod::Istiod;
 use super::super::nodes::NodeUpgrade;
 use super::super::pacing::{AimdWindow, Pacer};
 use super::super::pods;
+use super::super::ra::{self, CertPath};
 use super::super::rollout::{self, RolloutState};
 use super::super::state::{ClusterState, NodeState, PodPhase};
 use super::super::streams::Role;
@@ -44,7 +45,7 @@ impl<'s> Fleet<'s> {
             clusters,
             cas,
             ca_stats: vec![CaStats::default(); sc.cas.len()],
-            csrs: CsrTable::default(),
+            issuers: super::issuers::Issuers::new(sc, seed),
             rollout: RolloutState::new(sc),
             recorder: Recorder::default(),
             window_start: SimTime(sc.horizon.as_nanos() / 10 * 9),
@@ -54,13 +55,16 @@ impl<'s> Fleet<'s> {
 
     /// Schedules the initial events: the first sample, csrcleaner, the AIMD tick, the
     /// first wave and the timed interventions.
-    pub fn start(&self, ctx: &mut Context<Event>) {
+    pub fn start(&mut self, ctx: &mut Context<Event>) {
         ctx.schedule_at(SimTime::ZERO, Event::Sample);
         ctx.schedule_at(csr_cleaner_period(self.sc), Event::CsrCleaner);
         if let Pacing::Aimd { interval, .. } = self.sc.rollout.pacing {
             ctx.schedule_at(interval, Event::AimdTick);
         }
         rollout::schedule_start(self, ctx);
+        for c in 0..self.cluster_count() {
+            ra::start_signer(self, ctx, c);
+        }
     }
 }
 
@@ -100,7 +104,9 @@ fn build_cluster(sc: &Scenario, index: u32, spec: &ClusterSpec, seed: u64) -> Cl
         index,
         objects,
         istiod,
-        csrs: CsrObjects::default(),
+        cert: CertPath::new(index, spec, sc, Role::SignerRetry.stream(seed, &[name])),
+        kubelet_rng: Role::KubeletSync.stream(seed, &[name]),
+        rotation_rng: Role::RotationJitter.stream(seed, &[name]),
         upgrade: NodeUpgrade::new(
             spec.node_groups
                 .iter()

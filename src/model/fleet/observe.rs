@@ -64,12 +64,20 @@ impl Fleet<'_> {
                 nodes_old,
                 nodes_new,
                 istiod_ready: c.istiod.ready() as u32,
-                ca_queue: (self.cas[ca].queue_len() + self.cas[ca].in_service() as u64) as u32,
-                ca_utilization: ca_util[ca],
-                csr_in_flight: c.csrs.in_flight(),
-                csr_failed_objects: c.csrs.failed_count(),
+                ca_queue: ca.map_or(0, |ca| {
+                    (self.cas[ca].queue_len() + self.cas[ca].in_service() as u64) as u32
+                }),
+                ca_utilization: ca.map_or(0.0, |ca| ca_util[ca]),
+                csr_in_flight: {
+                    let k = c.cert.csrs().counts();
+                    (k.pending + k.approved) as u32
+                },
+                csr_failed_objects: c.cert.csrs().counts().failed,
                 pods_crashloop: c.objects.counts().crashloop,
             };
+            if now > SimTime::ZERO && s.istiod_ready == 0 {
+                c.counters.istiod_unready_ns += self.sc.sample_interval.as_nanos();
+            }
             if desired > 0 {
                 c.health.min_ready_fraction = c
                     .health
@@ -117,16 +125,22 @@ impl Fleet<'_> {
                 csr_requests: c.counters.csr_requests,
                 csr_timeouts: c.counters.csr_timeouts,
                 csr_rate_limited: c.counters.csr_rate_limited,
-                csr_failed_objects_peak: c.csrs.failed_peak(),
-                csr_wasted_signings: c.counters.csr_wasted_signings,
-                ca_peak_queue: self.ca_stats[ca].peak,
-                ca_utilization: round3(self.ca_mean_utilization(ca)),
+                csr_failed_objects_peak: c.cert.csrs().failed_peak(),
+                csr_wasted_signings: c.cert.stats().csr_wasted_signings,
+                ca_peak_queue: ca.map_or(0, |ca| self.ca_stats[ca].peak),
+                ca_utilization: round3(ca.map_or(0.0, |ca| self.ca_mean_utilization(ca))),
                 min_ready_fraction: round3(c.health.min_ready_fraction),
                 metastable: !recovered && in_window(c),
+                apiserver_rejections: c.cert.api().rejected_total(),
+                apiserver_peak_inflight: u64::from(c.cert.api().peak_seats_in_use()),
+                webhook_failures: c.counters.webhook_failures,
+                istiod_unready_s: round3(c.counters.istiod_unready_ns as f64 / 1e9),
+                csr_orphaned: c.cert.stats().csr_orphaned,
+                csr_skipped_gone: c.cert.stats().csr_skipped_gone,
             };
             clusters.push(ClusterFigures {
                 name: spec.name.clone(),
-                ca: self.sc.cas[ca].name.clone(),
+                ca: ca.map_or_else(|| "istiod".to_string(), |ca| self.sc.cas[ca].name.clone()),
                 figures: f,
             });
         }
@@ -186,6 +200,16 @@ impl Fleet<'_> {
             }),
             min_ready_fraction: round3(self.fleet_min_ready()),
             metastable: clusters.iter().any(|c| c.figures.metastable),
+            apiserver_rejections: sum(|f| f.apiserver_rejections),
+            apiserver_peak_inflight: clusters
+                .iter()
+                .map(|c| c.figures.apiserver_peak_inflight)
+                .max()
+                .unwrap_or(0),
+            webhook_failures: sum(|f| f.webhook_failures),
+            istiod_unready_s: round3(clusters.iter().map(|c| c.figures.istiod_unready_s).sum()),
+            csr_orphaned: sum(|f| f.csr_orphaned),
+            csr_skipped_gone: sum(|f| f.csr_skipped_gone),
         };
         Summary {
             scenario: self.sc.name.clone(),
@@ -199,6 +223,16 @@ impl Fleet<'_> {
             clamped_events: report.clamped,
             fleet,
             clusters,
+            assumptions: self
+                .sc
+                .assumptions
+                .iter()
+                .map(|a| crate::metrics::Assumption {
+                    key: a.key.clone(),
+                    value: a.value.clone(),
+                    note: a.note.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -234,7 +268,7 @@ impl Fleet<'_> {
     }
 
     fn fleet_failed_peak(&self) -> u64 {
-        self.fleet_peak(|s| s.csr_failed_objects, |c| c.csrs.failed_peak())
+        self.fleet_peak(|s| s.csr_failed_objects, |c| c.cert.csrs().failed_peak())
     }
 
     fn fleet_min_ready(&self) -> f64 {

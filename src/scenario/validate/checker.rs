@@ -71,6 +71,14 @@ impl Checker<'_> {
         self.errors.push(self.loc.error(path, kind, message));
     }
 
+    /// A component's own validation message, `path: message`.
+    pub(super) fn push_prefixed(&mut self, e: &str) {
+        match e.split_once(": ") {
+            Some((path, message)) => self.err(path, message.to_string()),
+            None => self.err("", e.to_string()),
+        }
+    }
+
     pub(super) fn err(&mut self, path: &str, message: String) {
         self.push(path, ErrorKind::Invalid, message);
     }

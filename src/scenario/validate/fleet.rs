@@ -5,7 +5,11 @@
 
 use std::collections::HashMap;
 
-use crate::ca::{CaConfig, OnTimeout, RateLimit, ServiceTime, Usl};
+use crate::ca::{CaConfig, RateLimit, ServiceTime, Usl};
+use crate::control::apiserver::{ApiServerConfig, ServiceTimes};
+use crate::control::issuer::{AwsPcaConfig, AwsRetryConfig, CasTier, VaultConfig};
+use crate::control::kubelet::KubeletConfig;
+use crate::control::version::{IstioVersion, KubeVersion};
 use crate::duration::format_duration;
 use crate::engine::SimTime;
 use crate::keypath::join;
@@ -22,6 +26,43 @@ pub(super) struct Template {
     path: String,
     count: u64,
     spec: ClusterSpec,
+}
+
+impl Template {
+    /// The unsourced mechanisms this template's clusters turn on.
+    pub(super) fn assumptions(&self, out: &mut Vec<Assumption>) {
+        let s = &self.spec;
+        let key = |a: &str, b: &str| join(&join(&self.path, a), b);
+        if !s.istiod.delete_csr_on_give_up && s.istiod.ca_mode == CaMode::KubernetesRa {
+            out.push(Assumption {
+                key: key("istiod", "delete_csr_on_give_up"),
+                value: "false".into(),
+                note: "istiod never deletes its CSRs; istiod deletes every CSR it created in a defer from 1.12 (security/pkg/k8s/chiron/utils.go), 1.10 explicitly".into(),
+            });
+        }
+        if let Some(t) = s.istiod.ca_wait_timeout {
+            if s.istiod.ca_mode == CaMode::KubernetesRa {
+                let group = s.istiod.version.chiron_group();
+                out.push(Assumption {
+                    key: key("istiod", "ca_wait_timeout"),
+                    value: format_duration(t),
+                    note: format!(
+                        "a wait other than the release's: Istio {} ({}) waits {} without API time (chiron certWatchTimeout and Gets)",
+                        s.istiod.version,
+                        group.as_str(),
+                        format_duration(crate::control::chiron::nominal_wait(group))
+                    ),
+                });
+            }
+        }
+        if s.signer.mark_failed_on_issuer_error {
+            out.push(Assumption {
+                key: key("signer", "mark_failed_on_issuer_error"),
+                value: "true".into(),
+                note: "a controller-runtime signer that marks the CSR Failed on an issuer error; cert-manager/signer-ca requeues with back-off instead".into(),
+            });
+        }
+    }
 }
 
 impl Checker<'_> {
@@ -126,7 +167,14 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn ca(&mut self, path: &str, name: &str, r: &RawCa) -> CaSpec {
+    pub(super) fn ca(
+        &mut self,
+        path: &str,
+        name: &str,
+        r: &RawCa,
+        accounts: &mut Vec<String>,
+        locations: &mut Vec<String>,
+    ) -> CaSpec {
         let d = CaConfig::default();
         let p = |f: &str| join(path, f);
         let workers = self.int32(&p("workers"), r.workers, d.workers, 1, MAX_WORKERS, true);
@@ -234,8 +282,165 @@ impl Checker<'_> {
             Bound::Inclusive(0.0),
             Bound::Inclusive(MAX_SLOWDOWN_ALPHA),
         );
+        let kind = r.kind.unwrap_or(RawCaKind::Usl);
+        self.ca_kind_keys(path, kind, r);
+        let kind = match kind {
+            RawCaKind::Usl => IssuerKind::Usl,
+            RawCaKind::AwsPca => {
+                let d = AwsPcaConfig::default();
+                let sd = AwsRetryConfig::default();
+                let account = r.account.clone().unwrap_or_else(|| "default".into());
+                let idx = match accounts.iter().position(|a| *a == account) {
+                    Some(i) => i,
+                    None => {
+                        accounts.push(account);
+                        accounts.len() - 1
+                    }
+                };
+                let issue_rate = self.rate(
+                    &p("issue_rate_per_s"),
+                    r.issue_rate_per_s,
+                    d.issue_rate_per_s,
+                );
+                let get_rate = self.rate(&p("get_rate_per_s"), r.get_rate_per_s, d.get_rate_per_s);
+                IssuerKind::AwsPca {
+                    account: idx,
+                    config: AwsPcaConfig {
+                        issue_rate_per_s: issue_rate,
+                        issue_burst: self.int32(
+                            &p("issue_burst"),
+                            r.issue_burst,
+                            (issue_rate.ceil() as u32).max(1),
+                            1,
+                            MAX_BURST,
+                            true,
+                        ),
+                        get_rate_per_s: get_rate,
+                        get_burst: self.int32(
+                            &p("get_burst"),
+                            r.get_burst,
+                            (get_rate.ceil() as u32).max(1),
+                            1,
+                            MAX_BURST,
+                            true,
+                        ),
+                        issue_latency: self.dur(
+                            &p("issue_latency"),
+                            &r.issue_latency,
+                            d.issue_latency,
+                            DurationRule::NonNegative,
+                        ),
+                        api_latency: self.dur(
+                            &p("api_latency"),
+                            &r.api_latency,
+                            d.api_latency,
+                            DurationRule::NonNegative,
+                        ),
+                        idempotency_window: d.idempotency_window,
+                    },
+                    sdk: AwsRetryConfig {
+                        max_attempts: self.int32(
+                            &p("sdk_max_attempts"),
+                            r.sdk_max_attempts,
+                            sd.max_attempts,
+                            1,
+                            MAX_SMALL_COUNT,
+                            true,
+                        ),
+                        max_backoff: self.dur(
+                            &p("sdk_max_backoff"),
+                            &r.sdk_max_backoff,
+                            sd.max_backoff,
+                            DurationRule::Positive,
+                        ),
+                        quota_tokens: self.int32(
+                            &p("retry_quota_tokens"),
+                            r.retry_quota_tokens,
+                            sd.quota_tokens,
+                            0,
+                            MAX_BURST,
+                            true,
+                        ),
+                        ..sd
+                    },
+                    poll_interval: self.dur(
+                        &p("poll_interval"),
+                        &r.poll_interval,
+                        SimTime::from_secs(1),
+                        DurationRule::Positive,
+                    ),
+                }
+            }
+            RawCaKind::GoogleCas => {
+                let location = r.location.clone().unwrap_or_else(|| "default".into());
+                let idx = match locations.iter().position(|a| *a == location) {
+                    Some(i) => i,
+                    None => {
+                        locations.push(location);
+                        locations.len() - 1
+                    }
+                };
+                IssuerKind::GoogleCas {
+                    tier: match r.tier.unwrap_or(RawCasTier::Enterprise) {
+                        RawCasTier::Enterprise => CasTier::Enterprise,
+                        RawCasTier::DevOps => CasTier::DevOps,
+                    },
+                    location: idx,
+                    location_rate_per_s: self.rate(
+                        &p("location_rate_per_s"),
+                        r.location_rate_per_s,
+                        100.0,
+                    ),
+                    latency: self.dur(
+                        &p("latency"),
+                        &r.latency,
+                        SimTime::from_millis(100),
+                        DurationRule::NonNegative,
+                    ),
+                }
+            }
+            RawCaKind::Vault => {
+                let d = VaultConfig::default();
+                let latency = match (&r.latency_mean, &r.latency_p99) {
+                    (None, None) => d.latency,
+                    (Some(_), Some(_)) => {
+                        let mean = self.dur(
+                            &p("latency_mean"),
+                            &r.latency_mean,
+                            SimTime(2_760_386),
+                            DurationRule::Positive,
+                        );
+                        let p99 = self.dur(
+                            &p("latency_p99"),
+                            &r.latency_p99,
+                            SimTime(7_650_496),
+                            DurationRule::Positive,
+                        );
+                        match ServiceTime::lognormal_from_mean_p99(mean, p99) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                self.err(
+                                    &p("latency_p99"),
+                                    format!("{e}, got \"{}\"", format_duration(p99)),
+                                );
+                                d.latency
+                            }
+                        }
+                    }
+                    _ => {
+                        self.err(&p("latency_mean"), "latency_mean and latency_p99 go together (a lognormal by its mean and p99)".into());
+                        d.latency
+                    }
+                };
+                IssuerKind::Vault(VaultConfig {
+                    latency,
+                    rate_limit: rate_limit.map(|rl| (rl.rate_per_s, rl.burst)),
+                })
+            }
+        };
         CaSpec {
             name: name.to_string(),
+            kind,
             config: CaConfig {
                 workers,
                 service,
@@ -243,16 +448,81 @@ impl Checker<'_> {
                 usl: Usl { sigma, kappa },
                 failed_object_slowdown: alpha,
             },
-            signer_deadline: self.dur(
-                &p("signer_deadline"),
-                &r.signer_deadline,
-                SimTime::from_secs(30),
-                DurationRule::Positive,
+            contention_source: r.contention_source.clone(),
+        }
+    }
+
+    /// Keys that belong to another kind of CA are errors (a typo'd kind would else
+    /// silently ignore them).
+    fn ca_kind_keys(&mut self, path: &str, kind: RawCaKind, r: &RawCa) {
+        let usl = [
+            ("workers", r.workers.is_some()),
+            ("service_dist", r.service_dist.is_some()),
+            ("service_mean", r.service_mean.is_some()),
+            ("service_median", r.service_median.is_some()),
+            ("service_p99", r.service_p99.is_some()),
+            ("contention_sigma", r.contention_sigma.is_some()),
+            ("coherency_kappa", r.coherency_kappa.is_some()),
+            (
+                "failed_csr_slowdown_alpha",
+                r.failed_csr_slowdown_alpha.is_some(),
             ),
-            on_timeout: match r.on_timeout.unwrap_or(RawOnTimeout::Keep) {
-                RawOnTimeout::Keep => OnTimeout::Keep,
-                RawOnTimeout::Cancel => OnTimeout::Cancel,
-            },
+            ("contention_source", r.contention_source.is_some()),
+        ];
+        let pca = [
+            ("account", r.account.is_some()),
+            ("issue_rate_per_s", r.issue_rate_per_s.is_some()),
+            ("issue_burst", r.issue_burst.is_some()),
+            ("get_rate_per_s", r.get_rate_per_s.is_some()),
+            ("get_burst", r.get_burst.is_some()),
+            ("issue_latency", r.issue_latency.is_some()),
+            ("api_latency", r.api_latency.is_some()),
+            ("poll_interval", r.poll_interval.is_some()),
+            ("sdk_max_attempts", r.sdk_max_attempts.is_some()),
+            ("sdk_max_backoff", r.sdk_max_backoff.is_some()),
+            ("retry_quota_tokens", r.retry_quota_tokens.is_some()),
+        ];
+        let cas = [
+            ("tier", r.tier.is_some()),
+            ("location", r.location.is_some()),
+            ("location_rate_per_s", r.location_rate_per_s.is_some()),
+            ("latency", r.latency.is_some()),
+        ];
+        let vault = [
+            ("latency_mean", r.latency_mean.is_some()),
+            ("latency_p99", r.latency_p99.is_some()),
+        ];
+        let rate = [
+            ("rate_limit_per_s", r.rate_limit_per_s.is_some()),
+            ("rate_limit_burst", r.rate_limit_burst.is_some()),
+        ];
+        let name = RawCaKind::NAMES[kind as usize];
+        let groups: [KindKeys; 5] = [
+            (&usl, &[RawCaKind::Usl]),
+            (&pca, &[RawCaKind::AwsPca]),
+            (&cas, &[RawCaKind::GoogleCas]),
+            (&vault, &[RawCaKind::Vault]),
+            (&rate, &[RawCaKind::Usl, RawCaKind::Vault]),
+        ];
+        for (keys, kinds) in groups {
+            if kinds.contains(&kind) {
+                continue;
+            }
+            let owners: Vec<&str> = kinds
+                .iter()
+                .map(|k| RawCaKind::NAMES[*k as usize])
+                .collect();
+            for (key, set) in keys {
+                if *set {
+                    self.err(
+                        &join(path, key),
+                        format!(
+                            "is a key of kind = \"{}\", this CA is kind = \"{name}\"",
+                            owners.join("\" or \"")
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -263,7 +533,7 @@ impl Checker<'_> {
         let count = self.int(&p("count"), r.count, 1, 1, MAX_CLUSTERS, true);
         let ca = match &r.ca {
             Some(ca_name) => match cas.iter().position(|c| &c.name == ca_name) {
-                Some(i) => i,
+                Some(i) => Some(i),
                 None => {
                     let names: Vec<&str> = cas.iter().map(|c| c.name.as_str()).collect();
                     self.err(
@@ -279,35 +549,30 @@ impl Checker<'_> {
                             nearest_hint(ca_name, &names)
                         ),
                     );
-                    0
+                    None
                 }
             },
-            None if cas.len() > 1 => {
-                let names: Vec<&str> = cas.iter().map(|c| c.name.as_str()).collect();
-                self.err(
-                    &path,
-                    format!(
-                        "missing field `ca`: required when more than one CA is defined ({})",
-                        names.join(", ")
-                    ),
-                );
-                0
-            }
-            None => 0,
+            None => None,
         };
 
         let mut spec = ClusterSpec::with_defaults(name, ca);
+        if let Some(k) = &r.kubernetes {
+            spec.kubernetes = self.kubernetes(&p("kubernetes"), k);
+        }
         if let Some(i) = &r.istiod {
             spec.istiod = self.istiod(&p("istiod"), i);
         }
+        self.ca_path(&path, r, &mut spec, cas);
+        spec.apiserver = self.apiserver(
+            &p("apiserver"),
+            r.apiserver.as_ref().unwrap_or(&RawApiServer::default()),
+            spec.kubernetes.version,
+        );
         if let Some(w) = &r.webhook {
             spec.webhook = self.webhook(&p("webhook"), w);
         }
         if let Some(a) = &r.agent {
             spec.agent = self.agent(&p("agent"), a);
-        }
-        if let Some(k) = &r.kubernetes {
-            spec.kubernetes = self.kubernetes(&p("kubernetes"), k);
         }
         if !r.node_group.is_empty() {
             spec.node_groups = r
@@ -421,17 +686,31 @@ impl Checker<'_> {
                 MAX_ISTIOD_REPLICAS,
                 true,
             ),
+            version: match &r.version {
+                None => d.version,
+                Some(v) => match IstioVersion::parse(v) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.err(&p("version"), format!("{e}, got \"{}\"", v.escape_debug()));
+                        d.version
+                    }
+                },
+            },
+            // Resolved against the cluster's `ca` by `ca_path`.
+            ca_mode: d.ca_mode,
             startup_base: self.dur(
                 &p("startup_base"),
                 &r.startup_base,
                 d.startup_base,
                 DurationRule::NonNegative,
             ),
-            startup_per_1k_pods: self.dur(
-                &p("startup_per_1k_pods"),
-                &r.startup_per_1k_pods,
-                d.startup_per_1k_pods,
-                DurationRule::NonNegative,
+            crd_informers: self.int32(
+                &p("crd_informers"),
+                r.crd_informers,
+                d.crd_informers,
+                0,
+                MAX_SMALL_COUNT,
+                true,
             ),
             readiness_period: self.dur(
                 &p("readiness_period"),
@@ -448,20 +727,14 @@ impl Checker<'_> {
                 MAX_BURST,
                 true,
             ),
-            calls_per_csr: self.int32(
-                &p("calls_per_csr"),
-                r.calls_per_csr,
-                d.calls_per_csr,
-                1,
-                MAX_SMALL_COUNT,
-                true,
-            ),
-            ca_wait_timeout: self.dur(
-                &p("ca_wait_timeout"),
-                &r.ca_wait_timeout,
-                d.ca_wait_timeout,
-                DurationRule::Positive,
-            ),
+            ca_wait_timeout: r.ca_wait_timeout.as_ref().map(|_| {
+                self.dur(
+                    &p("ca_wait_timeout"),
+                    &r.ca_wait_timeout,
+                    SimTime::from_secs(10),
+                    DurationRule::Positive,
+                )
+            }),
             delete_csr_on_give_up: r.delete_csr_on_give_up.unwrap_or(d.delete_csr_on_give_up),
             pdb: r.pdb.unwrap_or(d.pdb),
             node_group: None,
@@ -542,6 +815,10 @@ impl Checker<'_> {
                 d.termination_drain,
                 DurationRule::NonNegative,
             ),
+            hold_application_until_proxy_starts: r
+                .hold_application_until_proxy_starts
+                .unwrap_or(d.hold_application_until_proxy_starts),
+            startup_probe: r.startup_probe,
         };
         self.not_below(
             &p("outer_max"),
@@ -555,25 +832,47 @@ impl Checker<'_> {
     pub(super) fn kubernetes(&mut self, path: &str, r: &RawKubernetes) -> KubernetesSpec {
         let d = KubernetesSpec::default();
         let p = |f: &str| join(path, f);
+        let version = match &r.version {
+            None => d.version,
+            Some(v) => match KubeVersion::parse(v) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.err(&p("version"), format!("{e}, got \"{}\"", v.escape_debug()));
+                    d.version
+                }
+            },
+        };
         let k = KubernetesSpec {
-            backoff_initial: self.dur(
-                &p("backoff_initial"),
-                &r.backoff_initial,
-                d.backoff_initial,
-                DurationRule::Positive,
+            version,
+            reduced_crashloop_backoff: r
+                .reduced_crashloop_backoff
+                .unwrap_or(d.reduced_crashloop_backoff),
+            max_container_restart_period: r.max_container_restart_period.as_ref().map(|_| {
+                self.dur(
+                    &p("max_container_restart_period"),
+                    &r.max_container_restart_period,
+                    SimTime::from_secs(300),
+                    DurationRule::Positive,
+                )
+            }),
+            kcm_qps: self.rate(&p("kcm_qps"), r.kcm_qps, d.kcm_qps),
+            kcm_burst: self.int32(
+                &p("kcm_burst"),
+                r.kcm_burst,
+                d.kcm_burst,
+                1,
+                MAX_BURST,
+                true,
             ),
-            backoff_max: self.dur(
-                &p("backoff_max"),
-                &r.backoff_max,
-                d.backoff_max,
-                DurationRule::Positive,
+            csr_pending_max_age: self.dur(
+                &p("csr_pending_max_age"),
+                &r.csr_pending_max_age,
+                d.csr_pending_max_age,
+                DurationRule::NonNegative,
             ),
-            backoff_reset: self.dur(
-                &p("backoff_reset"),
-                &r.backoff_reset,
-                d.backoff_reset,
-                DurationRule::Positive,
-            ),
+            csr_cleaner_approved_unissued: r
+                .csr_cleaner_approved_unissued
+                .unwrap_or(d.csr_cleaner_approved_unissued),
             requeue_base: self.dur(
                 &p("requeue_base"),
                 &r.requeue_base,
@@ -605,12 +904,15 @@ impl Checker<'_> {
                 DurationRule::Positive,
             ),
         };
-        self.not_below(
-            &p("backoff_max"),
-            k.backoff_max,
-            "backoff_initial",
-            k.backoff_initial,
-        );
+        let kubelet = KubeletConfig {
+            version: k.version,
+            reduced_crashloop_backoff: k.reduced_crashloop_backoff,
+            max_container_restart_period: k.max_container_restart_period,
+            ..KubeletConfig::default()
+        };
+        if let Err(e) = kubelet.validate(path) {
+            self.push_prefixed(&e);
+        }
         self.not_below(
             &p("requeue_max"),
             k.requeue_max,
@@ -764,6 +1066,205 @@ impl Checker<'_> {
 
     /// Checks fleet totals, then expands `count` templates into uniquely named clusters.
     /// Returns the clusters and the templates with the indices of their instances.
+    /// The certificate path of a cluster: `istiod.ca_mode` against its `ca`, and the
+    /// signer that serves it.
+    fn ca_path(&mut self, path: &str, r: &RawCluster, spec: &mut ClusterSpec, cas: &[CaSpec]) {
+        let p = |f: &str| join(path, f);
+        let rs = r.signer.as_ref();
+        let raw_mode = r.istiod.as_ref().and_then(|i| i.ca_mode);
+        let mode = match raw_mode {
+            Some(RawCaMode::KubernetesRa) => CaMode::KubernetesRa,
+            Some(RawCaMode::Istiod) => CaMode::Istiod,
+            Some(RawCaMode::IstioCsr) => CaMode::IstioCsr,
+            None if rs.and_then(|s| s.kind) == Some(RawSignerKind::IstioCsr) => CaMode::IstioCsr,
+            None if r.ca.is_some() => CaMode::KubernetesRa,
+            None => CaMode::Istiod,
+        };
+        spec.istiod.ca_mode = mode;
+        let mode_path = join(&p("istiod"), "ca_mode");
+        if mode == CaMode::IstioCsr {
+            // The components exist (control::signer::IstioCsrFlow, aws-privateca-issuer)
+            // but the fleet model does not route them yet.
+            let at = if raw_mode.is_some() {
+                mode_path.clone()
+            } else {
+                kind_path_of(path)
+            };
+            self.err(
+                &at,
+                "istio-csr is not simulated by the fleet model yet; use ca_mode = \"kubernetes-ra\" (a CSR signer) or \"istiod\", got \"istio-csr\"".into(),
+            );
+            return;
+        }
+        if mode == CaMode::Istiod {
+            if r.ca.is_some() && raw_mode.is_some() {
+                self.err(
+                    &p("ca"),
+                    format!("ca_mode = \"istiod\" signs with istiod's built-in CA and calls no external CA; remove `ca` or choose ca_mode = \"kubernetes-ra\" or \"istio-csr\", got \"{}\"", r.ca.as_deref().unwrap_or("").escape_debug()),
+                );
+            }
+            if rs.is_some() {
+                self.err(
+                    &p("signer"),
+                    "istiod's built-in CA (ca_mode = \"istiod\", the mode of a cluster without `ca`) has no signer controller; name the cluster's `ca` for the CSR path".into(),
+                );
+            }
+            return;
+        }
+        let Some(ca) = spec.ca else {
+            if !self.has_errors_under(&p("ca")) {
+                self.err(
+                    &mode_path,
+                    format!(
+                        "ca_mode = \"{}\" needs the cluster's `ca` (the issuer its signer calls)",
+                        mode.name()
+                    ),
+                );
+            }
+            return;
+        };
+        let ca_kind = &cas[ca].kind;
+        if mode == CaMode::KubernetesRa {
+            if let Err(e) = spec
+                .istiod
+                .version
+                .check_kubernetes(spec.kubernetes.version)
+            {
+                self.err(&join(&p("istiod"), "version"), e);
+            }
+        }
+        let default_kind = match (mode, ca_kind) {
+            (CaMode::IstioCsr, _) => SignerKind::IstioCsr,
+            (_, IssuerKind::Vault(_)) => SignerKind::CertManager,
+            _ => SignerKind::ControllerRuntime,
+        };
+        let kind = match rs.and_then(|s| s.kind) {
+            None => default_kind,
+            Some(RawSignerKind::CertManager) => SignerKind::CertManager,
+            Some(RawSignerKind::ControllerRuntime) => SignerKind::ControllerRuntime,
+            Some(RawSignerKind::IstioCsr) => SignerKind::IstioCsr,
+        };
+        let kind_path = join(&p("signer"), "kind");
+        match (mode, kind) {
+            (CaMode::IstioCsr, k) if k != SignerKind::IstioCsr => self.err(
+                &kind_path,
+                format!("ca_mode = \"istio-csr\" is served by signer kind \"istio-csr\", got \"{}\"", k.name()),
+            ),
+            (CaMode::KubernetesRa, SignerKind::IstioCsr) => self.err(
+                &kind_path,
+                "istio-csr replaces istiod's CA server (set istiod.ca_mode = \"istio-csr\"); it signs no CSR objects, got \"istio-csr\"".into(),
+            ),
+            _ => {}
+        }
+        match (kind, ca_kind) {
+            (SignerKind::CertManager, IssuerKind::AwsPca { .. } | IssuerKind::GoogleCas { .. }) => self.err(
+                &kind_path,
+                format!("cert-manager's CSR controllers serve only its built-in issuers (CA, Vault, ACME, SelfSigned, Venafi); CA \"{}\" is kind \"{}\", got \"cert-manager\"", cas[ca].name.escape_debug(), ca_kind.name()),
+            ),
+            (SignerKind::IstioCsr, k) if !matches!(k, IssuerKind::AwsPca { .. }) => self.err(
+                &p("ca"),
+                format!("istio-csr's CertificateRequests are reconciled here by aws-privateca-issuer, which needs a CA of kind \"aws-pca\"; CA \"{}\" is kind \"{}\"", cas[ca].name.escape_debug(), k.name()),
+            ),
+            _ => {}
+        }
+        let d = SignerSpec::of_kind(kind);
+        let empty = RawSigner::default();
+        let rs = rs.unwrap_or(&empty);
+        let sp = |f: &str| join(&p("signer"), f);
+        if rs.mark_failed_on_issuer_error.is_some() && kind != SignerKind::ControllerRuntime {
+            self.err(&sp("mark_failed_on_issuer_error"), format!("an assumption for the controller-runtime signer only (cert-manager marks Failed by its own rules), got signer kind \"{}\"", kind.name()));
+        }
+        spec.signer = SignerSpec {
+            kind,
+            workers: self.int32(&sp("workers"), rs.workers, d.workers, 1, MAX_WORKERS, true),
+            client_qps: self.rate(&sp("client_qps"), rs.client_qps, d.client_qps),
+            client_burst: self.int32(
+                &sp("client_burst"),
+                rs.client_burst,
+                d.client_burst,
+                1,
+                MAX_BURST,
+                true,
+            ),
+            replicas: d.replicas,
+            informer_delay: self.dur(
+                &sp("informer_delay"),
+                &rs.informer_delay,
+                d.informer_delay,
+                DurationRule::NonNegative,
+            ),
+            mark_failed_on_issuer_error: rs.mark_failed_on_issuer_error.unwrap_or(false),
+        };
+    }
+
+    /// `[cluster.<name>.apiserver]`.
+    fn apiserver(&mut self, path: &str, r: &RawApiServer, version: KubeVersion) -> ApiServerConfig {
+        let d = ApiServerConfig::default();
+        let ds = ServiceTimes::default();
+        let p = |f: &str| join(path, f);
+        let c = ApiServerConfig {
+            version,
+            max_requests_inflight: self.int32(
+                &p("max_requests_inflight"),
+                r.max_requests_inflight,
+                d.max_requests_inflight,
+                0,
+                MAX_BURST,
+                true,
+            ),
+            max_mutating_requests_inflight: self.int32(
+                &p("max_mutating_requests_inflight"),
+                r.max_mutating_requests_inflight,
+                d.max_mutating_requests_inflight,
+                0,
+                MAX_BURST,
+                true,
+            ),
+            request_timeout: self.dur(
+                &p("request_timeout"),
+                &r.request_timeout,
+                d.request_timeout,
+                DurationRule::Positive,
+            ),
+            borrowing: r.borrowing.unwrap_or(d.borrowing),
+            service: ServiceTimes {
+                get: self.dur(
+                    &p("latency_get"),
+                    &r.latency_get,
+                    ds.get,
+                    DurationRule::NonNegative,
+                ),
+                mutating: self.dur(
+                    &p("latency_mutating"),
+                    &r.latency_mutating,
+                    ds.mutating,
+                    DurationRule::NonNegative,
+                ),
+                list_base: self.dur(
+                    &p("latency_list_base"),
+                    &r.latency_list_base,
+                    ds.list_base,
+                    DurationRule::NonNegative,
+                ),
+                list_per_object: self.dur(
+                    &p("latency_list_per_object"),
+                    &r.latency_list_per_object,
+                    ds.list_per_object,
+                    DurationRule::NonNegative,
+                ),
+                watch_init: ds.watch_init,
+            },
+        };
+        if c.server_concurrency_limit() == 0 {
+            self.err(
+                &p("max_requests_inflight"),
+                "with max_mutating_requests_inflight must be > 0 (the server's seats), got 0"
+                    .into(),
+            );
+        }
+        c
+    }
+
     pub(super) fn expand(
         &mut self,
         templates: Vec<Template>,
@@ -845,3 +1346,11 @@ impl Checker<'_> {
         Some((out, templates_of))
     }
 }
+
+/// `cluster.<name>.signer.kind` of a cluster at `path`.
+fn kind_path_of(path: &str) -> String {
+    join(&join(path, "signer"), "kind")
+}
+
+/// Keys (set or not) that belong to some kinds of CA.
+type KindKeys<'a> = (&'a [(&'a str, bool)], &'a [RawCaKind]);

@@ -205,6 +205,7 @@ impl Checker<'_> {
             RawAction::ScaleIstiod => &["replicas"],
             RawAction::RestartCrashlooping => &["batch_size", "interval"],
             RawAction::SetCa => &["ca", "workers", "rate_limit_per_s", "rate_limit_burst"],
+            RawAction::DeleteFailedCsrs => &["client_qps", "client_burst"],
             _ => &[],
         };
         let given = [
@@ -215,6 +216,8 @@ impl Checker<'_> {
             ("workers", r.workers.is_some()),
             ("rate_limit_per_s", r.rate_limit_per_s.is_some()),
             ("rate_limit_burst", r.rate_limit_burst.is_some()),
+            ("client_qps", r.client_qps.is_some()),
+            ("client_burst", r.client_burst.is_some()),
             ("clusters", r.clusters.is_some() && kind == RawAction::SetCa),
         ];
         for (field, present) in given {
@@ -249,7 +252,10 @@ impl Checker<'_> {
                     return None;
                 }
             },
-            RawAction::DeleteFailedCsrs => Action::DeleteFailedCsrs,
+            RawAction::DeleteFailedCsrs => Action::DeleteFailedCsrs {
+                qps: self.rate(&p("client_qps"), r.client_qps, 5.0),
+                burst: self.int32(&p("client_burst"), r.client_burst, 10, 1, MAX_BURST, true),
+            },
             RawAction::PauseRollout => Action::PauseRollout,
             RawAction::ResumeRollout => Action::ResumeRollout,
             RawAction::RestartCrashlooping => Action::RestartCrashlooping {
@@ -288,6 +294,18 @@ impl Checker<'_> {
                     }
                     None => 0,
                 };
+                if let Some(c) = scenario.cas.get(ca) {
+                    if !matches!(c.kind, IssuerKind::Usl) {
+                        self.err(
+                            &p("ca"),
+                            format!(
+                                "action \"set_ca\" changes a load-tested CA (kind \"usl\"); CA \"{}\" is kind \"{}\"",
+                                c.name.escape_debug(),
+                                c.kind.name()
+                            ),
+                        );
+                    }
+                }
                 if r.workers.is_none() && r.rate_limit_per_s.is_none() {
                     self.err(
                         path,

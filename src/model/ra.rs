@@ -1,0 +1,1006 @@
+//! A cluster's certificate path with the control-plane components: the kube-apiserver
+//! (APF, [`crate::control::apiserver`]), istiod's CA server with its RA flow per release
+//! ([`crate::control::chiron`]) on each replica's client-go limiter
+//! ([`crate::control::client`]), the CSR objects ([`super::objects`]), the signer
+//! controller ([`crate::control::signer`]) and the fleet's issuers
+//! ([`crate::control::issuer`], [`crate::ca`]).
+//!
+//! # Routing
+//! - An agent's `CreateCertificate` goes to a ready istiod replica (stream
+//!   `istiod-pick/{cluster}`) and becomes a [`Flow`]: a TokenReview, then
+//!   (`kubernetes-ra`) the chiron flow of `istiod.version`; with the built-in CA
+//!   (`ca_mode = "istiod"`) the certificate is signed in process after the TokenReview.
+//! - Every API call takes a token from the replica's limiter (no deadline:
+//!   `context.TODO()`), then goes through the cluster's apiserver; a watch takes no token.
+//!   A 429 is retried by client-go (Retry-After, new token, at most 10 retries); then
+//!   the flow sees an error.
+//! - Effects land when the apiserver's reply leaves (`done_at`): Create makes the CSR
+//!   object, Approve sets `Approved`, Delete removes it; every write reaches the signer's
+//!   informer after `signer.informer_delay`, coalesced per object.
+//! - The watch of a flow ends when the signer's certificate write lands (or at the
+//!   release's timeout). A flow whose Delete failed, or whose replica terminated mid-flow
+//!   with its CSR created, leaves the CSR behind: `csr_orphaned`.
+//! - The signer's API requests go through the same apiserver with the signer's own
+//!   limiter (inside [`Signer`]); its issuer calls go to the fleet-level issuer the
+//!   cluster names (`ca`).
+//!
+//! # Event economy
+//! One event per API call when the limiter grants at once and the apiserver has free
+//! seats (the reply); one more when the limiter makes it wait (the send).
+
+use crate::control::apiserver::{
+    Admission, ApiOutcome, ApiRequest, ApiServer, ApiServerEvent, ClientId, Identity, Resource,
+    Verb,
+};
+use crate::control::chiron::{self, Action, Call, CallResult, ChironFlow, CsrState, Input};
+use crate::control::client::{Reply, RetryDecision};
+use crate::control::signer::{
+    ApiCall, ApiOp, ApiReply, BuiltinIssuer, CertManagerConfig, ControllerRuntimeConfig,
+    InformerEvent, IssuerCall, IssuerReply, JobRef, Signer, SignerConfig, SignerEvent,
+    SignerOutput,
+};
+use crate::engine::{Context, RngStream, SimTime};
+use crate::scenario::{CaMode, ClusterSpec, IssuerKind, Scenario, SignerKind};
+
+use super::event::Event;
+use super::fleet::Fleet;
+use super::objects::{ObjKey, ObjectStore};
+use super::state::{PodPhase, PodRef};
+
+/// A flow slot at a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowRef {
+    /// Slot.
+    pub slot: u32,
+    /// Generation.
+    pub gen: u32,
+}
+
+/// One `CreateCertificate` in an istiod replica.
+#[derive(Debug, Clone)]
+struct Flow {
+    gen: u32,
+    live: bool,
+    /// The agent (at its container's generation).
+    pod: PodRef,
+    /// The replica's pod slot.
+    replica: u32,
+    /// The RA flow (`None`: the built-in CA).
+    chiron: Option<ChironFlow>,
+    /// Its CSR object once created.
+    csr: Option<ObjKey>,
+    /// Timer generation (sleep, watch timeout, watch fire).
+    step: u32,
+    /// Waiting on its watch.
+    awaiting: bool,
+    /// The built-in CA: the TokenReview answered.
+    authenticated: bool,
+}
+
+/// Who waits for an API call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Owner {
+    /// An istiod flow's call.
+    Flow { flow: FlowRef, call: Option<Call> },
+    /// A signer's request (`job` None: an event, fire and forget).
+    Signer { job: Option<JobRef>, call: ApiCall },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingCall {
+    gen: u32,
+    live: bool,
+    owner: Owner,
+    req: ApiRequest,
+    /// Retries so far (client-go), flows only.
+    retries: u32,
+    /// The replica whose client sends it (flows).
+    replica: u32,
+}
+
+/// Counters of the certificate path.
+#[derive(Debug, Clone, Default)]
+pub struct CertStats {
+    /// CSRs left behind (failed Delete, istiod terminated mid-flow, or never deleted).
+    pub csr_orphaned: u64,
+    /// Signings nobody waited for any more.
+    pub csr_wasted_signings: u64,
+    /// Signer reconciles that found the object gone.
+    pub csr_skipped_gone: u64,
+    /// Objects the signer marked Failed.
+    pub csr_marked_failed: u64,
+    /// Flows that ended without a certificate.
+    pub flows_failed: u64,
+    /// API calls that failed after client-go's retries.
+    pub api_errors: u64,
+}
+
+/// A cluster's certificate path. See the module docs.
+pub struct CertPath {
+    api: ApiServer,
+    csrs: ObjectStore,
+    flows: Vec<Flow>,
+    free_flows: Vec<u32>,
+    calls: Vec<PendingCall>,
+    free_calls: Vec<u32>,
+    signer: Option<Signer>,
+    istiod_client: ClientId,
+    signer_client: ClientId,
+    informer_delay: SimTime,
+    api_out: Vec<ApiOutcome>,
+    stats: CertStats,
+    /// Rejected at the last sample (for the per-interval series).
+    rejected_at_sample: u64,
+}
+
+impl CertPath {
+    /// The path of cluster `index` with its `spec`; `rng` is the signer's stream.
+    pub fn new(index: u32, spec: &ClusterSpec, sc: &Scenario, rng: RngStream) -> CertPath {
+        let mut api = ApiServer::new(index, spec.apiserver);
+        let istiod_client =
+            api.register_client(&Identity::service_account("istio-system", "istiod"));
+        let (signer, signer_client) = match (spec.istiod.ca_mode, spec.ca) {
+            (CaMode::KubernetesRa, Some(ca)) => {
+                let config = signer_config(spec, &sc.cas[ca].kind);
+                let identity = match spec.signer.kind {
+                    SignerKind::CertManager => {
+                        Identity::service_account("cert-manager", "cert-manager")
+                    }
+                    _ => Identity::service_account("signer-system", "signer"),
+                };
+                let id = api.register_client(&identity);
+                (Some(Signer::new(index, config, rng)), id)
+            }
+            _ => (None, istiod_client),
+        };
+        CertPath {
+            api,
+            csrs: ObjectStore::default(),
+            flows: Vec::new(),
+            free_flows: Vec::new(),
+            calls: Vec::new(),
+            free_calls: Vec::new(),
+            signer,
+            istiod_client,
+            signer_client,
+            informer_delay: spec.signer.informer_delay,
+            api_out: Vec::new(),
+            stats: CertStats::default(),
+            rejected_at_sample: 0,
+        }
+    }
+
+    /// The apiserver.
+    pub fn api(&self) -> &ApiServer {
+        &self.api
+    }
+
+    /// The CSR objects.
+    pub fn csrs(&self) -> &ObjectStore {
+        &self.csrs
+    }
+
+    /// The CSR objects, to change (csrcleaner, interventions).
+    pub fn csrs_mut(&mut self) -> &mut ObjectStore {
+        &mut self.csrs
+    }
+
+    /// The signer, if the cluster runs one.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &CertStats {
+        &self.stats
+    }
+
+    /// Rejections since the last call.
+    pub fn take_rejected_interval(&mut self) -> u64 {
+        let total = self.api.rejected_total();
+        let d = total - self.rejected_at_sample;
+        self.rejected_at_sample = total;
+        d
+    }
+
+    /// Flows in progress.
+    pub fn flows_in_flight(&self) -> usize {
+        self.flows.len() - self.free_flows.len()
+    }
+
+    fn alloc_flow(&mut self, pod: PodRef, replica: u32, chiron: Option<ChironFlow>) -> FlowRef {
+        let slot = match self.free_flows.pop() {
+            Some(s) => s,
+            None => {
+                self.flows.push(Flow {
+                    gen: 0,
+                    live: false,
+                    pod,
+                    replica,
+                    chiron: None,
+                    csr: None,
+                    step: 0,
+                    awaiting: false,
+                    authenticated: false,
+                });
+                (self.flows.len() - 1) as u32
+            }
+        };
+        let fl = &mut self.flows[slot as usize];
+        fl.gen = fl.gen.wrapping_add(1);
+        fl.live = true;
+        fl.pod = pod;
+        fl.replica = replica;
+        fl.chiron = chiron;
+        fl.csr = None;
+        fl.step = 0;
+        fl.awaiting = false;
+        fl.authenticated = false;
+        FlowRef { slot, gen: fl.gen }
+    }
+
+    fn flow_mut(&mut self, r: FlowRef) -> Option<&mut Flow> {
+        self.flows
+            .get_mut(r.slot as usize)
+            .filter(|f| f.live && f.gen == r.gen)
+    }
+
+    fn free_flow(&mut self, r: FlowRef) {
+        if let Some(f) = self.flow_mut(r) {
+            f.live = false;
+            f.chiron = None;
+            self.free_flows.push(r.slot);
+        }
+    }
+
+    fn alloc_call(&mut self, owner: Owner, req: ApiRequest, replica: u32) -> u64 {
+        let slot = match self.free_calls.pop() {
+            Some(s) => s,
+            None => {
+                self.calls.push(PendingCall {
+                    gen: 0,
+                    live: false,
+                    owner,
+                    req,
+                    retries: 0,
+                    replica,
+                });
+                (self.calls.len() - 1) as u32
+            }
+        };
+        let c = &mut self.calls[slot as usize];
+        c.gen = c.gen.wrapping_add(1);
+        c.live = true;
+        c.owner = owner;
+        c.req = req;
+        c.retries = 0;
+        c.replica = replica;
+        ((c.gen as u64) << 32) | slot as u64
+    }
+
+    fn call(&self, tag: u64) -> Option<PendingCall> {
+        self.calls
+            .get(tag as u32 as usize)
+            .filter(|c| c.live && c.gen == (tag >> 32) as u32)
+            .copied()
+    }
+
+    fn free_call(&mut self, tag: u64) {
+        let slot = tag as u32 as usize;
+        if let Some(c) = self.calls.get_mut(slot) {
+            if c.live && c.gen == (tag >> 32) as u32 {
+                c.live = false;
+                self.free_calls.push(slot as u32);
+            }
+        }
+    }
+}
+
+/// The signer controller's configuration from the cluster's `[signer]` and its CA.
+fn signer_config(spec: &ClusterSpec, ca: &IssuerKind) -> SignerConfig {
+    let s = &spec.signer;
+    match s.kind {
+        SignerKind::CertManager => SignerConfig::CertManager(CertManagerConfig {
+            workers: s.workers,
+            qps: s.client_qps,
+            burst: s.client_burst,
+            issuer: match ca {
+                IssuerKind::Vault(_) => BuiltinIssuer::Vault,
+                _ => BuiltinIssuer::Ca,
+            },
+            ..CertManagerConfig::default()
+        }),
+        _ => SignerConfig::ControllerRuntime(ControllerRuntimeConfig {
+            workers: s.workers,
+            qps: s.client_qps,
+            burst: s.client_burst,
+            mark_failed_on_issuer_error: s.mark_failed_on_issuer_error,
+        }),
+    }
+}
+
+/// The verb, resource and request of a chiron call.
+fn flow_request(client: ClientId, call: Option<Call>) -> ApiRequest {
+    let verb = match call {
+        None => Verb::Watch,
+        Some(Call::TokenReview | Call::Create | Call::CreateV1beta1) => Verb::Create,
+        Some(Call::Approve) => Verb::Update,
+        Some(Call::List) => Verb::List,
+        Some(Call::Get) => Verb::Get,
+        Some(Call::Delete) => Verb::Delete,
+    };
+    let req = ApiRequest::new(client, verb, Resource::Other);
+    match call {
+        None | Some(Call::List) => req.by_name(),
+        _ => req,
+    }
+}
+
+fn signer_request(client: ClientId, call: &ApiCall) -> ApiRequest {
+    let req = ApiRequest::new(client, call.verb, call.resource);
+    if call.namespaced {
+        req.in_namespace(1)
+    } else {
+        req
+    }
+}
+
+// ----- the agent's request ------------------------------------------------------------
+
+/// An agent's `CreateCertificate` reached replica `replica` (pod slot): start its flow.
+pub fn start_flow(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    pod: PodRef,
+    replica: u32,
+) {
+    let spec = f.spec(cluster);
+    let chiron = (spec.istiod.ca_mode == CaMode::KubernetesRa)
+        .then(|| ChironFlow::new(spec.istiod.version.chiron_group()));
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let flow = cp.alloc_flow(pod, replica, chiron);
+    if cp.flows[flow.slot as usize].chiron.is_some() {
+        drive(f, ctx, cluster, flow, Input::Start);
+    } else {
+        // The built-in CA: authenticate (TokenReview), then sign in process.
+        issue_flow_call(f, ctx, cluster, flow, Some(Call::TokenReview));
+    }
+}
+
+/// Runs the flow's state machine from `input` until it waits.
+fn drive(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, flow: FlowRef, mut input: Input) {
+    let now = ctx.now();
+    let delete_on_end = f.spec(cluster).istiod.delete_csr_on_give_up;
+    loop {
+        let cp = f.cluster_mut(cluster).cert_mut();
+        let CertPath {
+            flows,
+            free_flows,
+            csrs,
+            stats,
+            ..
+        } = cp;
+        let Some(fl) = flows
+            .get_mut(flow.slot as usize)
+            .filter(|x| x.live && x.gen == flow.gen)
+        else {
+            return;
+        };
+        let Some(ch) = fl.chiron.as_mut() else { return };
+        match ch.next(input) {
+            Action::Call(Call::Delete) if !delete_on_end => {
+                // Assumption: istiod never deletes its CSR.
+                input = Input::Result(CallResult::Ok);
+                if let Some(key) = fl.csr.take() {
+                    csrs.annotate(key, |o| {
+                        o.owned = false;
+                        o.waiter = None;
+                    });
+                    stats.csr_orphaned += 1;
+                }
+            }
+            Action::Call(call) => {
+                issue_flow_call(f, ctx, cluster, flow, Some(call));
+                return;
+            }
+            Action::OpenWatch => {
+                issue_flow_call(f, ctx, cluster, flow, None);
+                return;
+            }
+            Action::AwaitWatch { timeout } => {
+                let signed = fl
+                    .csr
+                    .and_then(|k| csrs.get(k))
+                    .is_some_and(|o| o.has_certificate);
+                if signed {
+                    input = Input::WatchEnded { signed: true };
+                    continue;
+                }
+                fl.step += 1;
+                fl.awaiting = true;
+                let step = fl.step;
+                if let Some(k) = fl.csr {
+                    csrs.annotate(k, |o| o.waiter = Some(flow));
+                }
+                ctx.schedule_at(
+                    now + timeout,
+                    Event::FlowWake {
+                        cluster,
+                        flow,
+                        step,
+                    },
+                );
+                return;
+            }
+            Action::Sleep(d) => {
+                fl.step += 1;
+                let step = fl.step;
+                ctx.schedule_at(
+                    now + d,
+                    Event::FlowWake {
+                        cluster,
+                        flow,
+                        step,
+                    },
+                );
+                return;
+            }
+            Action::Done(result) => {
+                let left = ch.csr_left_behind();
+                if let Some(k) = fl.csr {
+                    if left && csrs.get(k).is_some() {
+                        stats.csr_orphaned += 1;
+                        csrs.annotate(k, |o| {
+                            o.owned = false;
+                            o.waiter = None;
+                        });
+                    }
+                }
+                let pod = fl.pod;
+                fl.live = false;
+                fl.chiron = None;
+                free_flows.push(flow.slot);
+                finish_flow(f, ctx, cluster, pod, result.is_ok());
+                return;
+            }
+        }
+    }
+}
+
+/// The agent gets its answer.
+fn finish_flow(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef, ok: bool) {
+    if !ok {
+        f.cluster_mut(cluster).cert_mut().stats.flows_failed += 1;
+    }
+    super::certs::on_flow_done(f, ctx, cluster, pod, ok);
+}
+
+/// A sleep or a watch timeout ended, or the watch saw the certificate.
+pub fn on_flow_wake(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    flow: FlowRef,
+    step: u32,
+) {
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let Some(fl) = cp.flow_mut(flow) else { return };
+    if fl.step != step {
+        return;
+    }
+    fl.step += 1;
+    let input = if fl.awaiting {
+        fl.awaiting = false;
+        let signed = match fl.csr {
+            Some(k) => {
+                cp.csrs.annotate(k, |o| o.waiter = None);
+                cp.csrs.get(k).is_some_and(|o| o.has_certificate)
+            }
+            None => false,
+        };
+        Input::WatchEnded { signed }
+    } else {
+        Input::Woke
+    };
+    drive(f, ctx, cluster, flow, input);
+}
+
+/// Takes the token for a flow's call (none for the watch) and sends it.
+fn issue_flow_call(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    flow: FlowRef,
+    call: Option<Call>,
+) {
+    let now = ctx.now();
+    let c = f.cluster_mut(cluster);
+    let replica = c.cert_mut().flows[flow.slot as usize].replica;
+    let Some(send_at) = c.istiod_mut().replica_mut(replica).map(|r| {
+        r.client_mut()
+            .acquire(now, call.is_none(), None)
+            .expect("no deadline")
+    }) else {
+        return; // the replica is gone: its flows were aborted
+    };
+    let cp = c.cert_mut();
+    let req = flow_request(cp.istiod_client, call);
+    let tag = cp.alloc_call(Owner::Flow { flow, call }, req, replica);
+    if send_at <= now {
+        send(f, ctx, cluster, tag);
+    } else {
+        ctx.schedule_at(
+            send_at,
+            Event::ApiSend {
+                cluster,
+                tag,
+                retry: false,
+            },
+        );
+    }
+}
+
+/// A pending call's send time came (`retry`: the end of a Retry-After sleep, a new token
+/// first).
+pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, retry: bool) {
+    let now = ctx.now();
+    let c = f.cluster_mut(cluster);
+    let Some(pc) = c.cert_mut().call(tag) else {
+        return;
+    };
+    if retry {
+        if let Owner::Flow { .. } = pc.owner {
+            let Some(at) = c.istiod_mut().replica_mut(pc.replica).map(|r| {
+                r.client_mut()
+                    .acquire_retry(now, None)
+                    .expect("no deadline")
+            }) else {
+                c.cert_mut().free_call(tag);
+                return;
+            };
+            if at > now {
+                ctx.schedule_at(
+                    at,
+                    Event::ApiSend {
+                        cluster,
+                        tag,
+                        retry: false,
+                    },
+                );
+                return;
+            }
+        }
+    }
+    send(f, ctx, cluster, tag);
+}
+
+/// Submits a pending call to the apiserver now.
+fn send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64) {
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let Some(pc) = cp.call(tag) else { return };
+    let mut out = std::mem::take(&mut cp.api_out);
+    let adm = cp.api.submit(&pc.req, tag, ctx, &mut out);
+    // A posted event nobody waits for changes no object: no reply event (its seat is
+    // the apiserver's to release).
+    let fire_and_forget = matches!(
+        pc.owner,
+        Owner::Signer {
+            job: None,
+            call: ApiCall {
+                op: ApiOp::Event,
+                ..
+            }
+        }
+    );
+    match adm {
+        Admission::Admitted { .. } if fire_and_forget => cp.free_call(tag),
+        Admission::Admitted { done_at } => {
+            ctx.schedule_at(done_at, Event::ApiDone { cluster, tag })
+        }
+        Admission::Queued => {}
+        Admission::Rejected { retry_after_s, .. } => out.push(ApiOutcome::Rejected {
+            tag,
+            retry_after_s,
+            reason: crate::control::apiserver::RejectReason::QueueFull,
+        }),
+    }
+    route_api_outcomes(f, ctx, cluster, &mut out);
+    f.cluster_mut(cluster).cert_mut().api_out = out;
+}
+
+/// The apiserver's wake.
+pub fn on_api_event(f: &mut Fleet, ctx: &mut Context<Event>, ev: ApiServerEvent) {
+    let cluster = ev.apiserver;
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let mut out = std::mem::take(&mut cp.api_out);
+    cp.api.handle(ev, ctx, &mut out);
+    route_api_outcomes(f, ctx, cluster, &mut out);
+    f.cluster_mut(cluster).cert_mut().api_out = out;
+}
+
+fn route_api_outcomes(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    out: &mut Vec<ApiOutcome>,
+) {
+    for o in out.drain(..) {
+        match o {
+            ApiOutcome::Admitted { tag, done_at } => {
+                ctx.schedule_at(done_at, Event::ApiDone { cluster, tag })
+            }
+            ApiOutcome::Rejected {
+                tag, retry_after_s, ..
+            } => on_rejected(f, ctx, cluster, tag, retry_after_s),
+        }
+    }
+}
+
+/// A 429 for a pending call: client-go's retry rule.
+fn on_rejected(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    tag: u64,
+    retry_after_s: u32,
+) {
+    let now = ctx.now();
+    let c = f.cluster_mut(cluster);
+    let Some(pc) = c.cert_mut().call(tag) else {
+        return;
+    };
+    match pc.owner {
+        Owner::Flow { flow, call } => {
+            let decision = c
+                .istiod_mut()
+                .replica_mut(pc.replica)
+                .map(|r| {
+                    r.client_mut().on_reply(
+                        now,
+                        pc.retries,
+                        Reply::TooManyRequests { retry_after_s },
+                    )
+                })
+                .unwrap_or(RetryDecision::Return);
+            match decision {
+                RetryDecision::RetryAt { at, retry } => {
+                    let cp = c.cert_mut();
+                    cp.calls[tag as u32 as usize].retries = retry;
+                    ctx.schedule_at(
+                        at,
+                        Event::ApiSend {
+                            cluster,
+                            tag,
+                            retry: true,
+                        },
+                    );
+                }
+                RetryDecision::Return => {
+                    let cp = c.cert_mut();
+                    cp.free_call(tag);
+                    cp.stats.api_errors += 1;
+                    flow_reply(f, ctx, cluster, flow, call, CallResult::Error);
+                }
+            }
+        }
+        Owner::Signer { job, .. } => {
+            c.cert_mut().free_call(tag);
+            if let Some(job) = job {
+                signer_api_reply(
+                    f,
+                    ctx,
+                    cluster,
+                    job,
+                    ApiReply::TooManyRequests { retry_after_s },
+                );
+            }
+        }
+    }
+}
+
+/// A call's reply leaves the apiserver: its effect lands now.
+pub fn on_api_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64) {
+    let now = ctx.now();
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let Some(pc) = cp.call(tag) else { return };
+    cp.free_call(tag);
+    match pc.owner {
+        Owner::Flow { flow, call } => {
+            let Some(fl) = cp.flow_mut(flow) else { return };
+            let key = fl.csr;
+            let result = match call {
+                None | Some(Call::TokenReview) => CallResult::Ok,
+                Some(Call::Create | Call::CreateV1beta1) => {
+                    let k = cp.csrs.create(now, true);
+                    cp.flows[flow.slot as usize].csr = Some(k);
+                    notify(cp, ctx, cluster, k);
+                    CallResult::Ok
+                }
+                Some(Call::Approve) => match key {
+                    Some(k) if cp.csrs.update(k, now, |o| o.approved = true) => {
+                        notify(cp, ctx, cluster, k);
+                        CallResult::Ok
+                    }
+                    _ => CallResult::NotFound,
+                },
+                Some(Call::List | Call::Get) => match key.and_then(|k| cp.csrs.get(k)) {
+                    Some(o) => chiron::read_result(CsrState {
+                        has_certificate: o.has_certificate,
+                        failed: o.failed,
+                        denied: o.denied,
+                    }),
+                    None => CallResult::NotFound,
+                },
+                Some(Call::Delete) => match key {
+                    Some(k) if cp.csrs.delete(k).is_some() => {
+                        notify(cp, ctx, cluster, k);
+                        CallResult::Ok
+                    }
+                    _ => CallResult::NotFound,
+                },
+            };
+            flow_reply(f, ctx, cluster, flow, call, result);
+        }
+        Owner::Signer { job, call } => {
+            let reply = apply_signer_write(f, ctx, cluster, &call);
+            if let Some(job) = job {
+                signer_api_reply(f, ctx, cluster, job, reply);
+            }
+        }
+    }
+}
+
+fn flow_reply(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    flow: FlowRef,
+    call: Option<Call>,
+    result: CallResult,
+) {
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let Some(fl) = cp.flow_mut(flow) else { return };
+    if fl.chiron.is_some() {
+        drive(f, ctx, cluster, flow, Input::Result(result));
+        return;
+    }
+    // The built-in CA: signed in process once authenticated.
+    debug_assert_eq!(call, Some(Call::TokenReview));
+    fl.authenticated = result == CallResult::Ok;
+    let (pod, ok) = (fl.pod, fl.authenticated);
+    cp.free_flow(flow);
+    finish_flow(f, ctx, cluster, pod, ok);
+}
+
+/// Applies a signer's write to the object store; the reply the apiserver gives.
+fn apply_signer_write(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    call: &ApiCall,
+) -> ApiReply {
+    let now = ctx.now();
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let key = call.object;
+    let exists = cp.csrs.get(key).map(|o| o.version);
+    let conflict = |v: u64| call.base_version.is_some_and(|b| b != v);
+    let reply = match call.op {
+        ApiOp::WriteCertificate
+        | ApiOp::MarkFailed
+        | ApiOp::MarkPending
+        | ApiOp::SetArnAnnotation => match exists {
+            None => ApiReply::NotFound,
+            Some(v) if conflict(v) => ApiReply::Conflict,
+            Some(_) => {
+                match call.op {
+                    ApiOp::WriteCertificate => {
+                        cp.csrs.update(key, now, |o| o.has_certificate = true);
+                        let o = cp.csrs.get(key).expect("live");
+                        if !o.owned {
+                            cp.stats.csr_wasted_signings += 1;
+                        }
+                        if let Some(w) = o.waiter {
+                            let step = cp.flows[w.slot as usize].step;
+                            ctx.schedule_at(
+                                now,
+                                Event::FlowWake {
+                                    cluster,
+                                    flow: w,
+                                    step,
+                                },
+                            );
+                        }
+                    }
+                    ApiOp::MarkFailed => {
+                        cp.csrs.update(key, now, |o| o.failed = true);
+                    }
+                    _ => {}
+                }
+                notify(cp, ctx, cluster, key);
+                ApiReply::Ok
+            }
+        },
+        _ => ApiReply::Ok,
+    };
+    if call.op == ApiOp::MarkFailed && reply == ApiReply::Ok {
+        if let Some(ca) = f.spec(cluster).ca {
+            f.sync_failed_objects(ctx, ca);
+        }
+    }
+    reply
+}
+
+/// A write to object `key`: its informer delivery to the signer (coalesced).
+fn notify(cp: &mut CertPath, ctx: &mut Context<Event>, cluster: u32, key: ObjKey) {
+    if cp.signer.is_none() {
+        return;
+    }
+    if cp.csrs.mark_informer_pending(key) {
+        ctx.schedule_in(cp.informer_delay, Event::Informer { cluster, key });
+    }
+}
+
+/// The signer's informer delivers object `key`'s state now.
+pub fn on_informer(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, key: ObjKey) {
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let ev = match cp.csrs.take_informer_delivery(key) {
+        Some(view) => InformerEvent::Upsert { key, view },
+        None => InformerEvent::Delete { key },
+    };
+    let mut out = Vec::new();
+    if let Some(s) = cp.signer.as_mut() {
+        s.informer(ev, ctx, &mut out);
+    }
+    route_signer_outputs(f, ctx, cluster, out);
+}
+
+/// The signer's own timer.
+pub fn on_signer_event(f: &mut Fleet, ctx: &mut Context<Event>, ev: SignerEvent) {
+    let cluster = ev.signer;
+    let mut out = Vec::new();
+    if let Some(s) = f.cluster_mut(cluster).cert_mut().signer.as_mut() {
+        s.handle(ev.kind, ctx, &mut out);
+    }
+    route_signer_outputs(f, ctx, cluster, out);
+}
+
+fn signer_api_reply(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    job: JobRef,
+    reply: ApiReply,
+) {
+    let mut out = Vec::new();
+    if let Some(s) = f.cluster_mut(cluster).cert_mut().signer.as_mut() {
+        s.api_reply(job, reply, ctx, &mut out);
+    }
+    route_signer_outputs(f, ctx, cluster, out);
+}
+
+/// The issuer's answer to a signer's call.
+pub fn on_issuer_done(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    job: JobRef,
+    reply: IssuerReply,
+) {
+    let mut out = Vec::new();
+    if let Some(s) = f.cluster_mut(cluster).cert_mut().signer.as_mut() {
+        s.issuer_reply(job, reply, ctx, &mut out);
+    }
+    route_signer_outputs(f, ctx, cluster, out);
+}
+
+fn route_signer_outputs(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    out: Vec<SignerOutput>,
+) {
+    let now = ctx.now();
+    for o in out {
+        match o {
+            SignerOutput::Api { job, call, send_at } => {
+                let cp = f.cluster_mut(cluster).cert_mut();
+                let req = signer_request(cp.signer_client, &call);
+                let tag = cp.alloc_call(Owner::Signer { job, call }, req, u32::MAX);
+                if send_at <= now {
+                    send(f, ctx, cluster, tag);
+                } else {
+                    ctx.schedule_at(
+                        send_at,
+                        Event::ApiSend {
+                            cluster,
+                            tag,
+                            retry: false,
+                        },
+                    );
+                }
+            }
+            SignerOutput::Issuer { job, call } => {
+                let IssuerCall::Sign { key } = call else {
+                    // PCA calls come only from aws-privateca-issuer (istio-csr), not run here.
+                    ctx.schedule_at(
+                        now,
+                        Event::IssuerDone {
+                            cluster,
+                            job,
+                            reply: IssuerReply::Error,
+                        },
+                    );
+                    continue;
+                };
+                f.issuer_sign(ctx, cluster, job, key);
+            }
+            SignerOutput::SkippedGone { .. } => {
+                f.cluster_mut(cluster).cert_mut().stats.csr_skipped_gone += 1
+            }
+            SignerOutput::MarkedFailed { .. } => {
+                f.cluster_mut(cluster).cert_mut().stats.csr_marked_failed += 1
+            }
+            SignerOutput::Signed { wasted: true, .. } => {
+                f.cluster_mut(cluster).cert_mut().stats.csr_wasted_signings += 1
+            }
+            SignerOutput::Signed { wasted: false, .. }
+            | SignerOutput::Event { .. }
+            | SignerOutput::LeaderElectionLost => {}
+        }
+    }
+}
+
+/// Starts the cluster's signer (its lease renewals).
+pub fn start_signer(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
+    if let Some(s) = f.cluster_mut(cluster).cert_mut().signer.as_mut() {
+        s.start(ctx);
+    }
+}
+
+/// istiod replica `replica` (pod slot) is gone: its flows end without a Delete; their
+/// CSRs stay behind; their agents see `Unavailable`.
+pub fn abort_replica_flows(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, replica: u32) {
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let mut pods_hit = Vec::new();
+    for slot in 0..cp.flows.len() {
+        let fl = &cp.flows[slot];
+        if !fl.live || fl.replica != replica {
+            continue;
+        }
+        let r = FlowRef {
+            slot: slot as u32,
+            gen: fl.gen,
+        };
+        let live_csr = fl.chiron.as_ref().is_some_and(|c| c.csr_live());
+        if let (true, Some(k)) = (live_csr, fl.csr) {
+            if cp.csrs.get(k).is_some() {
+                cp.stats.csr_orphaned += 1;
+                cp.csrs.annotate(k, |o| {
+                    o.owned = false;
+                    o.waiter = None;
+                });
+            }
+        }
+        pods_hit.push(fl.pod);
+        cp.free_flow(r);
+    }
+    for pod in pods_hit {
+        finish_flow(f, ctx, cluster, pod, false);
+    }
+}
+
+/// Whether the pod is the agent's and still waits for its certificate.
+pub fn agent_waiting(f: &Fleet, cluster: u32, pod: PodRef) -> bool {
+    let s = f.cluster(cluster).objects();
+    s.is_current(pod) && s.pods[pod.slot as usize].phase == PodPhase::WaitingCert
+}
+
+/// Deletes object `key` outside istiod's flows (csrcleaner, an intervention): its
+/// informer hears of it.
+pub fn delete_object(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, key: ObjKey) {
+    let cp = f.cluster_mut(cluster).cert_mut();
+    if cp.csrs.delete(key).is_some() {
+        notify(cp, ctx, cluster, key);
+    }
+}
