@@ -54,9 +54,9 @@ pub mod control;
 pub mod duration;
 pub mod engine;
 pub mod fit;
-pub mod import;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod import;
 pub mod keypath;
 pub mod metrics;
 pub mod model;

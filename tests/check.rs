@@ -26,7 +26,6 @@ fn shipped() -> Vec<String> {
 }
 
 #[test]
-#[ignore = "issue 9: the shipped [expect] blocks encode the old abstract model (incident-ca-herd and sweep-istiod-replicas expect a collapse the sourced model does not give with the current scenario files; scale-200 on the RA path is too slow in a debug build); re-enable when the lead rebuilds the scenarios on sourced defaults"]
 fn shipped_scenarios_meet_their_expectations() {
     let files = shipped();
     assert!(files.len() >= 3, "{files:?}");
@@ -55,13 +54,13 @@ fn shipped_scenarios_meet_their_expectations() {
 }
 
 #[test]
-#[ignore = "issue 9: asserts the old abstract model's incident story; the incident scenarios are rebuilt on the sourced components (Istio 1.15.0, kubernetes-ra, a CSR signer) by the lead, then this is re-enabled against them"]
-fn regressed_restart_batch_fails_a_shipped_expectation_with_a_replay() {
-    // Paced restarts in batches of 250 instead of 25: the herd comes back.
-    let set = "intervention.paced-restarts.batch_size=250";
+fn regressed_istio_release_fails_a_shipped_expectation_with_a_replay() {
+    // The prediction on current Istio, regressed to the incident's release: the herd
+    // comes back and the expectation names it, with the command that replays it.
+    let set = "cluster.payments.istiod.version=\"1.15.0\"";
     let run = fleetsim(&[
         "check",
-        "scenarios/incident-mitigated.toml",
+        "scenarios/incident-istio-current.toml",
         "--set",
         set,
         "--threads",
@@ -69,15 +68,15 @@ fn regressed_restart_batch_fails_a_shipped_expectation_with_a_replay() {
     ])
     .expect_code(1);
     assert!(
-        run.stdout.contains(
-            "  FAIL  recovered == true                                  false in all 10 runs"
+        run.stdout.lines().any(
+            |l| l.starts_with("  FAIL  cluster.payments: recovered == true")
+                && l.contains("false in all 4 runs")
         ),
         "{}",
         run.stdout
     );
-    let replay =
-        format!("replay: fleetsim run scenarios/incident-mitigated.toml --seed 1 --set {set}");
-    assert!(run.stdout.contains(&replay), "{}", run.stdout);
+    let replay = "replay: fleetsim run scenarios/incident-istio-current.toml --seed 1 --set ";
+    assert!(run.stdout.contains(replay), "{}", run.stdout);
     assert!(run.stdout.contains("FAILED"), "{}", run.stdout);
 
     // The printed command reproduces the failure.
@@ -85,7 +84,7 @@ fn regressed_restart_batch_fails_a_shipped_expectation_with_a_replay() {
     let out = dir.path().join("out");
     let replayed = fleetsim(&[
         "run",
-        "scenarios/incident-mitigated.toml",
+        "scenarios/incident-istio-current.toml",
         "--seed",
         "1",
         "--set",

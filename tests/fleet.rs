@@ -47,27 +47,26 @@ fn clean(c: &Value) -> bool {
 }
 
 #[test]
-#[ignore = "issue 9: asserts the old abstract model's incident story; the incident scenarios are rebuilt on the sourced components (Istio 1.15.0, kubernetes-ra, a CSR signer) by the lead, then this is re-enabled against them"]
-fn incident_collapses_payments_while_other_clusters_upgrade_cleanly() {
+fn incident_collapses_payments_on_sourced_mechanisms_while_other_clusters_upgrade_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     for seed in SEEDS {
         let s = run_json("incident-ca-herd.toml", seed, dir.path());
+        // Sourced mechanisms only.
+        assert_eq!(s["assumptions"], serde_json::json!([]), "seed {seed}");
         let p = cluster(&s, "payments");
-        let never_within_2h =
-            p["time_to_recover_s"].as_f64().is_none_or(|t| t > 7200.0) || p["metastable"] == true;
-        assert!(never_within_2h, "seed {seed}: payments recovered: {p}");
+        assert!(
+            p["time_to_recover_s"].is_null(),
+            "seed {seed}: payments recovered: {p}"
+        );
         assert_eq!(p["metastable"], true, "seed {seed}");
         assert!(
             p["peak_crashloop_pods"].as_u64().unwrap() > 100,
             "seed {seed}: {p}"
         );
         assert!(p["csr_timeouts"].as_u64().unwrap() > 1000, "seed {seed}");
+        // The signer signs CSRs whose istiod has already given up.
         assert!(
             p["csr_wasted_signings"].as_u64().unwrap() > 0,
-            "seed {seed}"
-        );
-        assert!(
-            p["csr_failed_objects_peak"].as_u64().unwrap() > 10_000,
             "seed {seed}"
         );
         let others: Vec<&Value> = s["clusters"]
@@ -76,35 +75,36 @@ fn incident_collapses_payments_while_other_clusters_upgrade_cleanly() {
             .iter()
             .filter(|c| c["name"] != "payments")
             .collect();
-        let clean_count = others.iter().filter(|c| clean(c)).count();
-        assert!(
-            clean_count * 10 >= others.len() * 9,
-            "seed {seed}: only {clean_count} of {} other clusters clean",
-            others.len()
-        );
-        assert_eq!(s["metastable"], true);
+        assert!(others.iter().all(|c| clean(c)), "seed {seed}");
         assert_eq!(s["stop_reason"], "horizon");
     }
 }
 
+/// The seed reports recovery within an hour of istiod 40 -> 1, deleting the Failed CSRs
+/// and paced restarts; on the sourced model those three do not bring payments back
+/// (docs/incident.md says why). This pins that result: a change that makes them work
+/// must say which mechanism did it.
 #[test]
-#[ignore = "issue 9: asserts the old abstract model's incident story; the incident scenarios are rebuilt on the sourced components (Istio 1.15.0, kubernetes-ra, a CSR signer) by the lead, then this is re-enabled against them"]
-fn mitigation_recovers_within_an_hour_of_the_actions() {
+fn seeds_three_actions_do_not_recover_payments_on_sourced_mechanisms() {
     let dir = tempfile::tempdir().unwrap();
-    let actions_at = 32.0 * 60.0;
     for seed in SEEDS {
         let s = run_json("incident-mitigated.toml", seed, dir.path());
-        assert_eq!(s["recovered"], true, "seed {seed}");
-        let t = s["time_to_recover_s"].as_f64().unwrap();
-        assert!(t <= actions_at + 3600.0, "seed {seed}: recovered at {t}s");
-        assert_eq!(s["metastable"], false);
-        // It did crash first: the mitigation is what brought it back.
-        assert!(
-            cluster(&s, "payments")["peak_crashloop_pods"]
-                .as_u64()
-                .unwrap()
-                > 100
-        );
+        assert_eq!(s["assumptions"], serde_json::json!([]), "seed {seed}");
+        let p = cluster(&s, "payments");
+        assert_eq!(p["recovered"], false, "seed {seed}: {p}");
+        assert!(p["peak_crashloop_pods"].as_u64().unwrap() > 100);
+    }
+}
+
+/// Prediction: payments on current Istio (a 60 s wait) recovers on every seed.
+#[test]
+fn incident_fleet_on_current_istio_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in SEEDS {
+        let s = run_json("incident-istio-current.toml", seed, dir.path());
+        let p = cluster(&s, "payments");
+        assert_eq!(p["recovered"], true, "seed {seed}: {p}");
+        assert_eq!(p["csr_timeouts"], 0, "seed {seed}");
     }
 }
 

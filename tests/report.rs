@@ -175,7 +175,6 @@ fn fetch_problems(html: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "issue 9: asserts the old abstract model's incident story; the incident scenarios are rebuilt on the sourced components (Istio 1.15.0, kubernetes-ra, a CSR signer) by the lead, then this is re-enabled against them"]
 fn incident_report_loads_in_chromium_with_every_figure_and_no_console_message() {
     let dir = tempfile::tempdir().unwrap();
     let sweep_dir = dir.path().join("sweep");

@@ -13,6 +13,6 @@ mod conventions;
 mod deploy;
 mod fit;
 mod fleet;
-mod outputs;
-mod import;
 mod hardening;
+mod import;
+mod outputs;
