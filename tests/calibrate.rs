@@ -129,7 +129,6 @@ fn service_mean_s(j: &Value) -> f64 {
 }
 
 #[test]
-#[ignore = "issue 9: with the sourced signer (controller-runtime, 1 worker, 20 QPS) in front of the USL CA the CA's service time no longer shapes the observed series, so calibration cannot recover it from this synthetic run; rebuild the synthetic scenario around a parameter the sourced path exposes"]
 fn calibrate_recovers_a_service_time_from_a_synthetic_observed_run() {
     let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
@@ -374,7 +373,6 @@ fn bad_inputs_exit_2_naming_the_file_or_flag_and_the_value() {
 }
 
 #[test]
-#[ignore = "issue 9: with the sourced signer (controller-runtime, 1 worker, 20 QPS) in front of the USL CA the CA's service time no longer shapes the observed series, so calibration cannot recover it from this synthetic run; rebuild the synthetic scenario around a parameter the sourced path exposes"]
 fn two_parameters_on_a_ridge_are_recovered() {
     // workers and service_mean trade off (capacity = workers / service_mean): one worker
     // at 100 ms nearly matches two at 200 ms. Refining from several grid points finds the

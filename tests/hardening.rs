@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 use crate::util::{bin, fleetsim, fleetsim_in, root, scenario, Run};
 
 /// The shipped strategies sweep (one cluster of 640 pods; a run takes well under 1 s).
+/// A run that takes seconds (the incident), so a kill can land mid-run.
+fn long() -> String {
+    scenario("incident-ca-herd.toml")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 fn s() -> String {
     scenario("sweep-restart-strategies.toml")
         .to_str()
@@ -258,8 +266,21 @@ const RUN_SET: [&str; 5] = [
 
 /// The outputs of `run $S --seed SEED` (time series and figure), as a reference.
 fn reference(dir: &Path, seed: &str) -> (String, Vec<u8>) {
+    reference_of(&s(), dir, seed)
+}
+
+/// [`reference`] of another scenario.
+fn reference_of(scenario: &str, dir: &Path, seed: &str) -> (String, Vec<u8>) {
     let out = dir.join(format!("ref-{seed}"));
-    fleetsim(&["run", &s(), "--seed", seed, "--out", out.to_str().unwrap()]).expect_code(0);
+    fleetsim(&[
+        "run",
+        scenario,
+        "--seed",
+        seed,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .expect_code(0);
     (
         std::fs::read_to_string(out.join("timeseries.csv")).unwrap(),
         std::fs::read(out.join("timeline.svg")).unwrap(),
@@ -273,15 +294,15 @@ fn reference(dir: &Path, seed: &str) -> (String, Vec<u8>) {
 fn a_killed_run_leaves_the_previous_or_the_new_set() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let old = reference(t, "1");
-    let new = reference(t, "2");
+    let old = reference_of(&long(), t, "1");
+    let new = reference_of(&long(), t, "2");
     let dir = t.join("k");
     let dir_s = dir.to_str().unwrap().to_string();
-    fleetsim(&["run", &s(), "--seed", "1", "--out", &dir_s]).expect_code(0);
+    fleetsim(&["run", &long(), "--seed", "1", "--out", &dir_s]).expect_code(0);
     let mut seen = (0, 0);
     for i in 0..16u64 {
         let mut child = Command::new(bin())
-            .args(["run", &s(), "--seed", "2", "--out", &dir_s])
+            .args(["run", &long(), "--seed", "2", "--out", &dir_s])
             .current_dir(root())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -307,11 +328,11 @@ fn a_killed_run_leaves_the_previous_or_the_new_set() {
             );
             seen.1 += 1;
             // Back to the old set for the next kill.
-            fleetsim(&["run", &s(), "--seed", "1", "--out", &dir_s]).expect_code(0);
+            fleetsim(&["run", &long(), "--seed", "1", "--out", &dir_s]).expect_code(0);
         }
     }
     assert!(seen.0 > 0, "never killed before the end: {seen:?}");
-    fleetsim(&["run", &s(), "--seed", "2", "--out", &dir_s]).expect_code(0);
+    fleetsim(&["run", &long(), "--seed", "2", "--out", &dir_s]).expect_code(0);
     let left: Vec<String> = entries(t)
         .into_iter()
         .filter(|n| n.starts_with(".k."))

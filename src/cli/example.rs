@@ -30,6 +30,7 @@ macro_rules! examples {
 pub const EXAMPLES: &[Example] = examples![
     "healthy-baseline",
     "incident-ca-herd",
+    "incident-istio-current",
     "incident-mitigated",
     "scale-200-clusters",
     "sweep-istiod-replicas",
