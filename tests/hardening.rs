@@ -264,12 +264,7 @@ const RUN_SET: [&str; 5] = [
     "timeseries.csv",
 ];
 
-/// The outputs of `run $S --seed SEED` (time series and figure), as a reference.
-fn reference(dir: &Path, seed: &str) -> (String, Vec<u8>) {
-    reference_of(&s(), dir, seed)
-}
-
-/// [`reference`] of another scenario.
+/// The outputs of `run SCENARIO --seed SEED` (time series and figure), as a reference.
 fn reference_of(scenario: &str, dir: &Path, seed: &str) -> (String, Vec<u8>) {
     let out = dir.join(format!("ref-{seed}"));
     fleetsim(&[

@@ -485,10 +485,7 @@ fn the_ca_mode_and_the_signer() {
         json!({"app": "csr"}),
         json!({"containers": [{"name": "c", "image": "quay.io/jetstack/cert-manager-istio-csr:v0.9.0"}]}),
     );
-    assert_eq!(
-        mode(json!([]), vec![csr]),
-        ("istiod".into(), None)
-    );
+    assert_eq!(mode(json!([]), vec![csr]), ("istiod".into(), None));
 }
 
 #[test]
