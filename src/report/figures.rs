@@ -596,7 +596,7 @@ mod tests {
             (
                 "curves-sweep-istiod-replicas.csv",
                 "cluster.payments.istiod.replicas",
-                "cluster.payments.istiod.ca_wait_timeout",
+                "cluster.payments.istiod.version",
             ),
         ] {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
