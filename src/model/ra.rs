@@ -858,11 +858,7 @@ pub fn on_informer(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, key: O
 /// The signer's own timer.
 pub fn on_signer_event(f: &mut Fleet, ctx: &mut Context<Event>, ev: SignerEvent) {
     let cluster = ev.signer;
-    let mut out = Vec::new();
-    if let Some(s) = f.cluster_mut(cluster).cert_mut().signer.as_mut() {
-        s.handle(ev.kind, ctx, &mut out);
-    }
-    route_signer_outputs(f, ctx, cluster, out);
+    drive_signer(f, ctx, cluster, |s, ctx, out| s.handle(ev.kind, ctx, out));
 }
 
 fn signer_api_reply(
@@ -872,11 +868,9 @@ fn signer_api_reply(
     job: JobRef,
     reply: ApiReply,
 ) {
-    let mut out = Vec::new();
-    if let Some(s) = f.cluster_mut(cluster).cert_mut().signer.as_mut() {
-        s.api_reply(job, reply, ctx, &mut out);
-    }
-    route_signer_outputs(f, ctx, cluster, out);
+    drive_signer(f, ctx, cluster, |s, ctx, out| {
+        s.api_reply(job, reply, ctx, out)
+    });
 }
 
 /// The issuer's answer to a signer's call.
@@ -887,9 +881,21 @@ pub fn on_issuer_done(
     job: JobRef,
     reply: IssuerReply,
 ) {
+    drive_signer(f, ctx, cluster, |s, ctx, out| {
+        s.issuer_reply(job, reply, ctx, out)
+    });
+}
+
+/// Gives the cluster's signer one input, then routes what it asked for.
+fn drive_signer(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    step: impl FnOnce(&mut Signer, &mut Context<Event>, &mut Vec<SignerOutput>),
+) {
     let mut out = Vec::new();
     if let Some(s) = f.cluster_mut(cluster).cert_mut().signer.as_mut() {
-        s.issuer_reply(job, reply, ctx, &mut out);
+        step(s, ctx, &mut out);
     }
     route_signer_outputs(f, ctx, cluster, out);
 }

@@ -143,33 +143,11 @@ impl Fleet<'_> {
                 self.note_ca_load(ca);
             }
             IssuerState::Vault(v) => {
-                let (at, reply) = match v.sign(now) {
-                    Ok(t) => (t, IssuerReply::Ok),
-                    Err(_) => (now, IssuerReply::Error),
-                };
-                ctx.schedule_at(
-                    at,
-                    Event::IssuerDone {
-                        cluster,
-                        job,
-                        reply,
-                    },
-                );
+                reply_when_done(ctx, now, cluster, job, v.sign(now).map_err(drop));
             }
             IssuerState::Cas { ca: c, location } => {
-                let (at, reply) = match c.create_certificate(now, &mut issuers.locations[*location])
-                {
-                    Ok(t) => (t, IssuerReply::Ok),
-                    Err(_) => (now, IssuerReply::Error),
-                };
-                ctx.schedule_at(
-                    at,
-                    Event::IssuerDone {
-                        cluster,
-                        job,
-                        reply,
-                    },
-                );
+                let done = c.create_certificate(now, &mut issuers.locations[*location]);
+                reply_when_done(ctx, now, cluster, job, done.map_err(drop));
             }
             IssuerState::Pca { account } => {
                 let acct = &mut issuers.pca[*account];
@@ -247,4 +225,26 @@ impl Fleet<'_> {
             ra::on_issuer_done(self, ctx, cluster, job, IssuerReply::Ok);
         }
     }
+}
+
+/// A synchronous issuer's answer: at its completion time, or at once on an error.
+fn reply_when_done(
+    ctx: &mut Context<Event>,
+    now: SimTime,
+    cluster: u32,
+    job: JobRef,
+    done: Result<SimTime, ()>,
+) {
+    let (at, reply) = match done {
+        Ok(t) => (t, IssuerReply::Ok),
+        Err(()) => (now, IssuerReply::Error),
+    };
+    ctx.schedule_at(
+        at,
+        Event::IssuerDone {
+            cluster,
+            job,
+            reply,
+        },
+    );
 }
