@@ -11,19 +11,26 @@ use crate::util::{fleetsim, fleetsim_in, root, scenario};
 const SEEDS: [u64; 3] = [1, 2, 3];
 
 fn run_json(name: &str, seed: u64, out: &Path) -> Value {
+    run_json_with(name, seed, out, &[])
+}
+
+fn run_json_with(name: &str, seed: u64, out: &Path, sets: &[&str]) -> Value {
     let s = scenario(name);
-    let v = fleetsim(&[
+    let seed_text = seed.to_string();
+    let mut args = vec![
         "run",
         s.to_str().unwrap(),
         "--seed",
-        &seed.to_string(),
+        &seed_text,
         "--format",
         "json",
         "--out",
         out.to_str().unwrap(),
-    ])
-    .expect_code(0)
-    .json();
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let v = fleetsim(&args).expect_code(0).json();
     // The kernel never had to clamp a schedule into the past (the key is there only then).
     assert!(
         v.get("clamped_events").is_none(),
@@ -81,19 +88,31 @@ fn incident_collapses_payments_on_sourced_mechanisms_while_other_clusters_upgrad
 }
 
 /// The seed reports recovery within an hour of istiod 40 -> 1, deleting the Failed CSRs
-/// and paced restarts; on the sourced model those three do not bring payments back
-/// (docs/incident.md says why). This pins that result: a change that makes them work
-/// must say which mechanism did it.
+/// and restarting pods gradually. On the sourced model the three recover payments within
+/// an hour of the first action (32 min) with no assumption on; the controlled restart
+/// does the work, and paced above the signer's rate it does not (docs/incident.md).
 #[test]
-fn seeds_three_actions_do_not_recover_payments_on_sourced_mechanisms() {
+fn seeds_three_actions_recover_payments_within_an_hour_and_not_when_paced_too_fast() {
     let dir = tempfile::tempdir().unwrap();
     for seed in SEEDS {
         let s = run_json("incident-mitigated.toml", seed, dir.path());
         assert_eq!(s["assumptions"], serde_json::json!([]), "seed {seed}");
         let p = cluster(&s, "payments");
-        assert_eq!(p["recovered"], false, "seed {seed}: {p}");
+        assert_eq!(p["recovered"], true, "seed {seed}: {p}");
+        let ttr = p["time_to_recover_s"].as_f64().unwrap();
+        assert!(
+            ttr < 32.0 * 60.0 + 3600.0,
+            "seed {seed}: recovered at {ttr} s"
+        );
         assert!(p["peak_crashloop_pods"].as_u64().unwrap() > 100);
     }
+    let fast = run_json_with(
+        "incident-mitigated.toml",
+        1,
+        dir.path(),
+        &["intervention.paced-restarts.batch_size=25"],
+    );
+    assert_eq!(cluster(&fast, "payments")["recovered"], false);
 }
 
 /// Prediction: payments on current Istio (a 60 s wait) recovers on every seed.

@@ -3,10 +3,11 @@
 
 use crate::engine::{Context, SimTime};
 use crate::predicate::Value;
-use crate::scenario::{Action, ConditionMetric, Pacing, Scenario, Trigger};
+use crate::scenario::{Action, ConditionMetric, Pacing, RestartPods, Scenario, Trigger};
 
 use super::event::Event;
 use super::fleet::Fleet;
+use super::state::{Pod, PodPhase, NONE};
 use super::{certs, nodes, pacing, pods};
 
 /// Where the rollout stands.
@@ -313,11 +314,32 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
     }
 }
 
-/// A paced restart: every crashlooping pod (restarted, not ready) of the target clusters
-/// is stopped at once and its replica held back, as an operator scaling the affected
-/// deployments down would; then `batch_size` held replicas come back every `interval`,
-/// fresh (no back-off), so the certificate load is the batch rate.
+/// A paced restart: the chosen pods of the target clusters (crashlooping ones, or every
+/// injected pod on a node that is not ready) are stopped at once and their replicas held
+/// back, as an operator scaling the affected deployments down would; then `batch_size`
+/// held replicas come back every `interval`, fresh (no back-off), so the certificate load
+/// is the batch rate. Pods still in the webhook call are left to finish their create.
 fn start_paced_restart(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
+    let Action::RestartCrashlooping { pods, .. } =
+        f.scenario().interventions[index as usize].action
+    else {
+        return;
+    };
+    let chosen = |p: &Pod| match pods {
+        RestartPods::Crashlooping => p.crashlooping(),
+        RestartPods::NotReady => {
+            p.injected
+                && p.workload != 0
+                && p.node != NONE
+                && matches!(
+                    p.phase,
+                    PodPhase::Starting
+                        | PodPhase::WaitingCert
+                        | PodPhase::Warming
+                        | PodPhase::Backoff
+                )
+        }
+    };
     for c in targets(f, index) {
         let victims: Vec<u32> = f
             .cluster(c)
@@ -325,7 +347,7 @@ fn start_paced_restart(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
             .pods
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.crashlooping())
+            .filter(|(_, p)| chosen(p))
             .map(|(i, _)| i as u32)
             .collect();
         for slot in victims {
@@ -343,6 +365,7 @@ pub fn restart_batch(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
     let Action::RestartCrashlooping {
         batch_size,
         interval,
+        ..
     } = f.scenario().interventions[index as usize].action
     else {
         return;

@@ -368,6 +368,7 @@ fn timed_interventions_apply_to_the_herd() {
             action: Action::RestartCrashlooping {
                 batch_size: 25,
                 interval: SimTime::from_secs(30),
+                pods: RestartPods::Crashlooping,
             },
         },
     ];

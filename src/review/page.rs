@@ -16,7 +16,7 @@ use crate::report::compare::strategy_comparison_from_csv;
 use crate::report::failure_curve_from_csv;
 use crate::report::html::{CalloutKind, HtmlPage};
 use crate::report::plot::XAxis;
-use crate::scenario::{Action, Pacing, Trigger};
+use crate::scenario::{Action, Pacing, RestartPods, Trigger};
 use crate::stats::Proportion;
 use crate::sweep::CURVES;
 
@@ -385,8 +385,13 @@ impl PageContext<'_> {
                     Action::RestartCrashlooping {
                         batch_size,
                         interval,
+                        pods,
                     } => format!(
-                        "restart crashlooping pods, {batch_size} every {}",
+                        "restart {} pods, {batch_size} every {}",
+                        match pods {
+                            RestartPods::Crashlooping => "crashlooping",
+                            RestartPods::NotReady => "not-ready",
+                        },
                         format_duration(*interval)
                     ),
                     Action::SetCa { ca, .. } => format!(

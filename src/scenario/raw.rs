@@ -192,6 +192,10 @@ string_enum!(
     RawPacing { AllAtOnce = "all_at_once", Batches = "batches", TokenBucket = "token_bucket", Aimd = "aimd" }
 );
 string_enum!(
+    /// `intervention.<name>.pods` of `restart_crashlooping`.
+    RawRestartPods { Crashlooping = "crashlooping", NotReady = "not_ready" }
+);
+string_enum!(
     /// `intervention.<name>.action`.
     RawAction {
         ScaleIstiod = "scale_istiod",
@@ -443,6 +447,7 @@ pub(crate) struct RawIntervention {
     pub replicas: Option<Int>,
     pub batch_size: Option<Int>,
     pub interval: Option<Dur>,
+    pub pods: Option<RawRestartPods>,
     pub ca: Option<String>,
     pub workers: Option<Int>,
     pub rate_limit_per_s: Option<Num>,

@@ -347,7 +347,8 @@ fn strategy_dependent_and_action_defaults() {
         s.interventions[1].action,
         Action::RestartCrashlooping {
             batch_size: 20,
-            interval: SimTime::from_secs(30)
+            interval: SimTime::from_secs(30),
+            pods: RestartPods::Crashlooping,
         }
     );
 }
@@ -371,6 +372,8 @@ fn semantic_checks() {
         ("[ca.pca]\n[cluster.a]\n[intervention.i]\nat = \"1m\"\naction = \"pause_rollout\"\nclusters = [\"b\"]\n", "t.toml:6: intervention.i.clusters[0]: no cluster named \"b\""),
         ("[ca.pca]\n[cluster.a]\n[intervention.i]\nwhen = \"queue > 3\"\naction = \"pause_rollout\"\n", "t.toml:4: intervention.i.when: unknown metric \"queue\""),
         ("[ca.pca]\n[cluster.a]\n[intervention.i]\nat = \"1m\"\naction = \"delete_failed_csrs\"\nreplicas = 3\n", "t.toml:6: intervention.i.replicas: does not apply to action \"delete_failed_csrs\""),
+        ("[ca.pca]\n[cluster.a]\n[intervention.i]\nat = \"1m\"\naction = \"scale_istiod\"\nreplicas = 1\npods = \"not_ready\"\n", "t.toml:7: intervention.i.pods: does not apply to action \"scale_istiod\""),
+        ("[ca.pca]\n[cluster.a]\n[intervention.i]\nat = \"1m\"\naction = \"restart_crashlooping\"\npods = \"all\"\n", "t.toml:6: intervention.i.pods: unknown value \"all\"; expected one of: crashlooping, not_ready"),
         ("[ca.pca]\n[cluster.\"a b\"]\n", "t.toml:2: cluster.\"a b\": bad name \"a b\""),
         ("[ca.pca]\n[cluster.a]\n[rollout]\nwaves = [0]\n", "t.toml:4: rollout.waves[0]: must be >= 1, got 0"),
         ("ca = 3\n[cluster.a]\n", "t.toml:1: ca: expected tables [ca.<name>], got integer 3"),

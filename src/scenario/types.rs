@@ -537,13 +537,15 @@ pub enum Action {
     PauseRollout,
     /// Undo a pause.
     ResumeRollout,
-    /// Controlled restarts: every injected pod that is not ready is stopped and its
-    /// replica held back, then released in paced batches so they start fresh.
+    /// Controlled restarts: the chosen pods are stopped and their replicas held back,
+    /// then released in paced batches so they start fresh.
     RestartCrashlooping {
         /// Pods per batch.
         batch_size: u32,
         /// Wait between batches.
         interval: SimTime,
+        /// Which pods are stopped.
+        pods: RestartPods,
     },
     /// Change a CA's capacity.
     SetCa {
@@ -554,6 +556,16 @@ pub enum Action {
         /// New rate limit, if given (`Some(None)` removes it).
         rate_limit: Option<Option<RateLimit>>,
     },
+}
+
+/// The pods a controlled restart stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPods {
+    /// Injected pods that restarted at least once and are not ready.
+    Crashlooping,
+    /// Every injected pod that is on a node and not ready (first starts included), as an
+    /// operator scaling each deployment down to its ready pods would.
+    NotReady,
 }
 
 /// An action at a time or on a condition.

@@ -203,7 +203,7 @@ impl Checker<'_> {
         // Which optional fields each action takes.
         let allowed: &[&str] = match kind {
             RawAction::ScaleIstiod => &["replicas"],
-            RawAction::RestartCrashlooping => &["batch_size", "interval"],
+            RawAction::RestartCrashlooping => &["batch_size", "interval", "pods"],
             RawAction::SetCa => &["ca", "workers", "rate_limit_per_s", "rate_limit_burst"],
             RawAction::DeleteFailedCsrs => &["client_qps", "client_burst"],
             _ => &[],
@@ -212,6 +212,7 @@ impl Checker<'_> {
             ("replicas", r.replicas.is_some()),
             ("batch_size", r.batch_size.is_some()),
             ("interval", r.interval.is_some()),
+            ("pods", r.pods.is_some()),
             ("ca", r.ca.is_some()),
             ("workers", r.workers.is_some()),
             ("rate_limit_per_s", r.rate_limit_per_s.is_some()),
@@ -266,6 +267,10 @@ impl Checker<'_> {
                     SimTime::from_secs(30),
                     DurationRule::Positive,
                 ),
+                pods: match r.pods.unwrap_or(RawRestartPods::Crashlooping) {
+                    RawRestartPods::Crashlooping => RestartPods::Crashlooping,
+                    RawRestartPods::NotReady => RestartPods::NotReady,
+                },
             },
             RawAction::SetCa => {
                 let ca = match &r.ca {
