@@ -590,7 +590,7 @@ mod tests {
         for (file, x, group) in [
             (
                 "curves-sweep-restart-strategies.csv",
-                "ca.pca-payments.rate_limit_per_s",
+                "cluster.payments.signer.workers",
                 "strategy",
             ),
             (
