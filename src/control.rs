@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`apiserver`] | kube-apiserver's API Priority and Fairness (APF): priority levels, seats, borrowing, queues, shuffle sharding, 429s, Retry-After, work estimates |
 //! | [`client`] | client-go: the REST client's token bucket and its 429 retries, workqueues and their rate limiters, `flowcontrol.Backoff` |
+//! | [`informers`] | istiod's start-up: the informers `/ready` waits for, client-go's reflector back-off, the readiness probe |
 //! | [`chiron`] | istiod's Kubernetes-CSR RA flow (`security/pkg/k8s/chiron`) per Istio release group |
 //! | [`kubelet`] | the kubelet's container restart back-off (CrashLoopBackOff) and the istio-proxy kill paths |
 //! | [`rotation`] | istio-agent's certificate rotation time |
@@ -30,6 +31,7 @@
 pub mod apiserver;
 pub mod chiron;
 pub mod client;
+pub mod informers;
 pub mod issuer;
 pub mod kubelet;
 pub mod rotation;

@@ -40,10 +40,20 @@ pub struct Sample {
     pub csr_failed_objects: u64,
     /// Pods restarted at least once and not ready.
     pub pods_crashloop: u32,
+    /// Seats in use at the cluster's kube-apiserver (APF, all priority levels).
+    pub apiserver_seats: u32,
+    /// 429s the apiserver answered since the previous sample.
+    pub apiserver_rejected: u64,
+    /// CSR objects Pending (created, not approved).
+    pub csr_pending: u64,
+    /// CSR objects Approved and not yet issued or failed.
+    pub csr_approved: u64,
+    /// CSR objects Issued (a certificate in status).
+    pub csr_issued: u64,
 }
 
 /// The CSV header of `timeseries.csv`.
-pub const TIMESERIES_HEADER: &str = "time_s,cluster,pods_ready,pods_pending,pods_backoff,pods_desired,nodes_old,nodes_new,istiod_ready,ca_queue,ca_utilization,csr_in_flight,csr_failed_objects,pods_crashloop";
+pub const TIMESERIES_HEADER: &str = "time_s,cluster,pods_ready,pods_pending,pods_backoff,pods_desired,nodes_old,nodes_new,istiod_ready,ca_queue,ca_utilization,csr_in_flight,csr_failed_objects,pods_crashloop,apiserver_seats,apiserver_rejected,csr_pending,csr_approved,csr_issued";
 
 /// Collects samples as the run goes.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +76,7 @@ impl Recorder {
             };
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{:.4},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{:.4},{},{},{},{},{},{},{},{}",
                 fmt_num(s.time_s),
                 cluster,
                 s.pods_ready,
@@ -81,6 +91,11 @@ impl Recorder {
                 s.csr_in_flight,
                 s.csr_failed_objects,
                 s.pods_crashloop,
+                s.apiserver_seats,
+                s.apiserver_rejected,
+                s.csr_pending,
+                s.csr_approved,
+                s.csr_issued,
             );
         }
         out
@@ -148,6 +163,8 @@ pub struct Figures {
     pub csr_orphaned: u64,
     /// Signer reconciles that found their CSR gone.
     pub csr_skipped_gone: u64,
+    /// Readiness-probe failures of istiod replicas (started, informers not yet synced).
+    pub istiod_probe_failures: u64,
 }
 
 /// The figures a predicate may name, in the order of [`Figures`]; a time that never
@@ -181,6 +198,7 @@ pub static FIGURES: Vocabulary = Vocabulary {
         ("istiod_unready_s", Kind::Num),
         ("csr_orphaned", Kind::Num),
         ("csr_skipped_gone", Kind::Num),
+        ("istiod_probe_failures", Kind::Num),
     ],
 };
 
@@ -219,6 +237,7 @@ impl Figures {
             21 => Value::Num(self.istiod_unready_s),
             22 => n(self.csr_orphaned),
             23 => n(self.csr_skipped_gone),
+            24 => n(self.istiod_probe_failures),
             _ => panic!("no figure number {index}"),
         }
     }
@@ -365,6 +384,7 @@ impl Figures {
             istiod_unready_s: 0.0,
             csr_orphaned: 0,
             csr_skipped_gone: 0,
+            istiod_probe_failures: 0,
         }
     }
 }

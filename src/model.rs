@@ -17,7 +17,8 @@
 //!   csrcleaner), [`nodes`] (the EKS managed node group rolling update: DEFAULT,
 //!   MINIMAL, Karpenter budget; cordon, drain with PDBs, the 15 min limit and `force`),
 //!   [`rollout`] (waves with health gates and soak, interventions) and [`pacing`]
-//!   (eviction pacers, AIMD). The certificate authority is [`crate::ca`]'s component.
+//!   (eviction pacers, AIMD), [`startup`] (istiod's informer LISTs through the
+//!   apiserver until `/ready`, the readiness probe). The certificate authority is [`crate::ca`]'s component.
 //! - [`streams`]: the roles that draw random numbers; each component owns the streams of
 //!   its roles (one per role and entity, see [`crate::engine::rng`]).
 
@@ -31,6 +32,7 @@ pub mod pacing;
 pub mod pods;
 pub mod ra;
 pub mod rollout;
+pub mod startup;
 pub mod state;
 pub mod streams;
 
@@ -85,6 +87,11 @@ impl Model for Fleet<'_> {
                 pods::on_containers_started(self, ctx, cluster, pod)
             }
             Event::PodReady { cluster, pod } => pods::on_pod_ready(self, ctx, cluster, pod),
+            Event::IstiodList {
+                cluster,
+                pod,
+                informer,
+            } => startup::on_list_due(self, ctx, cluster, pod, informer),
             Event::PodTerminated { cluster, pod } => {
                 pods::on_pod_terminated(self, ctx, cluster, pod)
             }

@@ -1197,6 +1197,23 @@ impl ApiServer {
     pub fn seats_in_use_total(&self) -> u32 {
         self.seats_total
     }
+    /// Seats in use across limited levels at `now`, without touching the apiserver:
+    /// [`Self::seats_in_use_total`] less the seats whose release (kept lazily in the timer
+    /// heap) is due by `now`. For sampling.
+    pub fn seats_in_use_at(&self, now: SimTime) -> u32 {
+        let due: u32 = self
+            .timers
+            .iter()
+            .map(|Reverse(t)| t)
+            .filter(|t| self.levels[t.level as usize].level != Level::Exempt)
+            .filter(|t| match t.kind {
+                TimerKind::Finish => t.at + t.additional <= now,
+                TimerKind::Release => t.at <= now,
+            })
+            .map(|t| t.max_seats)
+            .sum();
+        self.seats_total.saturating_sub(due)
+    }
     /// The most seats in use at once across limited levels.
     pub fn peak_seats_in_use(&self) -> u32 {
         self.peak_seats_total

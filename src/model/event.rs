@@ -169,6 +169,17 @@ pub enum Event {
         /// Pod.
         pod: PodRef,
     },
+    /// A starting istiod replica's informers list (`informer` = [`super::startup::ALL`]:
+    /// all of them, at the end of its process start; else one reflector's relist after
+    /// its back-off).
+    IstiodList {
+        /// Cluster.
+        cluster: u32,
+        /// The istiod pod at its container's generation.
+        pod: PodRef,
+        /// Which informer.
+        informer: u32,
+    },
     /// An intervention fires.
     Intervention {
         /// Index into the scenario's interventions.
@@ -237,6 +248,7 @@ impl TraceEvent for Event {
             Event::ContainerRestart { .. } => 20,
             Event::Intervention { .. } => 21,
             Event::RestartBatch { .. } => 22,
+            Event::IstiodList { .. } => 29,
         }
     }
 
@@ -277,6 +289,11 @@ impl TraceEvent for Event {
                 ((cluster as u64) << 48) ^ ((job.gen as u64) << 32) ^ job.worker as u64
             }
             Event::Intervention { index } | Event::RestartBatch { index } => index as u64,
+            Event::IstiodList {
+                cluster,
+                pod,
+                informer,
+            } => pod_entity(cluster, pod) ^ ((informer as u64 & 0xff) << 32),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! of them are ready and serving.
 
 use crate::control::client::RestClient;
+use crate::control::informers::{InformerSync, ReadinessProbe};
 use crate::engine::{rng, RngStream, SimTime};
 use crate::scenario::{IstiodSpec, WebhookSpec};
 
@@ -32,10 +33,32 @@ impl IstiodReplica {
     }
 }
 
+/// An istiod replica whose container runs but is not Ready: its informers list through
+/// its client ([`crate::control::informers`]).
+#[derive(Debug, Clone)]
+pub struct StartingReplica {
+    /// Its pod slot.
+    pub slot: u32,
+    /// Its container's generation (stale events carry another).
+    pub gen: u32,
+    /// When its container started (the readiness probe's clock).
+    pub started: SimTime,
+    /// client-go's REST client, kept when the replica turns Ready.
+    pub client: RestClient,
+    /// Which informers have listed.
+    pub sync: InformerSync,
+}
+
 /// The control plane of one cluster.
 #[derive(Debug, Clone)]
 pub struct Istiod {
     replicas: Vec<IstiodReplica>,
+    /// Replicas started and not yet Ready.
+    starting: Vec<StartingReplica>,
+    /// Its `istiod-reflector` stream: the reflectors' back-off jitter.
+    reflector: RngStream,
+    /// Readiness-probe failures of replicas that are gone or Ready.
+    probe_failures: u64,
     /// Its `istiod-pick` stream: which replica an agent's request goes to.
     pick: RngStream,
     /// When the webhook's injection queue is free again.
@@ -45,10 +68,14 @@ pub struct Istiod {
 }
 
 impl Istiod {
-    /// No replica ready yet; `pick` is the cluster's `istiod-pick` stream.
-    pub fn new(pick: RngStream) -> Self {
+    /// No replica ready yet; `pick` is the cluster's `istiod-pick` stream, `reflector` its
+    /// `istiod-reflector` stream.
+    pub fn new(pick: RngStream, reflector: RngStream) -> Self {
         Istiod {
             replicas: Vec::new(),
+            starting: Vec::new(),
+            reflector,
+            probe_failures: 0,
             pick,
             inject_free_at: SimTime::ZERO,
             restore: None,
@@ -60,12 +87,67 @@ impl Istiod {
         self.replicas.len()
     }
 
-    /// The replica in pod `slot` became ready, with a full client limiter.
+    /// The replica in pod `slot` became ready: the client it started with (its informers'
+    /// tokens spent), or a full client limiter (at time zero).
     pub fn add_ready(&mut self, slot: u32, spec: &IstiodSpec, _now: SimTime) {
-        self.replicas.push(IstiodReplica {
+        let client = match self.starting.iter().position(|r| r.slot == slot) {
+            Some(i) => self.starting.swap_remove(i).client,
+            None => RestClient::client_go(spec.client_qps, spec.client_burst),
+        };
+        self.replicas.push(IstiodReplica { slot, client });
+    }
+
+    /// The replica in pod `slot` (container generation `gen`) started at `now` with
+    /// `informers` to list and a full client limiter.
+    pub fn add_starting(
+        &mut self,
+        slot: u32,
+        gen: u32,
+        spec: &IstiodSpec,
+        now: SimTime,
+        informers: usize,
+    ) {
+        self.starting.retain(|r| r.slot != slot);
+        self.starting.push(StartingReplica {
             slot,
+            gen,
+            started: now,
             client: RestClient::client_go(spec.client_qps, spec.client_burst),
+            sync: InformerSync::new(informers),
         });
+    }
+
+    /// The starting replica in pod `slot` at container generation `gen`.
+    pub fn starting_mut(&mut self, slot: u32, gen: u32) -> Option<&mut StartingReplica> {
+        self.starting
+            .iter_mut()
+            .find(|r| r.slot == slot && r.gen == gen)
+    }
+
+    /// A draw in [0, 1) from the reflectors' jitter stream.
+    pub fn reflector_unit(&mut self) -> f64 {
+        rng::unit_f64(&mut self.reflector)
+    }
+
+    /// Adds readiness-probe failures of a replica that turned Ready.
+    pub fn note_probe_failures(&mut self, n: u64) {
+        self.probe_failures += n;
+    }
+
+    /// Readiness-probe failures so far: those noted, plus those of the replicas still
+    /// starting at `now` (`probe` is the istiod container's readiness probe).
+    pub fn probe_failures_at(&self, now: SimTime, probe: &ReadinessProbe) -> u64 {
+        self.probe_failures
+            + self
+                .starting
+                .iter()
+                .map(|r| probe.failures_until(r.started, now))
+                .sum::<u64>()
+    }
+
+    /// Replicas started and not yet Ready.
+    pub fn starting(&self) -> usize {
+        self.starting.len()
     }
 
     /// The ready replica in pod `slot`.
@@ -73,9 +155,14 @@ impl Istiod {
         self.replicas.iter_mut().find(|r| r.slot == slot)
     }
 
-    /// The replica in pod `slot` is gone (if it was ready).
-    pub fn remove(&mut self, slot: u32) {
+    /// The replica in pod `slot` is gone at `now` (ready or starting; a starting one's
+    /// failed probes are kept).
+    pub fn remove(&mut self, slot: u32, now: SimTime, probe: &ReadinessProbe) {
         self.replicas.retain(|r| r.slot != slot);
+        if let Some(i) = self.starting.iter().position(|r| r.slot == slot) {
+            let r = self.starting.swap_remove(i);
+            self.probe_failures += probe.failures_until(r.started, now);
+        }
     }
 
     /// A ready replica chosen uniformly with one draw from the pick stream, if any is

@@ -248,22 +248,16 @@ pub fn schedule_pending(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
 /// Containers are up: injected pods start fetching a certificate; istiod starts up.
 pub fn on_containers_started(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
-    let spec = f.spec(cluster);
     let s = f.cluster_mut(cluster).objects_mut();
     if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::Starting {
         return;
     }
-    let desired = s.desired_pods();
     let p = &mut s.pods[pod.slot as usize];
     p.started_at = now;
     if p.workload == 0 {
-        // istiod: cache sync grows with the cluster; ready at the next readiness probe.
-        let pods_k = desired as f64 / 1000.0;
-        let startup = spec.istiod.startup_base + SimTime::from_secs(1).mul_f64(pods_k);
-        let period = spec.istiod.readiness_period.as_nanos().max(1);
-        let ready_in = SimTime(startup.as_nanos().div_ceil(period) * period);
+        // istiod: NotReady until its informers have listed through the apiserver.
         s.set_phase(now, pod.slot, PodPhase::Warming);
-        ctx.schedule_in(ready_in, Event::PodReady { cluster, pod });
+        super::startup::begin(f, ctx, cluster, pod);
     } else if p.injected {
         start_agent(f, ctx, cluster, pod);
     } else {
@@ -311,7 +305,10 @@ pub fn on_pod_ready(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: 
     }
     s.set_phase(now, pod.slot, PodPhase::Ready);
     if s.pods[pod.slot as usize].workload == 0 {
-        c.istiod_mut().add_ready(pod.slot, &spec.istiod, now);
+        super::startup::on_ready(f, cluster, pod, now);
+        f.cluster_mut(cluster)
+            .istiod_mut()
+            .add_ready(pod.slot, &spec.istiod, now);
     }
     f.check_health(now, cluster);
 }
@@ -386,7 +383,8 @@ pub fn delete_pod(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, slot: u
     }
     let (workload, node) = (p.workload, p.node);
     if workload == 0 {
-        c.istiod_mut().remove(slot);
+        c.istiod_mut()
+            .remove(slot, now, &super::startup::probe(spec));
         super::ra::abort_replica_flows(f, ctx, cluster, slot);
     }
     let c = f.cluster_mut(cluster);

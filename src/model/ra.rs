@@ -84,6 +84,8 @@ enum Owner {
     Flow { flow: FlowRef, call: Option<Call> },
     /// A signer's request (`job` None: an event, fire and forget).
     Signer { job: Option<JobRef>, call: ApiCall },
+    /// A starting istiod replica's informer LIST ([`super::startup`]).
+    Informer { pod: PodRef, informer: u32 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -550,6 +552,27 @@ pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
         return;
     };
     if retry {
+        if let Owner::Informer { pod, .. } = pc.owner {
+            let Some(at) = c
+                .istiod_mut()
+                .starting_mut(pod.slot, pod.gen)
+                .map(|r| r.client.acquire_retry(now, None).expect("no deadline"))
+            else {
+                c.cert_mut().free_call(tag);
+                return;
+            };
+            if at > now {
+                ctx.schedule_at(
+                    at,
+                    Event::ApiSend {
+                        cluster,
+                        tag,
+                        retry: false,
+                    },
+                );
+                return;
+            }
+        }
         if let Owner::Flow { .. } = pc.owner {
             let Some(at) = c.istiod_mut().replica_mut(pc.replica).map(|r| {
                 r.client_mut()
@@ -684,6 +707,35 @@ fn on_rejected(
                 }
             }
         }
+        Owner::Informer { pod, informer } => {
+            let decision = c
+                .istiod_mut()
+                .starting_mut(pod.slot, pod.gen)
+                .map(|r| {
+                    r.client
+                        .on_reply(now, pc.retries, Reply::TooManyRequests { retry_after_s })
+                })
+                .unwrap_or(RetryDecision::Return);
+            let cp = c.cert_mut();
+            match decision {
+                RetryDecision::RetryAt { at, retry } => {
+                    cp.calls[tag as u32 as usize].retries = retry;
+                    ctx.schedule_at(
+                        at,
+                        Event::ApiSend {
+                            cluster,
+                            tag,
+                            retry: true,
+                        },
+                    );
+                }
+                RetryDecision::Return => {
+                    cp.free_call(tag);
+                    cp.stats.api_errors += 1;
+                    super::startup::on_list_failed(f, ctx, cluster, pod, informer);
+                }
+            }
+        }
         Owner::Signer { job, .. } => {
             c.cert_mut().free_call(tag);
             if let Some(job) = job {
@@ -741,6 +793,9 @@ pub fn on_api_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
                 },
             };
             flow_reply(f, ctx, cluster, flow, call, result);
+        }
+        Owner::Informer { pod, informer } => {
+            super::startup::on_listed(f, ctx, cluster, pod, informer)
         }
         Owner::Signer { job, call } => {
             let reply = apply_signer_write(f, ctx, cluster, &call);
@@ -1008,5 +1063,43 @@ pub fn delete_object(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, key:
     let cp = f.cluster_mut(cluster).cert_mut();
     if cp.csrs.delete(key).is_some() {
         notify(cp, ctx, cluster, key);
+    }
+}
+
+/// A starting istiod replica's informer `informer` sends its LIST (`list`): a token from
+/// the replica's limiter (no deadline), then the apiserver (`resourceVersion=0`: from the
+/// watch cache, every object returned).
+pub fn issue_informer_list(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    pod: PodRef,
+    informer: u32,
+    list: crate::control::informers::InformerList,
+) {
+    let now = ctx.now();
+    let c = f.cluster_mut(cluster);
+    let Some(send_at) = c
+        .istiod_mut()
+        .starting_mut(pod.slot, pod.gen)
+        .map(|r| r.client.acquire(now, false, None).expect("no deadline"))
+    else {
+        return;
+    };
+    let cp = c.cert_mut();
+    let req = ApiRequest::new(cp.istiod_client, Verb::List, list.resource)
+        .listing(list.objects, list.objects);
+    let tag = cp.alloc_call(Owner::Informer { pod, informer }, req, pod.slot);
+    if send_at <= now {
+        send(f, ctx, cluster, tag);
+    } else {
+        ctx.schedule_at(
+            send_at,
+            Event::ApiSend {
+                cluster,
+                tag,
+                retry: false,
+            },
+        );
     }
 }

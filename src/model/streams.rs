@@ -24,11 +24,13 @@ pub enum Role {
     KubeletSync,
     /// istio-agent's rotation grace-ratio jitter (1.24+); entity: cluster.
     RotationJitter,
+    /// istiod's informers' reflector back-off jitter (client-go); entity: cluster.
+    IstiodReflector,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::NodeLaunch,
         Role::IstiodPick,
         Role::AgentJitter,
@@ -36,6 +38,7 @@ impl Role {
         Role::SignerRetry,
         Role::KubeletSync,
         Role::RotationJitter,
+        Role::IstiodReflector,
     ];
 
     /// The role's part of a stream name.
@@ -48,6 +51,7 @@ impl Role {
             Role::SignerRetry => "signer-retry",
             Role::KubeletSync => "kubelet-sync",
             Role::RotationJitter => "rotation-jitter",
+            Role::IstiodReflector => "istiod-reflector",
         }
     }
 

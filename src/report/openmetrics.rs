@@ -85,6 +85,11 @@ fn column_help(column: &str) -> &'static str {
         "csr_in_flight" => "CSR objects created and not yet answered.",
         "csr_failed_objects" => "Failed CSR objects present.",
         "pods_crashloop" => "Pods restarted at least once and not ready.",
+        "apiserver_seats" => "Seats in use at the kube-apiserver (APF, limited levels).",
+        "apiserver_rejected" => "429s from the kube-apiserver since the previous sample.",
+        "csr_pending" => "CSR objects Pending (not approved).",
+        "csr_approved" => "CSR objects Approved, neither issued nor failed.",
+        "csr_issued" => "CSR objects Issued (certificate in status).",
         _ => "A timeseries.csv column of fleetsim (see docs/outputs.md).",
     }
 }

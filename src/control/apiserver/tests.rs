@@ -734,3 +734,35 @@ proptest! {
         prop_assert_eq!(sim.model.api.queued_total, 0);
     }
 }
+
+#[test]
+fn seats_in_use_at_counts_lazily_released_seats_as_free() {
+    // Three LISTs of 450 stored objects (5 seats each, 5 ms + 450 x 20 us = 14 ms) and
+    // one GET (1 seat, 2 ms) at t = 0; nothing touches the apiserver afterwards.
+    let mut o = Owner::new(ApiServerConfig::default());
+    let c = o
+        .api
+        .register_client(&Identity::service_account("istio-system", "istiod"));
+    let mut submits = Vec::new();
+    for _ in 0..3 {
+        let i = o.push(ApiRequest::new(c, Verb::List, Resource::Other).listing(450, 450));
+        submits.push((SimTime::ZERO, i));
+    }
+    let g = o.push(ApiRequest::new(c, Verb::Get, Resource::Other));
+    submits.push((SimTime::ZERO, g));
+    let sim = run(o, &submits, SimTime::from_millis(1));
+    let a = &sim.model.api;
+    assert_eq!(
+        a.seats_in_use_total(),
+        16,
+        "the lazy count still holds them all"
+    );
+    assert_eq!(a.seats_in_use_at(SimTime::from_millis(1)), 16);
+    assert_eq!(
+        a.seats_in_use_at(SimTime::from_millis(2)),
+        15,
+        "the GET is done"
+    );
+    assert_eq!(a.seats_in_use_at(SimTime::from_millis(13)), 15);
+    assert_eq!(a.seats_in_use_at(SimTime::from_millis(14)), 0);
+}

@@ -85,7 +85,10 @@ fn build_cluster(sc: &Scenario, index: u32, spec: &ClusterSpec, seed: u64) -> Cl
         }
     }
     let name = spec.name.as_str();
-    let mut istiod = Istiod::new(Role::IstiodPick.stream(seed, &[name]));
+    let mut istiod = Istiod::new(
+        Role::IstiodPick.stream(seed, &[name]),
+        Role::IstiodReflector.stream(seed, &[name]),
+    );
     for w in 0..objects.workloads.len() as u32 {
         let desired = objects.workloads[w as usize].desired;
         let injected = objects.workloads[w as usize].injected;

@@ -52,6 +52,8 @@ impl Fleet<'_> {
         };
         for (i, c) in self.clusters.iter_mut().enumerate() {
             let ca = self.sc.clusters[i].ca;
+            let objs = *c.cert.csrs().counts();
+            let apiserver_rejected = c.cert.take_rejected_interval();
             let (nodes_old, nodes_new) = c.objects.node_counts();
             let desired = c.objects.desired_pods();
             let s = Sample {
@@ -74,6 +76,11 @@ impl Fleet<'_> {
                 },
                 csr_failed_objects: c.cert.csrs().counts().failed,
                 pods_crashloop: c.objects.counts().crashloop,
+                apiserver_seats: c.cert.api().seats_in_use_at(now),
+                apiserver_rejected,
+                csr_pending: objs.pending,
+                csr_approved: objs.approved,
+                csr_issued: objs.issued,
             };
             if now > SimTime::ZERO && s.istiod_ready == 0 {
                 c.counters.istiod_unready_ns += self.sc.sample_interval.as_nanos();
@@ -94,6 +101,11 @@ impl Fleet<'_> {
             fleet.csr_in_flight += s.csr_in_flight;
             fleet.csr_failed_objects += s.csr_failed_objects;
             fleet.pods_crashloop += s.pods_crashloop;
+            fleet.apiserver_seats += s.apiserver_seats;
+            fleet.apiserver_rejected += s.apiserver_rejected;
+            fleet.csr_pending += s.csr_pending;
+            fleet.csr_approved += s.csr_approved;
+            fleet.csr_issued += s.csr_issued;
             self.recorder.samples.push(s);
         }
         self.recorder.samples.push(fleet);
@@ -137,6 +149,9 @@ impl Fleet<'_> {
                 istiod_unready_s: round3(c.counters.istiod_unready_ns as f64 / 1e9),
                 csr_orphaned: c.cert.stats().csr_orphaned,
                 csr_skipped_gone: c.cert.stats().csr_skipped_gone,
+                istiod_probe_failures: c
+                    .istiod
+                    .probe_failures_at(end, &crate::model::startup::probe(spec)),
             };
             clusters.push(ClusterFigures {
                 name: spec.name.clone(),
@@ -210,6 +225,7 @@ impl Fleet<'_> {
             istiod_unready_s: round3(clusters.iter().map(|c| c.figures.istiod_unready_s).sum()),
             csr_orphaned: sum(|f| f.csr_orphaned),
             csr_skipped_gone: sum(|f| f.csr_skipped_gone),
+            istiod_probe_failures: sum(|f| f.istiod_probe_failures),
         };
         Summary {
             scenario: self.sc.name.clone(),
