@@ -168,6 +168,7 @@ pub fn on_webhook_done(
     let alive = s.is_current(pod) && s.pods[pod.slot as usize].phase == PodPhase::Creating;
     if !ok {
         f.cluster_mut(cluster).counters_mut().webhook_failures += 1;
+        super::journal::webhook_failed(f, now, cluster, workload);
     }
     let s = f.cluster_mut(cluster).objects_mut();
     let created = ok || spec.webhook.failure_policy == FailurePolicy::Ignore;
@@ -264,6 +265,8 @@ pub fn on_containers_started(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
         let ready_in = SimTime(startup.as_nanos().div_ceil(period) * period);
         s.set_phase(now, pod.slot, PodPhase::Warming);
         ctx.schedule_in(ready_in, Event::PodReady { cluster, pod });
+        let period = spec.istiod.readiness_period;
+        super::journal::istiod_starting(f, now, cluster, pod.slot, now + ready_in, period);
     } else if p.injected {
         start_agent(f, ctx, cluster, pod);
     } else {
@@ -363,6 +366,8 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
     };
     ctx.schedule_at(restart_at, Event::ContainerRestart { cluster, pod: next });
     f.check_health(now, cluster);
+    let probe = !matches!(kill_path(spec), ProxyKillPath::PostStartTimeout { .. });
+    super::journal::proxy_killed(f, now, cluster, pod.slot, probe, killed_at, restart_at);
 }
 
 /// CrashLoopBackOff is over: the container starts again (no image pull).
