@@ -238,3 +238,32 @@ pub fn render(stories: &[Story]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predicate::CompareOp;
+
+    #[test]
+    fn a_condition_reads_as_written() {
+        let p = Predicate::And(vec![
+            Predicate::Compare {
+                name: "crashloop_pods".into(),
+                index: 0,
+                op: CompareOp::Ge,
+                value: Value::Num(50.0),
+            },
+            Predicate::Not(Box::new(Predicate::Flag {
+                name: "paused".into(),
+                index: 1,
+            })),
+        ]);
+        assert_eq!(predicate_text(&p), "crashloop_pods >= 50 and not (paused)");
+    }
+
+    #[test]
+    fn times_read_as_hours_minutes_seconds() {
+        assert_eq!(at(SimTime::from_secs(1907)), "t=0:31:47");
+        assert_eq!(at(SimTime::from_secs(3 * 3600 + 5)), "t=3:00:05");
+    }
+}

@@ -522,3 +522,87 @@ pub fn sample_counters(f: &mut Fleet, ctx: &Context<Event>) {
     }
     f.journal_mut().counters.extend(out);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(serial: u32, phase: PodPhase) -> Pod {
+        let mut p = Pod::default_for_tests();
+        p.serial = serial;
+        p.workload = 1;
+        p.phase = phase;
+        p
+    }
+
+    /// A serial in the sample.
+    fn sampled_serial(cluster: u32) -> u32 {
+        (0..).find(|&s| trace::sampled(cluster, s)).unwrap()
+    }
+
+    #[test]
+    fn a_sampled_pod_gets_one_span_per_phase_and_a_reused_slot_starts_afresh() {
+        let s = sampled_serial(0);
+        let mut t = PhaseTrace::new(0);
+        let at = SimTime::from_secs;
+        t.note(at(1), 3, &pod(s, PodPhase::Creating), PodPhase::Creating);
+        t.note(at(2), 3, &pod(s, PodPhase::Pending), PodPhase::Pending);
+        t.note(
+            at(5),
+            3,
+            &pod(s, PodPhase::WaitingCert),
+            PodPhase::WaitingCert,
+        );
+        t.note(at(9), 3, &pod(s, PodPhase::Free), PodPhase::Free);
+        // The slot's next pod, not in the sample: nothing more.
+        let other = (s + 1..).find(|&x| !trace::sampled(0, x)).unwrap();
+        t.note(
+            at(10),
+            3,
+            &pod(other, PodPhase::Creating),
+            PodPhase::Creating,
+        );
+        t.note(at(11), 3, &pod(other, PodPhase::Pending), PodPhase::Pending);
+        let spans = t.finish(at(20));
+        let got: Vec<(&str, u64, u64)> = spans
+            .iter()
+            .map(|x| {
+                (
+                    x.phase,
+                    x.start.as_nanos() / 1_000_000_000,
+                    x.end.as_nanos() / 1_000_000_000,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("injecting", 1, 2),
+                ("pending", 2, 5),
+                ("waiting for cert", 5, 9)
+            ]
+        );
+    }
+
+    #[test]
+    fn open_spans_close_at_the_end_and_the_sample_is_capped() {
+        let mut t = PhaseTrace::new(1);
+        let sampled: Vec<u32> = (0..)
+            .filter(|&s| trace::sampled(1, s))
+            .take(trace::MAX_PODS_PER_CLUSTER + 5)
+            .collect();
+        for (slot, &s) in sampled.iter().enumerate() {
+            t.note(
+                SimTime::from_secs(1),
+                slot as u32,
+                &pod(s, PodPhase::Creating),
+                PodPhase::Creating,
+            );
+        }
+        let spans = t.finish(SimTime::from_secs(7));
+        assert_eq!(spans.len(), trace::MAX_PODS_PER_CLUSTER);
+        assert!(spans
+            .iter()
+            .all(|s| s.phase == "injecting" && s.end == SimTime::from_secs(7)));
+    }
+}

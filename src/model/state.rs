@@ -84,6 +84,12 @@ pub struct Pod {
 }
 
 impl Pod {
+    /// An unused slot's pod (for tests elsewhere in the model).
+    #[cfg(test)]
+    pub fn default_for_tests() -> Pod {
+        Pod::free()
+    }
+
     fn free() -> Pod {
         Pod {
             gen: 0,
