@@ -143,7 +143,7 @@ pub fn explain(sc: &Scenario, s: &Summary, j: &Journal, rec: &Recorder) -> Vec<S
                 continue;
             }
             let when = match &iv.trigger {
-                Trigger::At(_) => "at its set time".to_string(),
+                Trigger::At(t) => format!("set for {}", at(*t)),
                 Trigger::When(p) => format!("when {}", predicate_text(p)),
             };
             lines.push(format!(
