@@ -24,8 +24,10 @@
 
 pub mod certs;
 pub mod event;
+pub mod explain;
 pub mod fleet;
 pub mod istiod;
+pub mod journal;
 pub mod nodes;
 pub mod objects;
 pub mod pacing;
@@ -54,6 +56,7 @@ impl Model for Fleet<'_> {
             Event::Ca(e) => self.handle_ca(e, ctx),
             Event::Sample => {
                 self.take_sample(now);
+                journal::sample_counters(self, ctx);
                 rollout::on_sample(self, ctx);
                 let sc = self.scenario();
                 let next = now + sc.sample_interval;
@@ -136,12 +139,28 @@ pub struct RunOutput {
     pub recorder: Recorder,
     /// Cluster names in order (for the CSV).
     pub cluster_names: Vec<String>,
+    /// Milestones, and the records `--events` and `--trace` asked for.
+    pub journal: journal::Journal,
+    /// Traced pod phase spans per cluster (`--trace`; else empty).
+    pub spans: Vec<Vec<journal::RawSpan>>,
 }
 
 /// Runs a scenario with a seed: a pure function of its inputs (but for `wall_s`).
 pub fn run(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
+    run_recording(sc, seed, scenario_hash, journal::Recording::default())
+}
+
+/// [`run`], also keeping the records of `--events` and `--trace` that `rec` asks for
+/// (they change nothing in the run: same events, same trace hash).
+pub fn run_recording(
+    sc: &Scenario,
+    seed: u64,
+    scenario_hash: &str,
+    rec: journal::Recording,
+) -> RunOutput {
     let started = Instant::now();
-    let fleet = Fleet::new(sc, seed);
+    let mut fleet = Fleet::new(sc, seed);
+    fleet.set_recording(rec);
     let mut sim = Simulation::new(fleet);
     sim.init(|fleet, ctx| fleet.start(ctx));
     let report = sim.run(Limits {
@@ -152,10 +171,19 @@ pub fn run(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
     let wall_s = started.elapsed().as_secs_f64();
     let summary = sim.model.summarize(&report, seed, scenario_hash, wall_s);
     let cluster_names = sc.clusters.iter().map(|c| c.name.clone()).collect();
+    let end = SimTime::from_secs_f64(summary.sim_end_s).min(sc.horizon);
+    let spans = sim
+        .model
+        .clusters_mut()
+        .iter_mut()
+        .map(|c| c.objects_mut().take_phase_spans(end))
+        .collect();
     RunOutput {
         summary,
         recorder: sim.model.take_recorder(),
         cluster_names,
+        journal: sim.model.take_journal(),
+        spans,
     }
 }
 

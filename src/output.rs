@@ -23,6 +23,9 @@
 //!   command writes (and the marker [`SET_MARKER`]); a folder with other files in it is
 //!   refused, so `--out .` or `--out ~` never throws a directory away.
 
+pub mod events;
+pub mod trace;
+
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

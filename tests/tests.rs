@@ -11,6 +11,7 @@ mod ca;
 mod calibrate;
 mod conventions;
 mod deploy;
+mod explain;
 mod fit;
 mod fleet;
 mod hardening;

@@ -52,9 +52,17 @@ pub struct RunArgs {
     /// see docs/outputs.md).
     #[arg(long, value_name = "FILE")]
     pub openmetrics: Option<PathBuf>,
-    /// Wall-clock time of simulated time 0 in `--openmetrics` (RFC 3339, e.g.
-    /// 2026-03-01T02:00:00Z); default 2026-01-01T00:00:00Z.
-    #[arg(long, value_name = "RFC3339", requires = "openmetrics", value_parser = parse_start)]
+    /// Also write Kubernetes events and istio-agent log lines, one JSON object a line,
+    /// to FILE (sampled as the kube event recorder does; see docs/outputs.md).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Also write a Chrome Trace Event JSON file (Perfetto, chrome://tracing): phase
+    /// spans of a sample of pods and counter tracks per cluster.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Wall-clock time of simulated time 0 in `--openmetrics` and `--events` (RFC 3339,
+    /// e.g. 2026-03-01T02:00:00Z); default 2026-01-01T00:00:00Z.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_start)]
     pub start: Option<f64>,
     /// Scenario overrides.
     #[command(flatten)]
@@ -140,6 +148,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &args.openmetrics {
         check_output_file("--openmetrics", p)?;
     }
+    if let Some(p) = &args.events {
+        check_output_file("--events", p)?;
+    }
+    if let Some(p) = &args.trace {
+        check_output_file("--trace", p)?;
+    }
+    if args.start.is_some() && args.openmetrics.is_none() && args.events.is_none() {
+        anyhow::bail!("--start needs --openmetrics or --events");
+    }
     let doc = load_scenario(args.scenario.as_deref(), &args.set)?;
     let sc = &doc.scenario;
     let seed = args.seed.unwrap_or(sc.seed);
@@ -158,14 +175,31 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         eprintln!("{header}");
     }
-    let result = model::run(sc, seed, &doc.hash);
+    let recording = model::journal::Recording {
+        events: args.events.is_some(),
+        trace: args.trace.is_some(),
+    };
+    let result = model::run_recording(sc, seed, &doc.hash, recording);
     let mut files = write_outputs(set, &doc, &result)?;
+    let start = match args.start {
+        Some(t) => t,
+        None => {
+            parse_start(crate::report::openmetrics::DEFAULT_START).map_err(anyhow::Error::msg)?
+        }
+    };
+    if let Some(path) = &args.events {
+        let (text, _) = events_text(sc, &result, start);
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        files.push(path.display().to_string());
+    }
+    if let Some(path) = &args.trace {
+        let text = trace_text(sc, &result);
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        files.push(path.display().to_string());
+    }
     if let Some(path) = &args.openmetrics {
-        let start = match args.start {
-            Some(t) => t,
-            None => parse_start(crate::report::openmetrics::DEFAULT_START)
-                .map_err(anyhow::Error::msg)?,
-        };
         let summary = serde_json::to_value(&result.summary).context("summary as JSON")?;
         let csv = result.recorder.to_csv(&result.cluster_names);
         // Per-cluster series for the clusters that did not come through cleanly.
@@ -187,6 +221,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Format::Json => stdout.write_all(result.summary.to_json().as_bytes())?,
         Format::Text => {
             write!(stdout, "{}", render_text(&result.summary, sc.horizon))?;
+            let stories =
+                model::explain::explain(sc, &result.summary, &result.journal, &result.recorder);
+            write!(stdout, "{}", model::explain::render(&stories))?;
             writeln!(
                 stdout,
                 "replay: {}",
@@ -196,6 +233,56 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The names `--events` and `--trace` give clusters, workloads and node groups.
+pub fn record_names(sc: &crate::scenario::Scenario) -> crate::output::events::Names {
+    crate::output::events::Names {
+        clusters: sc.clusters.iter().map(|c| c.name.clone()).collect(),
+        workloads: sc
+            .clusters
+            .iter()
+            .map(|c| {
+                std::iter::once("istiod".to_string())
+                    .chain(c.workloads.iter().map(|w| w.name.clone()))
+                    .collect()
+            })
+            .collect(),
+        node_groups: sc
+            .clusters
+            .iter()
+            .map(|c| c.node_groups.iter().map(|g| g.name.clone()).collect())
+            .collect(),
+    }
+}
+
+/// The `--events` file of a run recorded with events; `start`: Unix seconds of time 0.
+pub fn events_text(
+    sc: &crate::scenario::Scenario,
+    r: &RunOutput,
+    start: f64,
+) -> (String, crate::output::events::Rendered) {
+    crate::output::events::render(r.journal.events.records(), &record_names(sc), start)
+}
+
+/// The `--trace` file of a run recorded with a trace.
+pub fn trace_text(sc: &crate::scenario::Scenario, r: &RunOutput) -> String {
+    use crate::output::{events, trace};
+    let names = record_names(sc);
+    let mut spans = Vec::new();
+    for (c, list) in r.spans.iter().enumerate() {
+        for s in list {
+            spans.push(trace::Span {
+                cluster: c as u32,
+                pod: s.pod.serial,
+                pod_name: events::pod_name(&names, c as u32, s.pod),
+                phase: s.phase,
+                start_ns: s.start.as_nanos(),
+                end_ns: s.end.as_nanos(),
+            });
+        }
+    }
+    trace::render(&names.clusters, &spans, &r.journal.counters)
 }
 
 /// Renders every output, writes them into the set's staging folder and puts the set in

@@ -53,6 +53,7 @@ pub fn on_csr_attempt(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod
     match c.istiod_mut().pick().map(|r| r.slot()) {
         None => {
             c.counters_mut().csr_no_istiod += 1;
+            super::journal::no_istiod(f, ctx.now(), cluster);
             agent_error(f, ctx, cluster, pod);
         }
         Some(replica) => {
@@ -76,6 +77,7 @@ pub fn on_flow_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: 
         pods::on_certificate(f, ctx, cluster, pod);
     } else {
         c.counters_mut().csr_timeouts += 1;
+        super::journal::csr_timeout(f, now, cluster);
         agent_error(f, ctx, cluster, pod);
     }
 }
@@ -91,6 +93,7 @@ fn agent_error(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
     p.agent_failures += 1;
     let failures = p.agent_failures;
     let wait = c.agents_mut().retry_wait(&spec.agent, failures);
+    super::journal::agent_retry(f, now, cluster, pod.slot, failures, wait);
     ctx.schedule_in(wait.max(SimTime(1)), Event::CsrAttempt { cluster, pod });
 }
 

@@ -27,6 +27,7 @@ use crate::scenario::{ClusterSpec, Scenario};
 use super::certs::Agents;
 use super::event::Event;
 use super::istiod::Istiod;
+use super::journal::{Journal, Recording};
 use super::nodes::NodeUpgrade;
 use super::pacing::{AimdWindow, Pacer};
 use super::ra::CertPath;
@@ -221,6 +222,8 @@ pub struct Fleet<'s> {
     /// Start of the end window (the last 10 % of the horizon).
     window_start: SimTime,
     outcomes: Vec<CaOutcome>,
+    /// Milestones, and the records of `--events` and `--trace`.
+    journal: Journal,
 }
 
 impl<'s> Fleet<'s> {
@@ -340,6 +343,33 @@ impl<'s> Fleet<'s> {
             }
         }
         self.outcomes = out;
+    }
+
+    /// Turns on the records of `--events` and `--trace` (before the run starts).
+    pub fn set_recording(&mut self, rec: Recording) {
+        self.journal = Journal::new(self.clusters.len(), rec);
+        if rec.trace {
+            for c in &mut self.clusters {
+                let i = c.index;
+                c.objects.trace_phases(i);
+            }
+        }
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The journal, to add to.
+    #[inline]
+    pub fn journal_mut(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
+    /// The journal, taken out (at the end of a run).
+    pub fn take_journal(&mut self) -> Journal {
+        std::mem::take(&mut self.journal)
     }
 
     /// The recorder, emptied (at the end of a run).

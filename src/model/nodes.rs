@@ -231,6 +231,8 @@ pub fn on_drain_tick(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node
         let ready = p.phase == PodPhase::Ready;
         if !s.workloads[p.workload as usize].eviction_allowed(ready) {
             retry_at = retry_at.min(now + spec.kubernetes.eviction_retry);
+            let w = p.workload;
+            super::journal::eviction_refused(f, now, cluster, node, w);
             continue;
         }
         if let Err(at) = c.pacer_mut().take(now) {
@@ -289,6 +291,8 @@ pub fn on_drain_deadline(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, 
         return;
     }
     // PodEvictionFailure: the update stops; nodes still draining are uncordoned.
+    super::journal::drain_failed(f, ctx.now(), cluster, node);
+    let c = f.cluster_mut(cluster);
     let s = c.objects_mut();
     for i in 0..s.nodes.len() {
         if s.nodes[i].state == NodeState::Draining {

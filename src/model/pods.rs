@@ -168,6 +168,7 @@ pub fn on_webhook_done(
     let alive = s.is_current(pod) && s.pods[pod.slot as usize].phase == PodPhase::Creating;
     if !ok {
         f.cluster_mut(cluster).counters_mut().webhook_failures += 1;
+        super::journal::webhook_failed(f, now, cluster, workload);
     }
     let s = f.cluster_mut(cluster).objects_mut();
     let created = ok || spec.webhook.failure_policy == FailurePolicy::Ignore;
@@ -360,6 +361,8 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
     };
     ctx.schedule_at(restart_at, Event::ContainerRestart { cluster, pod: next });
     f.check_health(now, cluster);
+    let probe = !matches!(kill_path(spec), ProxyKillPath::PostStartTimeout { .. });
+    super::journal::proxy_killed(f, now, cluster, pod.slot, probe, killed_at, restart_at);
 }
 
 /// CrashLoopBackOff is over: the container starts again (no image pull).

@@ -1005,9 +1005,13 @@ fn route_signer_outputs(
             SignerOutput::Signed { wasted: true, .. } => {
                 f.cluster_mut(cluster).cert_mut().stats.csr_wasted_signings += 1
             }
-            SignerOutput::Signed { wasted: false, .. }
-            | SignerOutput::Event { .. }
-            | SignerOutput::LeaderElectionLost => {}
+            SignerOutput::Event {
+                key,
+                warning,
+                reason,
+                message,
+            } => super::journal::csr_event(f, now, cluster, key, warning, reason, message),
+            SignerOutput::Signed { wasted: false, .. } | SignerOutput::LeaderElectionLost => {}
         }
     }
 }

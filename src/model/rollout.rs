@@ -264,6 +264,7 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
         return;
     }
     f.rollout_mut().fired[index as usize] = true;
+    super::journal::intervention_fired(f, ctx.now(), index);
     let iv = &f.scenario().interventions[index as usize];
     match &iv.action {
         Action::ScaleIstiod { replicas } => {

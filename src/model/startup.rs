@@ -145,11 +145,12 @@ pub fn on_list_failed(
 pub fn on_ready(f: &mut Fleet, cluster: u32, pod: PodRef, now: SimTime) {
     let probe = probe(f.spec(cluster));
     let ist = f.cluster_mut(cluster).istiod_mut();
-    let failed = ist
-        .starting_mut(pod.slot, pod.gen)
-        .map(|r| probe.failures_until(r.started, now).saturating_sub(1));
-    if let Some(n) = failed {
+    let started = ist.starting_mut(pod.slot, pod.gen).map(|r| r.started);
+    if let Some(started) = started {
+        let n = probe.failures_until(started, now).saturating_sub(1);
         ist.note_probe_failures(n);
+        // The kubelet's Unhealthy events of this start, now that its end is known.
+        super::journal::istiod_starting(f, started, cluster, pod.slot, now, probe.period);
     }
 }
 

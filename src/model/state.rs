@@ -79,9 +79,17 @@ pub struct Pod {
     pub agent_failures: u32,
     /// The kubelet's restart back-off of istio-proxy, once it has been killed.
     pub kubelet: Option<Box<crate::control::kubelet::RestartBackoff>>,
+    /// Pods the cluster created before this one (its name in `--events`/`--trace`).
+    pub serial: u32,
 }
 
 impl Pod {
+    /// An unused slot's pod (for tests elsewhere in the model).
+    #[cfg(test)]
+    pub fn default_for_tests() -> Pod {
+        Pod::free()
+    }
+
     fn free() -> Pod {
         Pod {
             gen: 0,
@@ -95,6 +103,7 @@ impl Pod {
             started_at: SimTime::ZERO,
             agent_failures: 0,
             kubelet: None,
+            serial: 0,
         }
     }
 
@@ -229,6 +238,10 @@ pub struct ClusterState {
     pub unscheduled: Vec<VecDeque<(u32, u32)>>,
     /// Counters, kept exact by `set_phase`.
     counts: PodCounts,
+    /// Pods created so far (the next pod's serial).
+    created: u32,
+    /// Phase spans of sampled pods, with `--trace`.
+    trace: Option<Box<super::journal::PhaseTrace>>,
 }
 
 impl ClusterState {
@@ -242,6 +255,8 @@ impl ClusterState {
             schedulable: vec![BTreeSet::new(); groups],
             unscheduled: vec![VecDeque::new(); groups + 1],
             counts: PodCounts::default(),
+            created: 0,
+            trace: None,
         }
     }
 
@@ -325,6 +340,8 @@ impl ClusterState {
         p.backoff_level = 0;
         p.agent_failures = 0;
         p.kubelet = None;
+        p.serial = self.created;
+        self.created = self.created.wrapping_add(1);
         self.workloads[workload as usize].active += 1;
         self.set_phase(now, slot, PodPhase::Creating);
         self.pod_ref(slot)
@@ -365,10 +382,30 @@ impl ClusterState {
             self.workloads[wl].active -= 1;
         }
         self.pods[slot as usize].phase = phase;
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.note(now, slot, &self.pods[slot as usize], phase);
+        }
         let is_crashloop = self.pods[slot as usize].crashlooping();
         if was_crashloop != is_crashloop {
             self.note_crashloop_change(now, if is_crashloop { 1 } else { -1 });
         }
+    }
+
+    /// Starts tracing the phases of a sample of pods (`--trace`).
+    pub fn trace_phases(&mut self, cluster: u32) {
+        let mut t = Box::new(super::journal::PhaseTrace::new(cluster));
+        for (slot, p) in self.pods.iter().enumerate() {
+            t.adopt(SimTime::ZERO, slot as u32, p);
+        }
+        self.trace = Some(t);
+    }
+
+    /// The traced phase spans, the open ones closed at `end` (empty without a trace).
+    pub fn take_phase_spans(&mut self, end: SimTime) -> Vec<super::journal::RawSpan> {
+        self.trace
+            .as_mut()
+            .map(|t| t.finish(end))
+            .unwrap_or_default()
     }
 
     /// Records a restart (which may make a pod count as crashlooping).

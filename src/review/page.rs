@@ -151,6 +151,22 @@ impl PageContext<'_> {
         page = self.cluster_table(page);
         files.push(("clusters.csv".into(), clusters_csv.into_bytes()));
 
+        // Why each affected cluster failed or stalled, as `fleetsim run` explains it.
+        let stories = crate::model::explain::explain(
+            sc,
+            &self.base.summary,
+            &self.base.journal,
+            &self.base.recorder,
+        );
+        if !stories.is_empty() {
+            page = page.section("What happened, as written");
+            let rows: Vec<Vec<String>> = stories
+                .iter()
+                .flat_map(|st| st.lines.iter().map(|l| vec![st.cluster.clone(), l.clone()]))
+                .collect();
+            page = page.table(&["cluster", "what happened"], &rows, &[]);
+        }
+
         page = page.section("Strategies compared");
         page = page.paragraph(&format!(
             "Each strategy ran on up to {} seeds ({}), the same seeds for every strategy. \

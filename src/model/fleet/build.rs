@@ -50,6 +50,7 @@ impl<'s> Fleet<'s> {
             recorder: Recorder::default(),
             window_start: SimTime(sc.horizon.as_nanos() / 10 * 9),
             outcomes: Vec::new(),
+            journal: super::Journal::new(sc.clusters.len(), Default::default()),
         }
     }
 
