@@ -52,6 +52,7 @@ impl Model for Fleet<'_> {
             Event::Ca(e) => self.handle_ca(e, ctx),
             Event::Sample => {
                 self.take_sample(now);
+                self.settle_samples();
                 rollout::on_sample(self, ctx);
                 let sc = self.scenario();
                 let next = now + sc.sample_interval;
@@ -132,9 +133,36 @@ pub struct RunOutput {
 }
 
 /// Runs a scenario with a seed: a pure function of its inputs (but for `wall_s`).
+/// Every sample is held in [`RunOutput::recorder`].
 pub fn run(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
+    run_with(sc, seed, scenario_hash, Recorder::default())
+}
+
+/// [`run`], keeping only the fleet rows of the time series (a sweep's or a check's run:
+/// the figures are the same, memory does not grow with clusters x samples).
+pub fn run_summary(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
+    run_with(sc, seed, scenario_hash, Recorder::fleet_only())
+}
+
+/// [`run`], writing `timeseries.csv` to `out` as samples are taken (the same bytes as
+/// [`Recorder::to_csv`] of a buffered run); the recorder returned holds the fleet rows.
+/// The error is the first write error.
+pub fn run_streaming(
+    sc: &Scenario,
+    seed: u64,
+    scenario_hash: &str,
+    out: Box<dyn std::io::Write + Send>,
+) -> std::io::Result<RunOutput> {
+    let names = sc.clusters.iter().map(|c| c.name.clone()).collect();
+    let mut r = run_with(sc, seed, scenario_hash, Recorder::streaming(out, names));
+    r.recorder.finish()?;
+    Ok(r)
+}
+
+fn run_with(sc: &Scenario, seed: u64, scenario_hash: &str, recorder: Recorder) -> RunOutput {
     let started = Instant::now();
-    let fleet = Fleet::new(sc, seed);
+    let mut fleet = Fleet::new(sc, seed);
+    fleet.set_recorder(recorder);
     let mut sim = Simulation::new(fleet);
     sim.init(|fleet, ctx| fleet.start(ctx));
     let report = sim.run(Limits {
