@@ -76,6 +76,8 @@ replicas = 2
 
 /// Runs the binary in `dir` to its end and returns its exit code, its standard error and
 /// its peak resident memory in bytes (`wait4`'s `ru_maxrss`, of this child alone).
+// The child is reaped by `wait4` (which reports its peak RSS), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn peak_rss(dir: &Path, args: &[&str]) -> (i32, String, u64) {
     let err = dir.join("stderr.txt");
     let child = Command::new(bin())
