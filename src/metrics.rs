@@ -56,50 +56,204 @@ pub struct Sample {
 pub const TIMESERIES_HEADER: &str = "time_s,cluster,pods_ready,pods_pending,pods_backoff,pods_desired,nodes_old,nodes_new,istiod_ready,ca_queue,ca_utilization,csr_in_flight,csr_failed_objects,pods_crashloop,apiserver_seats,apiserver_rejected,csr_pending,csr_approved,csr_issued";
 
 /// Collects samples as the run goes.
-#[derive(Debug, Clone, Default)]
+///
+/// Three modes: [`Recorder::default`] holds every sample (what [`to_csv`](Recorder::to_csv)
+/// renders); [`Recorder::streaming`] writes each cluster's row of `timeseries.csv` as the
+/// sample is taken and holds only the fleet rows (what the figures of a run need); and
+/// [`Recorder::fleet_only`] holds the fleet rows and drops the rest (a sweep's or a
+/// check's runs, whose time series nobody reads). The fleet rows are one per sample
+/// time, so a run's memory no longer grows with clusters x samples.
+#[derive(Default)]
 pub struct Recorder {
     /// Samples in time order; within a time, clusters in order then the fleet row.
+    /// Streaming or fleet-only: the fleet rows alone.
     pub samples: Vec<Sample>,
+    mode: Mode,
+    /// Samples already streamed or dropped (the fleet rows kept of them).
+    settled: usize,
+}
+
+#[derive(Default)]
+enum Mode {
+    #[default]
+    Buffer,
+    FleetOnly,
+    Stream(Box<Stream>),
+}
+
+/// The destination of a streaming recorder.
+struct Stream {
+    out: Box<dyn std::io::Write + Send>,
+    names: Vec<String>,
+    buf: String,
+    error: Option<std::io::Error>,
+}
+
+/// Rows are written out in pieces of about this size.
+const STREAM_CHUNK: usize = 1 << 16;
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.mode {
+            Mode::Buffer => "buffer",
+            Mode::FleetOnly => "fleet-only",
+            Mode::Stream(_) => "stream",
+        };
+        f.debug_struct("Recorder")
+            .field("samples", &self.samples.len())
+            .field("mode", &mode)
+            .finish()
+    }
+}
+
+impl Clone for Recorder {
+    /// The samples held; a streaming recorder's clone does not stream.
+    fn clone(&self) -> Recorder {
+        Recorder {
+            samples: self.samples.clone(),
+            mode: match self.mode {
+                Mode::Buffer => Mode::Buffer,
+                _ => Mode::FleetOnly,
+            },
+            settled: self.settled,
+        }
+    }
 }
 
 impl Recorder {
-    /// Renders `timeseries.csv`; `names` maps cluster indices to names.
+    /// A recorder that writes `timeseries.csv` to `out` as samples are taken (the header
+    /// now); `names` maps cluster indices to names. Write errors are kept for
+    /// [`finish`](Recorder::finish).
+    pub fn streaming(out: Box<dyn std::io::Write + Send>, names: Vec<String>) -> Recorder {
+        let mut buf = String::with_capacity(STREAM_CHUNK + 4096);
+        buf.push_str(TIMESERIES_HEADER);
+        buf.push('\n');
+        Recorder {
+            samples: Vec::new(),
+            mode: Mode::Stream(Box::new(Stream {
+                out,
+                names,
+                buf,
+                error: None,
+            })),
+            settled: 0,
+        }
+    }
+
+    /// A recorder that keeps the fleet rows only.
+    pub fn fleet_only() -> Recorder {
+        Recorder {
+            mode: Mode::FleetOnly,
+            ..Recorder::default()
+        }
+    }
+
+    /// Whether every sample is held (not streaming, not fleet-only).
+    pub fn holds_all(&self) -> bool {
+        matches!(self.mode, Mode::Buffer)
+    }
+
+    /// Settles the samples taken since the last call: streams them (streaming) and
+    /// drops all but the fleet rows (streaming, fleet-only). Nothing when buffering.
+    pub fn settle(&mut self) {
+        if matches!(self.mode, Mode::Buffer) {
+            return;
+        }
+        let mut keep = self.settled;
+        for i in self.settled..self.samples.len() {
+            let s = self.samples[i];
+            if let Mode::Stream(st) = &mut self.mode {
+                if st.error.is_none() {
+                    write_row(&mut st.buf, &s, &st.names);
+                }
+            }
+            if s.cluster.is_none() {
+                self.samples[keep] = s;
+                keep += 1;
+            }
+        }
+        self.samples.truncate(keep);
+        self.settled = keep;
+        if let Mode::Stream(st) = &mut self.mode {
+            if st.buf.len() >= STREAM_CHUNK {
+                st.write_out();
+            }
+        }
+    }
+
+    /// Ends a streaming recorder: settles what is left and flushes the destination.
+    /// The first write error of the run, if any.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        self.settle();
+        let Mode::Stream(mut st) = std::mem::replace(&mut self.mode, Mode::FleetOnly) else {
+            return Ok(());
+        };
+        st.write_out();
+        if st.error.is_none() {
+            if let Err(e) = st.out.flush() {
+                st.error = Some(e);
+            }
+        }
+        match st.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Renders `timeseries.csv`; `names` maps cluster indices to names. Of a streaming
+    /// or fleet-only recorder: the fleet rows only.
     pub fn to_csv(&self, names: &[String]) -> String {
-        use std::fmt::Write;
         let mut out = String::with_capacity(64 * (self.samples.len() + 1));
         out.push_str(TIMESERIES_HEADER);
         out.push('\n');
         for s in &self.samples {
-            let cluster = match s.cluster {
-                Some(i) => names[i as usize].as_str(),
-                None => "*",
-            };
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{},{},{:.4},{},{},{},{},{},{},{},{}",
-                fmt_num(s.time_s),
-                cluster,
-                s.pods_ready,
-                s.pods_pending,
-                s.pods_backoff,
-                s.pods_desired,
-                s.nodes_old,
-                s.nodes_new,
-                s.istiod_ready,
-                s.ca_queue,
-                s.ca_utilization,
-                s.csr_in_flight,
-                s.csr_failed_objects,
-                s.pods_crashloop,
-                s.apiserver_seats,
-                s.apiserver_rejected,
-                s.csr_pending,
-                s.csr_approved,
-                s.csr_issued,
-            );
+            write_row(&mut out, s, names);
         }
         out
     }
+}
+
+impl Stream {
+    fn write_out(&mut self) {
+        if self.error.is_none() {
+            if let Err(e) = self.out.write_all(self.buf.as_bytes()) {
+                self.error = Some(e);
+            }
+        }
+        self.buf.clear();
+    }
+}
+
+/// One row of `timeseries.csv`.
+fn write_row(out: &mut String, s: &Sample, names: &[String]) {
+    use std::fmt::Write;
+    let cluster = match s.cluster {
+        Some(i) => names[i as usize].as_str(),
+        None => "*",
+    };
+    let _ = writeln!(
+        out,
+        "{},{},{},{},{},{},{},{},{},{},{:.4},{},{},{},{},{},{},{},{}",
+        fmt_num(s.time_s),
+        cluster,
+        s.pods_ready,
+        s.pods_pending,
+        s.pods_backoff,
+        s.pods_desired,
+        s.nodes_old,
+        s.nodes_new,
+        s.istiod_ready,
+        s.ca_queue,
+        s.ca_utilization,
+        s.csr_in_flight,
+        s.csr_failed_objects,
+        s.pods_crashloop,
+        s.apiserver_seats,
+        s.apiserver_rejected,
+        s.csr_pending,
+        s.csr_approved,
+        s.csr_issued,
+    );
 }
 
 /// Formats a number without a trailing `.0` for whole values.

@@ -57,6 +57,7 @@ impl Model for Fleet<'_> {
             Event::Sample => {
                 self.take_sample(now);
                 journal::sample_counters(self, ctx);
+                self.settle_samples();
                 rollout::on_sample(self, ctx);
                 let sc = self.scenario();
                 let next = now + sc.sample_interval;
@@ -146,8 +147,15 @@ pub struct RunOutput {
 }
 
 /// Runs a scenario with a seed: a pure function of its inputs (but for `wall_s`).
+/// Every sample is held in [`RunOutput::recorder`].
 pub fn run(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
-    run_recording(sc, seed, scenario_hash, journal::Recording::default())
+    run_with(
+        sc,
+        seed,
+        scenario_hash,
+        Recorder::default(),
+        journal::Recording::default(),
+    )
 }
 
 /// [`run`], also keeping the records of `--events` and `--trace` that `rec` asks for
@@ -158,8 +166,48 @@ pub fn run_recording(
     scenario_hash: &str,
     rec: journal::Recording,
 ) -> RunOutput {
+    run_with(sc, seed, scenario_hash, Recorder::default(), rec)
+}
+
+/// [`run`], keeping only the fleet rows of the time series (a sweep's or a check's run:
+/// the figures are the same, memory does not grow with clusters x samples).
+pub fn run_summary(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
+    run_with(
+        sc,
+        seed,
+        scenario_hash,
+        Recorder::fleet_only(),
+        journal::Recording::default(),
+    )
+}
+
+/// [`run_recording`], writing `timeseries.csv` to `out` as samples are taken (the same
+/// bytes as [`Recorder::to_csv`] of a buffered run); the recorder returned holds the
+/// fleet rows. The error is the first write error.
+pub fn run_streaming(
+    sc: &Scenario,
+    seed: u64,
+    scenario_hash: &str,
+    out: Box<dyn std::io::Write + Send>,
+    rec: journal::Recording,
+) -> std::io::Result<RunOutput> {
+    let names = sc.clusters.iter().map(|c| c.name.clone()).collect();
+    let recorder = Recorder::streaming(out, names);
+    let mut r = run_with(sc, seed, scenario_hash, recorder, rec);
+    r.recorder.finish()?;
+    Ok(r)
+}
+
+fn run_with(
+    sc: &Scenario,
+    seed: u64,
+    scenario_hash: &str,
+    recorder: Recorder,
+    rec: journal::Recording,
+) -> RunOutput {
     let started = Instant::now();
     let mut fleet = Fleet::new(sc, seed);
+    fleet.set_recorder(recorder);
     fleet.set_recording(rec);
     let mut sim = Simulation::new(fleet);
     sim.init(|fleet, ctx| fleet.start(ctx));

@@ -566,7 +566,9 @@ pub fn build(input: &ReviewInput<'_>, pool: &rayon::ThreadPool) -> Result<Review
             .collect();
         let out: Vec<Summary> = pool.install(|| {
             jobs.par_iter()
-                .map(|&(c, seed)| model::run(&cands[c].scenario, seed, &cands[c].hash).summary)
+                .map(|&(c, seed)| {
+                    model::run_summary(&cands[c].scenario, seed, &cands[c].hash).summary
+                })
                 .collect()
         });
         runs_made += jobs.len() as u64;

@@ -60,6 +60,6 @@ pub use spec::{Point, RunId, Sweep};
 pub fn run_seeds(sc: &Scenario, scenario_hash: &str, seeds: &[u64]) -> Vec<Summary> {
     seeds
         .par_iter()
-        .map(|&seed| model::run(sc, seed, scenario_hash).summary)
+        .map(|&seed| model::run_summary(sc, seed, scenario_hash).summary)
         .collect()
 }

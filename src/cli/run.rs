@@ -165,8 +165,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| Path::new("output").join(&sc.name));
     // Everything that can be refused is refused before the run: the budget, the folder.
-    budget::check_run(&doc, sc, args.budget.max_memory, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let set = OutputSet::begin(&out_dir, &|n| RUN_FILES.contains(&n))?;
+    if args.openmetrics.is_some() {
+        budget::check_run_buffered(&doc, sc, args.budget.max_memory)
+    } else {
+        budget::check_run(&doc, sc, args.budget.max_memory, 1)
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut set = OutputSet::begin(&out_dir, &|n| RUN_FILES.contains(&n))?;
+    // The time series goes to the staging folder as it is sampled (issue 11 row 4).
+    let series = set
+        .create("timeseries.csv")
+        .with_context(|| format!("writing {}", set.final_path("timeseries.csv").display()))?;
     let header = format!("seed={seed} scenario={} hash={}", sc.name, doc.hash);
     if args.format == Format::Text {
         let mut out = std::io::stdout().lock();
@@ -179,8 +188,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         events: args.events.is_some(),
         trace: args.trace.is_some(),
     };
-    let result = model::run_recording(sc, seed, &doc.hash, recording);
-    let mut files = write_outputs(set, &doc, &result)?;
+    let series_path = set.staging().join("timeseries.csv");
+    let result = model::run_streaming(
+        sc,
+        seed,
+        &doc.hash,
+        Box::new(std::io::BufWriter::with_capacity(1 << 16, series)),
+        recording,
+    )
+    .with_context(|| format!("writing {}", set.final_path("timeseries.csv").display()))?;
+    let mut files = write_streamed_outputs(set, &doc, &result, &series_path)?;
     let start = match args.start {
         Some(t) => t,
         None => {
@@ -201,7 +218,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.openmetrics {
         let summary = serde_json::to_value(&result.summary).context("summary as JSON")?;
-        let csv = result.recorder.to_csv(&result.cluster_names);
+        let csv = std::fs::read_to_string(out_dir.join("timeseries.csv"))
+            .with_context(|| format!("reading {}", out_dir.join("timeseries.csv").display()))?;
         // Per-cluster series for the clusters that did not come through cleanly.
         let affected: Vec<String> = result
             .summary
@@ -221,8 +239,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Format::Json => stdout.write_all(result.summary.to_json().as_bytes())?,
         Format::Text => {
             write!(stdout, "{}", render_text(&result.summary, sc.horizon))?;
-            let stories =
-                model::explain::explain(sc, &result.summary, &result.journal, &result.recorder);
+            let stories = model::explain::explain(sc, &result.summary, &result.journal);
             write!(stdout, "{}", model::explain::render(&stories))?;
             writeln!(
                 stdout,
@@ -309,6 +326,121 @@ pub fn write_outputs(
     }
     let placed = set.commit()?;
     Ok(placed.iter().map(|p| p.display().to_string()).collect())
+}
+
+/// [`write_outputs`] for a run whose `timeseries.csv` was streamed to `series` (in the
+/// set's staging folder): syncs it, draws the timeline from the rows it needs (read
+/// back a line at a time: [`timeline_rows`]) and puts the set in place.
+pub fn write_streamed_outputs(
+    mut set: OutputSet,
+    doc: &ScenarioDocument,
+    r: &RunOutput,
+    series: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let final_series = set.final_path("timeseries.csv");
+    let synced = std::fs::File::open(series).and_then(|f| f.sync_all());
+    synced.with_context(|| format!("writing {}", final_series.display()))?;
+    let highlight = r.summary.affected_clusters();
+    let file = std::fs::File::open(series)
+        .with_context(|| format!("reading {}", final_series.display()))?;
+    let csv = timeline_rows(std::io::BufReader::new(file), &highlight)
+        .with_context(|| format!("reading {}", final_series.display()))?;
+    let chart =
+        review::run_timeline(&doc.scenario, &r.summary, &csv).context("drawing the timeline")?;
+    let svg = chart.to_svg().context("drawing the timeline")?;
+    let png = chart.to_png().context("drawing the timeline")?;
+    drop(csv);
+    let files: [(&str, Vec<u8>); 3] = [
+        ("summary.json", r.summary.to_json().into_bytes()),
+        ("timeline.svg", svg.into_bytes()),
+        ("timeline.png", png),
+    ];
+    for (name, bytes) in files {
+        set.write(name, &bytes)
+            .with_context(|| format!("writing {}", set.final_path(name).display()))?;
+    }
+    let mut placed = set.commit()?;
+    // In the order of RUN_FILES, as a buffered run lists them.
+    placed.sort_by_key(|p| {
+        RUN_FILES
+            .iter()
+            .position(|n| p.file_name().is_some_and(|f| f == *n))
+    });
+    Ok(placed.iter().map(|p| p.display().to_string()).collect())
+}
+
+/// At most this many sample times are drawn on a timeline: a longer series is thinned
+/// to every k-th sample time for the figure (the CSV keeps every row).
+pub const MAX_TIMELINE_SAMPLES: usize = 20_000;
+
+/// The rows of a streamed `timeseries.csv` the timeline needs, as CSV text: the header,
+/// the fleet rows and the rows of the `highlight`ed clusters (thinned to every k-th
+/// sample time when there are more than [`MAX_TIMELINE_SAMPLES`]), and of every other
+/// cluster its first row and the first at which its nodes changed (what the wave
+/// markers read). Memory: sample times + highlighted rows + 2 rows per cluster, not
+/// clusters x samples.
+pub fn timeline_rows(
+    input: impl std::io::BufRead,
+    highlight: &[String],
+) -> std::io::Result<String> {
+    use std::collections::HashMap;
+    let mut lines = input.lines();
+    let Some(header) = lines.next().transpose()? else {
+        return Ok(String::new());
+    };
+    let col = |name: &str| header.split(',').position(|h| h == name);
+    let (Some(c_cluster), Some(c_old), Some(c_new)) =
+        (col("cluster"), col("nodes_old"), col("nodes_new"))
+    else {
+        return Ok(format!("{header}\n"));
+    };
+    // Rows are grouped by sample time, each group ended by its fleet row; count them
+    // first to know the thinning step.
+    let mut rows: Vec<(usize, bool, String)> = Vec::new();
+    let mut first: HashMap<String, (String, String, bool)> = HashMap::new();
+    let mut time_index = 0usize;
+    for line in lines {
+        let line = line?;
+        let mut fields = line.split(',');
+        let field = |k: usize| line.split(',').nth(k).unwrap_or("").to_string();
+        let cluster = fields.nth(c_cluster).unwrap_or("");
+        if cluster == crate::report::figures::FLEET_TOTAL {
+            rows.push((time_index, true, line.clone()));
+            time_index += 1;
+            continue;
+        }
+        if highlight.iter().any(|h| h == cluster) {
+            rows.push((time_index, true, line.clone()));
+            continue;
+        }
+        let (old, new) = (field(c_old), field(c_new));
+        match first.get_mut(cluster) {
+            None => {
+                first.insert(cluster.to_string(), (old, new, false));
+                rows.push((time_index, false, line.clone()));
+            }
+            Some((o0, n0, changed)) if !*changed => {
+                let num = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+                if num(&old) < num(o0) || num(&new) > num(n0) {
+                    *changed = true;
+                    rows.push((time_index, false, line.clone()));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    let step = time_index.div_ceil(MAX_TIMELINE_SAMPLES).max(1);
+    let mut out =
+        String::with_capacity(header.len() + 1 + rows.iter().map(|r| r.2.len() + 1).sum::<usize>());
+    out.push_str(&header);
+    out.push('\n');
+    for (t, thinned, line) in rows {
+        if !thinned || t % step == 0 {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// Clusters that did not come through cleanly, worst first (at most 5): the ones a
@@ -417,4 +549,58 @@ pub fn render_text(s: &Summary, horizon: SimTime) -> String {
         out += &format!("{clean_count} other clusters came through cleanly\n");
     }
     out
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    /// Issue 11 row 4: the timeline drawn from the rows [`timeline_rows`] keeps is the
+    /// timeline drawn from the whole time series, byte for byte, from fewer rows.
+    #[test]
+    fn the_timeline_from_the_kept_rows_is_the_whole_series_timeline() {
+        let doc = scenario::load_str(DEFAULT_SCENARIO_FILE, DEFAULT_SCENARIO, &[]).unwrap();
+        let sc = &doc.scenario;
+        let r = model::run(sc, sc.seed, &doc.hash);
+        let csv = r.recorder.to_csv(&r.cluster_names);
+        let highlight = r.summary.affected_clusters();
+        assert!(
+            !highlight.is_empty(),
+            "the incident has an affected cluster"
+        );
+        let kept = timeline_rows(csv.as_bytes(), &highlight).unwrap();
+        assert!(
+            kept.len() < csv.len() / 2,
+            "{} of {}",
+            kept.len(),
+            csv.len()
+        );
+        let draw = |text: &str| {
+            review::run_timeline(sc, &r.summary, text)
+                .unwrap()
+                .to_svg()
+                .unwrap()
+        };
+        assert_eq!(draw(&kept), draw(&csv));
+        assert_eq!(
+            review::wave_starts(sc, &r.summary, &kept),
+            review::wave_starts(sc, &r.summary, &csv)
+        );
+    }
+
+    /// A series longer than [`MAX_TIMELINE_SAMPLES`] is thinned to every k-th sample
+    /// time for the figure; each cluster's first row stays.
+    #[test]
+    fn a_long_series_is_thinned_for_the_timeline() {
+        let mut csv = String::from(crate::metrics::TIMESERIES_HEADER);
+        csv.push('\n');
+        for t in 0..50_000 {
+            csv.push_str(&format!("{t},a,1,0,0,1,1,0,1,0,0.0000,0,0,0\n"));
+            csv.push_str(&format!("{t},*,1,0,0,1,1,0,1,0,0.0000,0,0,0\n"));
+        }
+        let kept = timeline_rows(csv.as_bytes(), &[]).unwrap();
+        let fleet = kept.lines().filter(|l| l.contains(",*,")).count();
+        assert_eq!(fleet, 50_000usize.div_ceil(3));
+        assert_eq!(kept.lines().filter(|l| l.contains(",a,")).count(), 1);
+    }
 }

@@ -63,7 +63,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     for p in sw.points() {
         crate::budget::check_run(
             &doc,
-            p.scenario,
+            &p.scenario(),
             args.budget.max_memory,
             pool.current_num_threads() as u64,
         )

@@ -7,7 +7,7 @@
 
 use crate::duration::format_duration;
 use crate::engine::SimTime;
-use crate::metrics::{Recorder, Summary};
+use crate::metrics::Summary;
 use crate::predicate::{Predicate, Value};
 use crate::scenario::{Action, Scenario, Trigger};
 
@@ -78,7 +78,7 @@ fn action_text(a: &Action) -> String {
 
 /// The stories of the clusters that did not come through cleanly (the summary's
 /// affected clusters, worst first).
-pub fn explain(sc: &Scenario, s: &Summary, j: &Journal, rec: &Recorder) -> Vec<Story> {
+pub fn explain(sc: &Scenario, s: &Summary, j: &Journal) -> Vec<Story> {
     let mut out = Vec::new();
     for name in s.affected_clusters() {
         let Some(ci) = s.clusters.iter().position(|c| c.name == name) else {
@@ -185,21 +185,8 @@ pub fn explain(sc: &Scenario, s: &Summary, j: &Journal, rec: &Recorder) -> Vec<S
         }
         chain.sort_by_key(|c| c.0);
         let mut text: Vec<String> = chain.into_iter().map(|c| c.1).collect();
-        let peak = rec
-            .samples
-            .iter()
-            .filter(|x| x.cluster == Some(ci as u32))
-            .max_by(|a, b| {
-                a.pods_crashloop
-                    .cmp(&b.pods_crashloop)
-                    .then(b.time_s.total_cmp(&a.time_s))
-            });
-        if let Some(p) = peak.filter(|p| p.pods_crashloop > 0) {
-            text.push(format!(
-                "crashloop peak {} pods at {}",
-                p.pods_crashloop,
-                at_s(p.time_s)
-            ));
+        if let Some((n, t)) = m.crashloop_sample_peak {
+            text.push(format!("crashloop peak {n} pods at {}", at(t)));
         }
         text.push(format!(
             "lowest ready {:.1} %",

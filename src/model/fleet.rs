@@ -376,4 +376,15 @@ impl<'s> Fleet<'s> {
     pub fn take_recorder(&mut self) -> Recorder {
         std::mem::take(&mut self.recorder)
     }
+
+    /// Replaces the recorder (before the run: to stream the time series, or keep only
+    /// the fleet rows).
+    pub fn set_recorder(&mut self, recorder: Recorder) {
+        self.recorder = recorder;
+    }
+
+    /// Streams or drops the samples just taken (see [`Recorder::settle`]).
+    pub fn settle_samples(&mut self) {
+        self.recorder.settle();
+    }
 }

@@ -69,6 +69,9 @@ pub struct Milestones {
     pub drain_failure: Option<DrainFailure>,
     /// Evictions a PDB refused, per node and workload.
     pub refusals: Vec<Refusals>,
+    /// The highest sampled count of crashlooping pods and the first sample time with it
+    /// (kept here because a streamed run does not hold the clusters' samples).
+    pub crashloop_sample_peak: Option<(u32, SimTime)>,
 }
 
 /// Evictions of one workload's pods from one node that its PDB refused.

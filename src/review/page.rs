@@ -152,12 +152,7 @@ impl PageContext<'_> {
         files.push(("clusters.csv".into(), clusters_csv.into_bytes()));
 
         // Why each affected cluster failed or stalled, as `fleetsim run` explains it.
-        let stories = crate::model::explain::explain(
-            sc,
-            &self.base.summary,
-            &self.base.journal,
-            &self.base.recorder,
-        );
+        let stories = crate::model::explain::explain(sc, &self.base.summary, &self.base.journal);
         if !stories.is_empty() {
             page = page.section("What happened, as written");
             let rows: Vec<Vec<String>> = stories

@@ -50,13 +50,6 @@ pub const MAX_SAMPLES: u64 = 1_000_000;
 /// The memory budget of one run unless `[scenario] max_memory` or `--max-memory` says
 /// otherwise: 4 GiB (the estimate is in `src/budget.rs`).
 pub const DEFAULT_MAX_MEMORY: u64 = 4 << 30;
-/// Cluster specifications a sweep's grid may hold (points x clusters): every point's
-/// scenario is built up front and held while the sweep runs, at about
-/// [`GRID_CLUSTER_BYTES`] per cluster, so this keeps them under ~2 GiB.
-pub const MAX_GRID_CLUSTERS: u64 = 2_000_000;
-/// Memory of one cluster's specification in a built scenario, rounded up (measured:
-/// 50 points x 10 000 clusters of 3 pods held 325 MiB, 0.65 KiB per cluster).
-pub const GRID_CLUSTER_BYTES: u64 = 1 << 10;
 /// The event budget `max_events`.
 pub const MAX_EVENTS: u64 = 10_000_000_000;
 /// Length of a name (CA, cluster, node group, workload, intervention, scenario).

@@ -14,7 +14,6 @@
 use crate::predicate::{CompareOp, Predicate};
 
 use super::overrides::Override;
-use super::types::Scenario;
 
 /// Seeds per point when `[sweep] seeds` is absent.
 pub const DEFAULT_SEEDS: u64 = 20;
@@ -110,10 +109,10 @@ pub struct GridPoint {
     /// The value label of each axis at this point.
     pub labels: Vec<String>,
     /// The overrides that make this point, in grid order (a strategy contributes its
-    /// bundle; later keys win where paths repeat).
+    /// bundle; later keys win where paths repeat). The point's scenario was built and
+    /// validated at load, then dropped: a sweep builds it again when the point runs, so
+    /// its memory does not grow with points x clusters.
     pub overrides: Vec<Override>,
-    /// The scenario at this point.
-    pub scenario: Scenario,
 }
 
 /// A value as written in a CSV cell: strings bare, anything else as TOML.

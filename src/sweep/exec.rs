@@ -172,29 +172,38 @@ pub fn execute<E>(
     let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(u64, RunResult)>();
 
-    let worker = |tx: &mpsc::Sender<(u64, RunResult)>| loop {
-        let pos = {
-            let mut c = cursor.lock().expect("cursor lock");
-            while c.0 < runs.count && c.0 >= c.1 + window && !stop.load(Ordering::Relaxed) {
-                c = room.wait(c).expect("cursor lock");
+    let worker = |tx: &mpsc::Sender<(u64, RunResult)>| {
+        // The scenario of the point this worker ran last: consecutive runs are mostly of
+        // one point, and one scenario per thread is all a sweep holds.
+        let mut built: Option<(usize, crate::scenario::Scenario)> = None;
+        loop {
+            let pos = {
+                let mut c = cursor.lock().expect("cursor lock");
+                while c.0 < runs.count && c.0 >= c.1 + window && !stop.load(Ordering::Relaxed) {
+                    c = room.wait(c).expect("cursor lock");
+                }
+                if c.0 >= runs.count || stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                c.0 += 1;
+                c.0 - 1
+            };
+            let id = sweep.run_id(runs.index(pos));
+            let point = &sweep.points()[id.point];
+            if built.as_ref().map(|b| b.0) != Some(id.point) {
+                built = Some((id.point, point.scenario()));
             }
-            if c.0 >= runs.count || stop.load(Ordering::Relaxed) {
+            let sc = &built.as_ref().expect("just built").1;
+            let out = model::run_summary(sc, id.seed, &point.scenario_hash);
+            let failed = out.summary.fails(sweep.failure);
+            let result = RunResult {
+                id,
+                failed,
+                summary: out.summary,
+            };
+            if tx.send((pos, result)).is_err() {
                 return;
             }
-            c.0 += 1;
-            c.0 - 1
-        };
-        let id = sweep.run_id(runs.index(pos));
-        let point = &sweep.points()[id.point];
-        let out = model::run(point.scenario, id.seed, &point.scenario_hash);
-        let failed = out.summary.fails(sweep.failure);
-        let result = RunResult {
-            id,
-            failed,
-            summary: out.summary,
-        };
-        if tx.send((pos, result)).is_err() {
-            return;
         }
     };
 

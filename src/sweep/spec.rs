@@ -15,7 +15,8 @@ use crate::scenario::{
     MAX_SEEDS,
 };
 
-/// One grid point: its values, the validated scenario they give and its hash.
+/// One grid point: its values and its hash; [`scenario`](Point::scenario) builds the
+/// validated scenario they give (held by no one between runs: flat memory).
 #[derive(Debug, Clone)]
 pub struct Point<'d> {
     /// Point index (0-based, in grid order).
@@ -24,11 +25,21 @@ pub struct Point<'d> {
     pub labels: &'d [String],
     /// The overrides that make this point, in grid order.
     pub overrides: &'d [Override],
-    /// The scenario at this point.
-    pub scenario: &'d Scenario,
+    /// The document the point's overrides apply to.
+    doc: &'d ScenarioDocument,
     /// Hash of the resolved document at this point (what `fleetsim run` with the same
     /// `--set`s prints).
     pub scenario_hash: String,
+}
+
+impl Point<'_> {
+    /// The scenario at this point, built from the document and the point's overrides
+    /// (validated when the document was loaded).
+    pub fn scenario(&self) -> Scenario {
+        self.doc
+            .scenario_with(self.overrides)
+            .expect("grid points are validated at load")
+    }
 }
 
 /// Which run an index is.
@@ -120,7 +131,7 @@ impl<'d> Sweep<'d> {
                     index: p.index,
                     labels: &p.labels,
                     overrides: &p.overrides,
-                    scenario: &p.scenario,
+                    doc,
                     scenario_hash: doc.hash_with(&p.overrides)?,
                 })
             })

@@ -48,7 +48,7 @@ fn points_are_the_grid_product_in_declaration_order() {
             crate::scenario::Override::parse("ca.pca.rate_limit_per_s=3").unwrap(),
         ])
         .unwrap();
-    assert_eq!(*p.scenario, expected.scenario);
+    assert_eq!(p.scenario(), expected.scenario);
     assert_eq!(p.scenario_hash, expected.hash);
     // Common random numbers: the same seeds at every point.
     assert_eq!(

@@ -82,6 +82,10 @@ impl Fleet<'_> {
                 csr_approved: objs.approved,
                 csr_issued: objs.issued,
             };
+            let m = &mut self.journal.milestones[i];
+            if s.pods_crashloop > m.crashloop_sample_peak.map_or(0, |p| p.0) {
+                m.crashloop_sample_peak = Some((s.pods_crashloop, now));
+            }
             if now > SimTime::ZERO && s.istiod_ready == 0 {
                 c.counters.istiod_unready_ns += self.sc.sample_interval.as_nanos();
             }
