@@ -617,7 +617,7 @@ fn ns_as_f64(dur_ns: i128) -> f64 {
 #[inline(always)]
 fn round_to_ss(x: f64) -> Ss {
     const EXACT: f64 = (1u64 << 52) as f64;
-    if !(x.abs() < EXACT) {
+    if x.is_nan() || x.abs() >= EXACT {
         return x as Ss;
     }
     let i = x as Ss;
