@@ -596,7 +596,39 @@ type Ss = i64;
 /// `SeatsTimesDuration`: seats x duration in SeatSeconds units (signed).
 #[inline]
 fn seats_times(seats: f64, dur_ns: i128) -> Ss {
-    (seats * dur_ns as f64 / 10.0).round() as Ss
+    round_to_ss(seats * ns_as_f64(dur_ns) / 10.0)
+}
+
+/// `dur_ns as f64`, through `i64` when it fits: both conversions round the same
+/// integer to the nearest double (ties to even), so the result is identical, but the
+/// `i128` one is a slow library call (`__floattidf`).
+#[inline(always)]
+fn ns_as_f64(dur_ns: i128) -> f64 {
+    match i64::try_from(dur_ns) {
+        Ok(d) => d as f64,
+        Err(_) => dur_ns as f64,
+    }
+}
+
+/// `x.round() as Ss` (half away from zero, saturating, NaN -> 0) without the libm call
+/// `round` (no SSE4.1 in the baseline target). Below 2^52 in magnitude, `x as i64`
+/// truncates exactly and `x - trunc(x)` is exact, so comparing the fraction with 0.5
+/// rounds exactly as `round`; from 2^52 on every double is an integer already.
+#[inline(always)]
+fn round_to_ss(x: f64) -> Ss {
+    const EXACT: f64 = (1u64 << 52) as f64;
+    if x.is_nan() || x.abs() >= EXACT {
+        return x as Ss;
+    }
+    let i = x as Ss;
+    let frac = x - i as f64;
+    if frac >= 0.5 {
+        i + 1
+    } else if frac <= -0.5 {
+        i - 1
+    } else {
+        i
+    }
 }
 
 /// `estimatedServiceDuration` of the queueset (3 ms).
@@ -865,6 +897,17 @@ struct Timer {
     additional: SimTime,
 }
 
+/// What [`ApiServer::classify`] reads of a request besides its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FlowKey {
+    verb: Verb,
+    resource: Resource,
+    namespace: Option<u64>,
+}
+
+/// Request kinds whose flow one client remembers.
+const FLOWS_PER_CLIENT: usize = 16;
+
 /// One flow: the level and the hash that deals its hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
@@ -887,6 +930,8 @@ pub struct ApiServer {
     nominal_sum: u32,
     levels: Vec<LevelState>,
     clients: Vec<ClientInfo>,
+    /// Per client, the flows of the request kinds it sent (see `classify_cached`).
+    flows: Vec<Vec<(FlowKey, Flow)>>,
     reqs: Vec<Req>,
     free: Vec<u32>,
     timers: BinaryHeap<Reverse<Timer>>,
@@ -956,6 +1001,7 @@ impl ApiServer {
             nominal_sum,
             levels,
             clients: Vec::new(),
+            flows: Vec::new(),
             reqs: Vec::new(),
             free: Vec::new(),
             timers: BinaryHeap::new(),
@@ -1001,6 +1047,7 @@ impl ApiServer {
                 if namespace == "kube-system" && (name == "endpoint-controller" || name == "endpointslicemirroring-controller")),
         };
         self.clients.push(info);
+        self.flows.push(Vec::new());
         ClientId(self.clients.len() as u32 - 1)
     }
 
@@ -1258,8 +1305,31 @@ impl ApiServer {
         sched: &mut impl Schedule<ApiServerEvent>,
         out: &mut Vec<ApiOutcome>,
     ) -> Admission {
-        let flow = self.classify(req);
+        let flow = self.classify_cached(req);
         self.submit_classified(flow, req, tag, sched, out)
+    }
+
+    /// [`classify`](Self::classify), remembered per client and request kind. The cache
+    /// is valid because `classify` reads nothing else: the client's registered identity
+    /// (never changed after `register_client`), the Kubernetes version of the config
+    /// (fixed at `new`), and the request's verb, resource and namespace (the key). A
+    /// client keeps at most `FLOWS_PER_CLIENT` kinds (e.g. kube-controller-manager's
+    /// per-namespace flows); beyond that, it is classified afresh each time.
+    fn classify_cached(&mut self, req: &ApiRequest) -> Flow {
+        let key = FlowKey {
+            verb: req.verb,
+            resource: req.resource,
+            namespace: req.namespace,
+        };
+        let c = req.client.0 as usize;
+        if let Some(&(_, flow)) = self.flows[c].iter().find(|(k, _)| *k == key) {
+            return flow;
+        }
+        let flow = self.classify(req);
+        if self.flows[c].len() < FLOWS_PER_CLIENT {
+            self.flows[c].push((key, flow));
+        }
+        flow
     }
 
     /// [`submit`](Self::submit) with the flow already known (an owner may classify a
@@ -1348,8 +1418,9 @@ impl ApiServer {
         lvl.enqueues += 1;
         let mut best = hand[offset];
         let mut best_work = Ss::MAX;
-        for i in 0..hand_size {
-            let qi = hand[(offset + i) % hand_size];
+        // The hand from `offset` to its end, then from its start: the same visiting
+        // order as `hand[(offset + i) % hand_size]`, without a division per card.
+        for &qi in hand[offset..hand_size].iter().chain(&hand[..offset]) {
             let w = lvl.queues[qi].waiting_work;
             if w < best_work {
                 best_work = w;

@@ -766,3 +766,136 @@ fn seats_in_use_at_counts_lazily_released_seats_as_free() {
     assert_eq!(a.seats_in_use_at(SimTime::from_millis(13)), 15);
     assert_eq!(a.seats_in_use_at(SimTime::from_millis(14)), 0);
 }
+
+/// The per-client flow cache of `submit` answers exactly what `classify` answers, for
+/// every identity, verb, resource and namespace, on first use and on reuse, in both
+/// Kubernetes generations of FlowSchemas, and past the cache's size.
+#[test]
+fn apiserver_classify_cached_matches_classify() {
+    let verbs = [
+        Verb::Get,
+        Verb::List,
+        Verb::Watch,
+        Verb::Create,
+        Verb::Update,
+        Verb::Patch,
+        Verb::Delete,
+        Verb::HealthCheck,
+    ];
+    let resources = [
+        Resource::Leases,
+        Resource::Endpoints,
+        Resource::ConfigMaps,
+        Resource::Nodes,
+        Resource::ServiceAccountToken,
+        Resource::Other,
+    ];
+    for version in [KubeVersion::new(33), KubeVersion::new(34)] {
+        let mut a = ApiServer::new(
+            0,
+            ApiServerConfig {
+                version,
+                ..ApiServerConfig::default()
+            },
+        );
+        let clients = [
+            a.register_client(&Identity::service_account("istio-system", "istiod")),
+            a.register_client(&Identity::service_account(
+                "kube-system",
+                "endpoint-controller",
+            )),
+            a.register_client(&Identity::service_account(
+                "kube-system",
+                "replicaset-controller",
+            )),
+            a.register_client(&Identity::KubeControllerManager),
+            a.register_client(&Identity::KubeScheduler),
+            a.register_client(&Identity::Node {
+                name: "ip-10-0-0-1".into(),
+            }),
+            a.register_client(&Identity::Master {
+                name: "admin".into(),
+            }),
+            a.register_client(&Identity::User {
+                name: "alice".into(),
+            }),
+        ];
+        let mut distinct = std::collections::HashSet::new();
+        for round in 0..2 {
+            for &c in &clients {
+                for &v in &verbs {
+                    for &res in &resources {
+                        for ns in [None, Some(1), Some(2), Some(u64::MAX)] {
+                            let mut q = ApiRequest::new(c, v, res);
+                            if let Some(n) = ns {
+                                q = q.in_namespace(n);
+                            }
+                            let want = a.classify(&q);
+                            assert_eq!(
+                                a.classify_cached(&q),
+                                want,
+                                "{c:?} {v:?} {res:?} {ns:?} round {round}"
+                            );
+                            distinct.insert((want.schema, want.hash));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(distinct.len() > 8, "the cases reach many flows");
+    }
+}
+
+/// `round_to_ss` is `f64::round` then `as i64`, bit for bit: halves, the doubles just
+/// below a half, the 2^52 boundary, huge values, infinities and NaN.
+#[test]
+fn apiserver_round_to_ss_matches_libm_round() {
+    let mut xs = vec![
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.5,
+        -1.5,
+        2.5,
+        -2.5,
+        0.49999999999999994,
+        -0.49999999999999994,
+        4503599627370495.5,
+        -4503599627370495.5,
+        4503599627370496.0,
+        4503599627370497.0,
+        9.3e18,
+        -9.3e18,
+        f64::MAX,
+        f64::MIN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        f64::MIN_POSITIVE,
+    ];
+    for k in 0..200 {
+        let x = (k as f64 - 100.0) / 8.0;
+        xs.extend([
+            x,
+            f64::from_bits(x.to_bits() + 1),
+            f64::from_bits(x.to_bits().wrapping_sub(1)),
+        ]);
+    }
+    for x in xs {
+        assert_eq!(round_to_ss(x), x.round() as Ss, "{x:e}");
+    }
+}
+
+proptest! {
+    /// `seats_times` against its defining formula, for integer and fractional seats and
+    /// durations of either sign, including ones beyond `i64`.
+    #[test]
+    fn apiserver_seats_times_matches_the_formula(
+        seats in prop_oneof![(0u32..700).prop_map(f64::from), 0.0f64..700.0],
+        dur in prop_oneof![-4_000_000i128..4_000_000, any::<i64>().prop_map(i128::from), any::<i128>()],
+    ) {
+        prop_assert_eq!(seats_times(seats, dur), (seats * dur as f64 / 10.0).round() as Ss);
+        prop_assert_eq!(ns_as_f64(dur).to_bits(), (dur as f64).to_bits());
+    }
+}
