@@ -148,6 +148,13 @@ pub struct Figures {
     pub csr_orphaned: u64,
     /// Signer reconciles that found their CSR gone.
     pub csr_skipped_gone: u64,
+    /// cert-manager Certificates Ready at the end (absent without Certificates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates_ready: Option<u64>,
+    /// Seconds from their creation until the last Certificate was Ready (absent without
+    /// Certificates; null while one is not Ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates_all_ready_s: Option<Option<f64>>,
 }
 
 /// The figures a predicate may name, in the order of [`Figures`]; a time that never
@@ -181,6 +188,8 @@ pub static FIGURES: Vocabulary = Vocabulary {
         ("istiod_unready_s", Kind::Num),
         ("csr_orphaned", Kind::Num),
         ("csr_skipped_gone", Kind::Num),
+        ("certificates_ready", Kind::Num),
+        ("certificates_all_ready_s", Kind::Num),
     ],
 };
 
@@ -219,6 +228,8 @@ impl Figures {
             21 => Value::Num(self.istiod_unready_s),
             22 => n(self.csr_orphaned),
             23 => n(self.csr_skipped_gone),
+            24 => n(self.certificates_ready.unwrap_or(0)),
+            25 => time(self.certificates_all_ready_s.flatten()),
             _ => panic!("no figure number {index}"),
         }
     }
@@ -365,6 +376,8 @@ impl Figures {
             istiod_unready_s: 0.0,
             csr_orphaned: 0,
             csr_skipped_gone: 0,
+            certificates_ready: None,
+            certificates_all_ready_s: None,
         }
     }
 }

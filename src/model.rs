@@ -21,6 +21,7 @@
 //! - [`streams`]: the roles that draw random numbers; each component owns the streams of
 //!   its roles (one per role and entity, see [`crate::engine::rng`]).
 
+pub mod certificates;
 pub mod certs;
 pub mod event;
 pub mod fleet;
@@ -117,6 +118,7 @@ impl Model for Fleet<'_> {
             }
             Event::Intervention { index } => rollout::fire_intervention(self, ctx, index),
             Event::RestartBatch { index } => rollout::restart_batch(self, ctx, index),
+            Event::Certs(e) => certificates::on_event(self, ctx, e),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::ca::CaEvent;
 use crate::control::apiserver::ApiServerEvent;
+use crate::control::certificates::CertEvent;
 use crate::control::signer::{IssuerReply, JobRef, SignerEvent};
 use crate::engine::TraceEvent;
 
@@ -179,6 +180,14 @@ pub enum Event {
         /// Index into the scenario's interventions.
         index: u32,
     },
+    /// cert-manager's Certificate controllers' own event.
+    Certs(CertEvent),
+}
+
+impl From<CertEvent> for Event {
+    fn from(e: CertEvent) -> Self {
+        Event::Certs(e)
+    }
 }
 
 impl From<ApiServerEvent> for Event {
@@ -237,6 +246,7 @@ impl TraceEvent for Event {
             Event::ContainerRestart { .. } => 20,
             Event::Intervention { .. } => 21,
             Event::RestartBatch { .. } => 22,
+            Event::Certs(e) => 0x1000 | e.kind(),
         }
     }
 
@@ -277,6 +287,7 @@ impl TraceEvent for Event {
                 ((cluster as u64) << 48) ^ ((job.gen as u64) << 32) ^ job.worker as u64
             }
             Event::Intervention { index } | Event::RestartBatch { index } => index as u64,
+            Event::Certs(e) => e.entity(),
         }
     }
 }

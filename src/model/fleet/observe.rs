@@ -137,6 +137,10 @@ impl Fleet<'_> {
                 istiod_unready_s: round3(c.counters.istiod_unready_ns as f64 / 1e9),
                 csr_orphaned: c.cert.stats().csr_orphaned,
                 csr_skipped_gone: c.cert.stats().csr_skipped_gone,
+                certificates_ready: self.certs(c.index).map(|cc| cc.ready()),
+                certificates_all_ready_s: self
+                    .certs(c.index)
+                    .map(|cc| cc.all_ready_s().map(round3)),
             };
             clusters.push(ClusterFigures {
                 name: spec.name.clone(),
@@ -210,6 +214,17 @@ impl Fleet<'_> {
             istiod_unready_s: round3(clusters.iter().map(|c| c.figures.istiod_unready_s).sum()),
             csr_orphaned: sum(|f| f.csr_orphaned),
             csr_skipped_gone: sum(|f| f.csr_skipped_gone),
+            certificates_ready: clusters
+                .iter()
+                .filter_map(|c| c.figures.certificates_ready)
+                .reduce(|a, b| a + b),
+            certificates_all_ready_s: clusters
+                .iter()
+                .filter_map(|c| c.figures.certificates_all_ready_s)
+                .reduce(|a, b| match (a, b) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    _ => None,
+                }),
         };
         Summary {
             scenario: self.sc.name.clone(),
