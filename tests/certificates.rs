@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::util::{fleetsim, scenario};
 
 fn run(seed: u64) -> Value {
-    let s = scenario("field-cert-manager-7572");
+    let s = scenario("field-cert-manager-7572.toml");
     let dir = tempfile::tempdir().unwrap();
     fleetsim(&[
         "run",
@@ -49,6 +49,6 @@ fn field_cert_manager_7572_all_certificates_ready() {
 /// `fleetsim check` judges the scenario's `[expect]`.
 #[test]
 fn field_cert_manager_7572_expectations_hold() {
-    let s = scenario("field-cert-manager-7572");
+    let s = scenario("field-cert-manager-7572.toml");
     fleetsim(&["check", s.to_str().unwrap()]).expect_code(0);
 }
