@@ -33,8 +33,8 @@
 //!   Issuing=True + event `Issuing`; key-manager `Create` Secret (next private key) +
 //!   event `Generated`, then `UpdateStatus` nextPrivateKeySecretName; request-manager
 //!   `Create` CertificateRequest + event `Requested`; approver `UpdateStatus` Approved on
-//!   the CR; the `ca` CR controller signs in-process and `UpdateStatus` Ready on the CR
-//!   + event `CertificateIssued`; issuing `Create` Secret (the signed certificate), then
+//!   the CR; the `ca` CR controller signs in-process and `UpdateStatus` Ready on the CR,
+//!   with event `CertificateIssued`; issuing `Create` Secret (the signed certificate), then
 //!   `UpdateStatus` (Issuing removed, revision 1) + event `Issuing`; readiness
 //!   `UpdateStatus` Ready=True. [`CALLS_PER_CERTIFICATE`] of them, conflicts aside.
 //! - **Failed issuance back-off** (trigger `shouldBackoffReissuingOnFailure`): after a
@@ -835,8 +835,7 @@ impl CertControllers {
                 let write = job.writes[0];
                 let applied = self.apply(
                     job.cert,
-                    job.read_rv,
-                    job.read_cr_rv,
+                    (job.read_rv, job.read_cr_rv),
                     write,
                     now,
                     sched,
@@ -872,8 +871,7 @@ impl CertControllers {
     fn apply(
         &mut self,
         cert: u32,
-        read_rv: u64,
-        read_cr_rv: u64,
+        (read_rv, read_cr_rv): (u64, u64),
         write: Write,
         now: SimTime,
         sched: &mut impl Schedule<CertEvent>,
