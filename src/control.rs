@@ -29,6 +29,7 @@
 //! Nothing here iterates a `HashMap` or uses floats as keys.
 
 pub mod apiserver;
+pub mod certificates;
 pub mod chiron;
 pub mod client;
 pub mod informers;

@@ -319,6 +319,13 @@ pub struct Figures {
     pub csr_skipped_gone: u64,
     /// Readiness-probe failures of istiod replicas (started, informers not yet synced).
     pub istiod_probe_failures: u64,
+    /// cert-manager Certificates Ready at the end (absent without Certificates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates_ready: Option<u64>,
+    /// Seconds from their creation until the last Certificate was Ready (absent without
+    /// Certificates; null while one is not Ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates_all_ready_s: Option<Option<f64>>,
 }
 
 /// The figures a predicate may name, in the order of [`Figures`]; a time that never
@@ -353,6 +360,8 @@ pub static FIGURES: Vocabulary = Vocabulary {
         ("csr_orphaned", Kind::Num),
         ("csr_skipped_gone", Kind::Num),
         ("istiod_probe_failures", Kind::Num),
+        ("certificates_ready", Kind::Num),
+        ("certificates_all_ready_s", Kind::Num),
     ],
 };
 
@@ -392,6 +401,8 @@ impl Figures {
             22 => n(self.csr_orphaned),
             23 => n(self.csr_skipped_gone),
             24 => n(self.istiod_probe_failures),
+            25 => n(self.certificates_ready.unwrap_or(0)),
+            26 => time(self.certificates_all_ready_s.flatten()),
             _ => panic!("no figure number {index}"),
         }
     }
@@ -539,6 +550,8 @@ impl Figures {
             csr_orphaned: 0,
             csr_skipped_gone: 0,
             istiod_probe_failures: 0,
+            certificates_ready: None,
+            certificates_all_ready_s: None,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! - [`streams`]: the roles that draw random numbers; each component owns the streams of
 //!   its roles (one per role and entity, see [`crate::engine::rng`]).
 
+pub mod certificates;
 pub mod certs;
 pub mod event;
 pub mod explain;
@@ -128,6 +129,7 @@ impl Model for Fleet<'_> {
             }
             Event::Intervention { index } => rollout::fire_intervention(self, ctx, index),
             Event::RestartBatch { index } => rollout::restart_batch(self, ctx, index),
+            Event::Certs(e) => certificates::on_event(self, ctx, e),
         }
     }
 }

@@ -9,6 +9,7 @@ mod util;
 
 mod ca;
 mod calibrate;
+mod certificates;
 mod conventions;
 mod deploy;
 mod explain;

@@ -28,6 +28,7 @@ macro_rules! examples {
 /// Every file in `scenarios/`, in name order (a test checks the list against the
 /// directory).
 pub const EXAMPLES: &[Example] = examples![
+    "field-cert-manager-7572",
     "healthy-baseline",
     "incident-ca-herd",
     "incident-istio-current",

@@ -2,6 +2,7 @@
 
 use crate::ca::CaEvent;
 use crate::control::apiserver::ApiServerEvent;
+use crate::control::certificates::CertEvent;
 use crate::control::signer::{IssuerReply, JobRef, SignerEvent};
 use crate::engine::TraceEvent;
 
@@ -190,6 +191,14 @@ pub enum Event {
         /// Index into the scenario's interventions.
         index: u32,
     },
+    /// cert-manager's Certificate controllers' own event.
+    Certs(CertEvent),
+}
+
+impl From<CertEvent> for Event {
+    fn from(e: CertEvent) -> Self {
+        Event::Certs(e)
+    }
 }
 
 impl From<ApiServerEvent> for Event {
@@ -249,6 +258,7 @@ impl TraceEvent for Event {
             Event::Intervention { .. } => 21,
             Event::RestartBatch { .. } => 22,
             Event::IstiodList { .. } => 29,
+            Event::Certs(e) => 0x1000 | e.kind(),
         }
     }
 
@@ -294,6 +304,7 @@ impl TraceEvent for Event {
                 pod,
                 informer,
             } => pod_entity(cluster, pod) ^ ((informer as u64 & 0xff) << 32),
+            Event::Certs(e) => e.entity(),
         }
     }
 }

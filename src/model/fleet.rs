@@ -224,6 +224,8 @@ pub struct Fleet<'s> {
     outcomes: Vec<CaOutcome>,
     /// Milestones, and the records of `--events` and `--trace`.
     journal: Journal,
+    /// cert-manager's Certificate controllers per cluster (`None`: no Certificates).
+    certs: Vec<Option<super::certificates::ClusterCerts>>,
 }
 
 impl<'s> Fleet<'s> {
@@ -237,6 +239,18 @@ impl<'s> Fleet<'s> {
     #[inline]
     pub fn spec(&self, cluster: u32) -> &'s ClusterSpec {
         &self.sc.clusters[cluster as usize]
+    }
+
+    /// A cluster's Certificate controllers, if it has Certificates.
+    pub fn certs(&self, cluster: u32) -> Option<&super::certificates::ClusterCerts> {
+        self.certs.get(cluster as usize).and_then(|c| c.as_ref())
+    }
+
+    /// ... to change.
+    pub fn certs_mut(&mut self, cluster: u32) -> Option<&mut super::certificates::ClusterCerts> {
+        self.certs
+            .get_mut(cluster as usize)
+            .and_then(|c| c.as_mut())
     }
 
     /// The clusters, in scenario order.

@@ -172,6 +172,11 @@ impl CertPath {
         }
     }
 
+    /// The apiserver, to submit to (cert-manager's Certificate controllers).
+    pub(crate) fn api_mut(&mut self) -> &mut ApiServer {
+        &mut self.api
+    }
+
     /// The apiserver.
     pub fn api(&self) -> &ApiServer {
         &self.api
@@ -642,7 +647,7 @@ pub fn on_api_event(f: &mut Fleet, ctx: &mut Context<Event>, ev: ApiServerEvent)
     f.cluster_mut(cluster).cert_mut().api_out = out;
 }
 
-fn route_api_outcomes(
+pub(crate) fn route_api_outcomes(
     f: &mut Fleet,
     ctx: &mut Context<Event>,
     cluster: u32,
@@ -668,6 +673,9 @@ fn on_rejected(
     tag: u64,
     retry_after_s: u32,
 ) {
+    if super::certificates::owns(tag) {
+        return super::certificates::on_rejected(f, ctx, cluster, tag, retry_after_s);
+    }
     let now = ctx.now();
     let c = f.cluster_mut(cluster);
     let Some(pc) = c.cert_mut().call(tag) else {
@@ -753,6 +761,9 @@ fn on_rejected(
 
 /// A call's reply leaves the apiserver: its effect lands now.
 pub fn on_api_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64) {
+    if super::certificates::owns(tag) {
+        return super::certificates::on_api_done(f, ctx, cluster, tag);
+    }
     let now = ctx.now();
     let cp = f.cluster_mut(cluster).cert_mut();
     let Some(pc) = cp.call(tag) else { return };
@@ -936,6 +947,9 @@ pub fn on_issuer_done(
     job: JobRef,
     reply: IssuerReply,
 ) {
+    if job.worker == super::certificates::SIGN_WORKER {
+        return super::certificates::on_signed(f, ctx, cluster, job.gen, reply);
+    }
     drive_signer(f, ctx, cluster, |s, ctx, out| {
         s.issuer_reply(job, reply, ctx, out)
     });

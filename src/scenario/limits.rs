@@ -63,3 +63,6 @@ pub const MAX_SYNTAX_ERRORS: usize = 5;
 pub const MAX_ERRORS: usize = 100;
 /// Keys in a `--set` path.
 pub const MAX_PATH_KEYS: usize = 32;
+
+/// Certificates in one `[cluster.X.certificates.NAME]` set.
+pub const MAX_CERTIFICATES: u64 = 1_000_000;

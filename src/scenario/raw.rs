@@ -292,6 +292,18 @@ pub(crate) struct RawCluster {
     pub node_group: IndexMap<String, RawNodeGroup>,
     #[serde(default)]
     pub workload: IndexMap<String, RawWorkload>,
+    #[serde(default)]
+    pub certificates: IndexMap<String, RawCertificates>,
+}
+
+/// `[cluster.<name>.certificates.<set>]`: cert-manager Certificates.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCertificates {
+    pub count: Option<Int>,
+    pub issuer: Option<String>,
+    pub duration: Option<Dur>,
+    pub created_at: Option<Dur>,
 }
 
 /// `[cluster.<name>.istiod]`.
@@ -537,6 +549,7 @@ schema!(APISERVER, RawApiServer, "the apiserver", []);
 schema!(SIGNER, RawSigner, "the signer", []);
 schema!(NODE_GROUP, RawNodeGroup, "a node group", []);
 schema!(WORKLOAD, RawWorkload, "a workload", []);
+schema!(CERTIFICATES, RawCertificates, "a set of Certificates", []);
 schema!(
     CLUSTER,
     RawCluster,
@@ -550,6 +563,7 @@ schema!(
         ("signer", Shape::Table(&SIGNER)),
         ("node_group", Shape::Map(&NODE_GROUP)),
         ("workload", Shape::Map(&WORKLOAD)),
+        ("certificates", Shape::Map(&CERTIFICATES)),
     ]
 );
 schema!(ROLLOUT, RawRollout, "the [rollout] table", []);

@@ -98,6 +98,9 @@ fn full_example_loads_with_its_values() {
     assert_eq!(pay.node_groups[1].strategy, UpdateStrategy::Karpenter);
     assert_eq!(pay.node_groups[2].target_ami, None);
     assert_eq!(pay.workloads[1].pdb_max_unavailable, None);
+    assert_eq!(pay.certificates[0].count, 40);
+    assert_eq!(pay.certificates[0].issuer, pay.ca);
+    assert_eq!(pay.certificates[0].created_at, SimTime::from_secs(600));
     assert_eq!(s.clusters[1].name, "web-00");
     assert_eq!(s.clusters[12].name, "web-11");
     assert_eq!(s.clusters[12].ca, Some(1));

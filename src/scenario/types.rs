@@ -157,6 +157,24 @@ pub struct ClusterSpec {
     pub agent: AgentSpec,
     /// Kubelet and controller behaviour.
     pub kubernetes: KubernetesSpec,
+    /// cert-manager Certificates created in the cluster (`[cluster.X.certificates.NAME]`).
+    pub certificates: Vec<CertificatesSpec>,
+}
+
+/// A set of cert-manager Certificates (`[cluster.X.certificates.NAME]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificatesSpec {
+    /// The set's name.
+    pub name: String,
+    /// How many Certificates (`count`).
+    pub count: u32,
+    /// Index into [`Scenario::cas`] of the CA that signs their CertificateRequests;
+    /// `None`: cert-manager's in-process `ca` issuer.
+    pub issuer: Option<usize>,
+    /// `spec.duration` (cert-manager's default 2160h = 90 days).
+    pub duration: SimTime,
+    /// When they are created (all at once).
+    pub created_at: SimTime,
 }
 
 /// EKS managed node group update strategy.
@@ -721,6 +739,7 @@ impl ClusterSpec {
             webhook: WebhookSpec::default(),
             agent: AgentSpec::default(),
             kubernetes: KubernetesSpec::default(),
+            certificates: Vec::new(),
         }
     }
 }

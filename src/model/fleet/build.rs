@@ -34,15 +34,18 @@ impl<'s> Fleet<'s> {
                 )
             })
             .collect();
-        let clusters = sc
+        let clusters: Vec<Cluster> = sc
             .clusters
             .iter()
             .enumerate()
             .map(|(i, spec)| build_cluster(sc, i as u32, spec, seed))
             .collect();
+        let mut clusters = clusters;
+        let certs = super::super::certificates::build(sc, &mut clusters);
         Fleet {
             sc,
             clusters,
+            certs,
             cas,
             ca_stats: vec![CaStats::default(); sc.cas.len()],
             issuers: super::issuers::Issuers::new(sc, seed),
@@ -66,6 +69,7 @@ impl<'s> Fleet<'s> {
         for c in 0..self.cluster_count() {
             ra::start_signer(self, ctx, c);
         }
+        super::super::certificates::start(self, ctx);
     }
 }
 

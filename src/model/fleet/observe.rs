@@ -156,6 +156,10 @@ impl Fleet<'_> {
                 istiod_probe_failures: c
                     .istiod
                     .probe_failures_at(end, &crate::model::startup::probe(spec)),
+                certificates_ready: self.certs(c.index).map(|cc| cc.ready()),
+                certificates_all_ready_s: self
+                    .certs(c.index)
+                    .map(|cc| cc.all_ready_s().map(round3)),
             };
             clusters.push(ClusterFigures {
                 name: spec.name.clone(),
@@ -230,6 +234,17 @@ impl Fleet<'_> {
             csr_orphaned: sum(|f| f.csr_orphaned),
             csr_skipped_gone: sum(|f| f.csr_skipped_gone),
             istiod_probe_failures: sum(|f| f.istiod_probe_failures),
+            certificates_ready: clusters
+                .iter()
+                .filter_map(|c| c.figures.certificates_ready)
+                .reduce(|a, b| a + b),
+            certificates_all_ready_s: clusters
+                .iter()
+                .filter_map(|c| c.figures.certificates_all_ready_s)
+                .reduce(|a, b| match (a, b) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    _ => None,
+                }),
         };
         Summary {
             scenario: self.sc.name.clone(),

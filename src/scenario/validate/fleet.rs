@@ -596,6 +596,10 @@ impl Checker<'_> {
                 })
                 .collect();
         }
+        if !r.certificates.is_empty() {
+            spec.certificates =
+                self.certificate_sets(&p("certificates"), &r.certificates, cas, spec.ca);
+        }
         // Node affinity: names resolve against this cluster's node groups.
         if let Some(ng) = r.istiod.as_ref().and_then(|i| i.node_group.as_deref()) {
             spec.istiod.node_group =
@@ -1023,6 +1027,78 @@ impl Checker<'_> {
             Some(a) => a.to_string(),
             None => default.to_string(),
         }
+    }
+
+    /// `[cluster.<name>.certificates.<set>]`.
+    pub(super) fn certificate_sets(
+        &mut self,
+        path: &str,
+        sets: &indexmap::IndexMap<String, RawCertificates>,
+        cas: &[CaSpec],
+        cluster_ca: Option<usize>,
+    ) -> Vec<CertificatesSpec> {
+        let mut out = Vec::new();
+        for (name, r) in sets {
+            let sp = join(path, name);
+            self.name(&sp, name);
+            let f = |x: &str| join(&sp, x);
+            let count = self.int(&f("count"), r.count, 1, 1, MAX_CERTIFICATES, true) as u32;
+            let issuer = match &r.issuer {
+                None => None,
+                Some(n) => match cas.iter().position(|c| &c.name == n) {
+                    Some(i) if Some(i) == cluster_ca => Some(i),
+                    Some(_) => {
+                        let own = cluster_ca.map(|c| cas[c].name.as_str()).unwrap_or("none");
+                        self.err(
+                            &f("issuer"),
+                            format!(
+                                "Certificates are signed through the cluster's own CA (its `ca` is \"{}\"), or leave `issuer` out for cert-manager's in-process CA issuer; got \"{}\"",
+                                own.escape_debug(),
+                                n.escape_debug()
+                            ),
+                        );
+                        None
+                    }
+                    None => {
+                        let names: Vec<&str> = cas.iter().map(|c| c.name.as_str()).collect();
+                        self.err(
+                            &f("issuer"),
+                            format!(
+                                "no CA named \"{}\" (defined: {}){}",
+                                n.escape_debug(),
+                                if names.is_empty() {
+                                    "none".into()
+                                } else {
+                                    names.join(", ")
+                                },
+                                nearest_hint(n, &names)
+                            ),
+                        );
+                        None
+                    }
+                },
+            };
+            let duration = self.dur(
+                &f("duration"),
+                &r.duration,
+                SimTime::from_secs(2160 * 3600),
+                DurationRule::Positive,
+            );
+            let created_at = self.dur(
+                &f("created_at"),
+                &r.created_at,
+                SimTime::ZERO,
+                DurationRule::NonNegative,
+            );
+            out.push(CertificatesSpec {
+                name: name.clone(),
+                count,
+                issuer,
+                duration,
+                created_at,
+            });
+        }
+        out
     }
 
     pub(super) fn workload(&mut self, path: &str, name: &str, r: &RawWorkload) -> WorkloadSpec {
