@@ -148,6 +148,13 @@ pub struct Figures {
     pub csr_orphaned: u64,
     /// Signer reconciles that found their CSR gone.
     pub csr_skipped_gone: u64,
+    /// Certificates renewed by istio-agent's rotation (delivered to a ready pod).
+    pub cert_rotations: u64,
+    /// Certificates that expired before their rotation delivered a new one.
+    pub cert_expired: u64,
+    /// `IssueCertificate` calls aws-privateca-issuer sent to AWS Private CA (SDK
+    /// retries included; istio-csr clusters).
+    pub pca_issue_calls: u64,
 }
 
 /// The figures a predicate may name, in the order of [`Figures`]; a time that never
@@ -181,6 +188,9 @@ pub static FIGURES: Vocabulary = Vocabulary {
         ("istiod_unready_s", Kind::Num),
         ("csr_orphaned", Kind::Num),
         ("csr_skipped_gone", Kind::Num),
+        ("cert_rotations", Kind::Num),
+        ("cert_expired", Kind::Num),
+        ("pca_issue_calls", Kind::Num),
     ],
 };
 
@@ -219,6 +229,9 @@ impl Figures {
             21 => Value::Num(self.istiod_unready_s),
             22 => n(self.csr_orphaned),
             23 => n(self.csr_skipped_gone),
+            24 => n(self.cert_rotations),
+            25 => n(self.cert_expired),
+            26 => n(self.pca_issue_calls),
             _ => panic!("no figure number {index}"),
         }
     }
@@ -365,6 +378,9 @@ impl Figures {
             istiod_unready_s: 0.0,
             csr_orphaned: 0,
             csr_skipped_gone: 0,
+            cert_rotations: 0,
+            cert_expired: 0,
+            pca_issue_calls: 0,
         }
     }
 }

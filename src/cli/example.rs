@@ -28,7 +28,10 @@ macro_rules! examples {
 /// Every file in `scenarios/`, in name order (a test checks the list against the
 /// directory).
 pub const EXAMPLES: &[Example] = examples![
+    "field-aws-pca-issuer-479",
+    "field-istio-csr-217",
     "healthy-baseline",
+    "incident-aws-pca-direct",
     "incident-ca-herd",
     "incident-istio-current",
     "incident-mitigated",

@@ -323,6 +323,11 @@ pub struct SignerSpec {
     /// **Assumption**: a controller-runtime signer marks the CSR Failed on an issuer
     /// error (signer-ca requeues instead).
     pub mark_failed_on_issuer_error: bool,
+    /// istio-csr `--preserve-certificate-requests` (false: each CR is deleted after use).
+    pub preserve_certificate_requests: bool,
+    /// istio-csr `--max-client-certificate-duration` (1 h): the workload certificate's
+    /// lifetime (the agent asks for 24 h).
+    pub max_certificate_duration: SimTime,
 }
 
 impl SignerSpec {
@@ -341,6 +346,8 @@ impl SignerSpec {
             replicas: 1,
             informer_delay: SimTime::from_millis(100),
             mark_failed_on_issuer_error: false,
+            preserve_certificate_requests: false,
+            max_certificate_duration: SimTime::from_secs(3600),
         }
     }
 }
@@ -545,6 +552,9 @@ pub enum Action {
         /// Wait between batches.
         interval: SimTime,
     },
+    /// `kubectl rollout restart` of every injected workload of the clusters at once
+    /// (a namespace restarted): each pod is deleted and its ReplicaSet replaces it.
+    RestartWorkloads,
     /// Change a CA's capacity.
     SetCa {
         /// Index into [`Scenario::cas`].

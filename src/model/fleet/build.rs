@@ -65,6 +65,7 @@ impl<'s> Fleet<'s> {
         for c in 0..self.cluster_count() {
             ra::start_signer(self, ctx, c);
         }
+        ra::schedule_initial_rotations(self, ctx);
     }
 }
 

@@ -137,6 +137,9 @@ impl Fleet<'_> {
                 istiod_unready_s: round3(c.counters.istiod_unready_ns as f64 / 1e9),
                 csr_orphaned: c.cert.stats().csr_orphaned,
                 csr_skipped_gone: c.cert.stats().csr_skipped_gone,
+                cert_rotations: c.cert.stats().cert_rotations,
+                cert_expired: c.cert.stats().cert_expired,
+                pca_issue_calls: c.cert.stats().pca_issue_calls,
             };
             clusters.push(ClusterFigures {
                 name: spec.name.clone(),
@@ -210,6 +213,9 @@ impl Fleet<'_> {
             istiod_unready_s: round3(clusters.iter().map(|c| c.figures.istiod_unready_s).sum()),
             csr_orphaned: sum(|f| f.csr_orphaned),
             csr_skipped_gone: sum(|f| f.csr_skipped_gone),
+            cert_rotations: sum(|f| f.cert_rotations),
+            cert_expired: sum(|f| f.cert_expired),
+            pca_issue_calls: sum(|f| f.pca_issue_calls),
         };
         Summary {
             scenario: self.sc.name.clone(),
