@@ -219,8 +219,13 @@ fn every_value_written_says_where_it_came_from() {
             );
         }
         // What cannot be inferred says so.
-        assert!(text
-            .contains("Its capacity is not in kubectl's output, so the documented defaults apply"));
+        assert!(
+            text.contains(
+                "Its capacity is not in kubectl's output, so the documented defaults apply"
+            ) || text.contains(
+                "Its quotas are not in kubectl's output, so the documented defaults apply"
+            )
+        );
         assert!(text.contains("# target_ami: not in kubectl's output"));
     }
 }

@@ -128,7 +128,7 @@ fn full_example_loads_with_its_values() {
             }))
         }
     );
-    assert_eq!(s.pods_total(), 1252);
+    assert_eq!(s.pods_total(), 1263);
     assert!(doc.sweep().is_some() && doc.expectations().is_some());
 }
 
