@@ -565,6 +565,8 @@ fn minor_version(kubelet: &str) -> Option<String> {
 struct Emitted {
     text: String,
     summary: ClusterSummary,
+    /// The cluster runs istio-csr with aws-privateca-issuer: its CA is AWS Private CA.
+    pca: bool,
 }
 
 /// Which node groups a template's pods can run in, and the nodes in each.
@@ -653,6 +655,7 @@ fn cluster(
         .workloads
         .iter()
         .find(|w| w.kind == WorkloadKind::Deployment && image_has(w, "istio-csr"));
+    let mut istio_csr_replicas: Option<(u32, String)> = None;
     let cert_manager = o.workloads.iter().find(|w| {
         w.kind == WorkloadKind::Deployment
             && w.template
@@ -855,18 +858,42 @@ fn cluster(
             };
         }
     }
-    // istio-csr is a component of the model, not yet routed in the fleet: such a
-    // cluster runs on istiod's built-in CA, said in a comment and a warning.
+    // istio-csr is simulated with aws-privateca-issuer reconciling its
+    // CertificateRequests (the only issuer the model routes behind it): with that
+    // issuer the cluster is imported on istio-csr and an AWS Private CA; with another
+    // one, on istiod's built-in CA, said in a comment and a warning.
+    let pca_issuer = o
+        .workloads
+        .iter()
+        .find(|w| w.kind == WorkloadKind::Deployment && image_has(w, "aws-privateca-issuer"));
+    let mut pca = false;
     if cp.ca_mode.as_ref().is_some_and(|m| m.0 == "istio-csr") {
-        warnings.push(format!(
-            "{file}: cluster {cluster} uses istio-csr, which the fleet model does not simulate yet: it is imported on istiod's built-in CA"
-        ));
-        cp.ca_mode = Some((
-            "istiod".into(),
-            "istio-csr found, not simulated by the fleet model yet: istiod's built-in CA instead"
-                .into(),
-        ));
-        cp.signer = None;
+        match pca_issuer {
+            Some(issuer) => {
+                pca = true;
+                cp.signer = Some((
+                    "istio-csr".into(),
+                    format!(
+                        "istio-csr's CertificateRequests reconciled by aws-privateca-issuer ({})",
+                        issuer.id()
+                    ),
+                ));
+                if let Some(w) = istio_csr {
+                    istio_csr_replicas = w.replicas.map(|r| (r.clamp(1, 1000), w.id()));
+                }
+            }
+            None => {
+                warnings.push(format!(
+                    "{file}: cluster {cluster} uses istio-csr without aws-privateca-issuer (no Deployment with an aws-privateca-issuer image); the fleet model routes istio-csr only to aws-privateca-issuer: it is imported on istiod's built-in CA"
+                ));
+                cp.ca_mode = Some((
+                    "istiod".into(),
+                    "istio-csr found without aws-privateca-issuer, the only issuer the model routes behind it: istiod's built-in CA instead"
+                        .into(),
+                ));
+                cp.signer = None;
+            }
+        }
     }
     // istiod's built-in CA calls no external CA: the cluster names none.
     if cp.ca_mode.as_ref().is_some_and(|m| m.0 == "istiod") {
@@ -919,6 +946,14 @@ fn cluster(
         cluster,
         emit_control_plane,
     ));
+    if let Some((n, id)) = &istio_csr_replicas {
+        let line = format!("replicas = {n}  # spec.replicas of {id}");
+        if emit_control_plane {
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = writeln!(out, "# {line}");
+        }
+    }
     if cp.kubernetes_version.is_some() {
         let _ = writeln!(out, "\n[cluster.{cluster}.kubernetes]");
         out.push_str(&control_plane_keys(
@@ -1218,6 +1253,7 @@ fn cluster(
         ));
     }
     Ok(Emitted {
+        pca,
         text: out,
         summary: ClusterSummary {
             name: cluster.to_string(),
@@ -1237,6 +1273,13 @@ const CA_DEFAULTS: &str = "\
 # (docs/scenario.md): workers = 16, service_dist = \"exponential\",
 # service_mean = \"100ms\", no rate limit, contention_sigma = 0, coherency_kappa = 0.
 # Load-test the CA and fit it: `fleetsim ca fit LOADTEST.csv` prints this table.
+";
+
+const PCA_DEFAULTS: &str = "\
+# Its quotas are not in kubectl's output, so the documented defaults apply
+# (docs/scenario.md): IssueCertificate 25/s, GetCertificate 75/s per account and
+# Region. Clusters whose issuers share an AWS account should name one account.
+kind = \"aws-pca\"  # istio-csr's CertificateRequests are signed by aws-privateca-issuer
 ";
 
 /// Imports every source into one scenario: one cluster per source, in order.
@@ -1281,10 +1324,18 @@ fn import_with(sources: &[Source], emit_control_plane: bool) -> Result<Imported,
         }
         let ca = ca_names.unique(&format!("{name}-ca"));
         let e = cluster(s, &name, &ca, &o, emit_control_plane, &mut warnings)?;
-        let _ = write!(
-            cas,
-            "\n[ca.{ca}]\n# The CA that signs cluster {name}'s workload certificates.\n{CA_DEFAULTS}"
-        );
+        if e.pca && emit_control_plane {
+            let _ = write!(
+                cas,
+                "\n[ca.{ca}]\n# The AWS Private CA behind cluster {name}'s aws-privateca-issuer.\n{PCA_DEFAULTS}account = {}  # not in kubectl's output: one account per imported cluster\n",
+                toml_str(&name)
+            );
+        } else {
+            let _ = write!(
+                cas,
+                "\n[ca.{ca}]\n# The CA that signs cluster {name}'s workload certificates.\n{CA_DEFAULTS}"
+            );
+        }
         body.push_str(&e.text);
         clusters.push(e.summary);
     }

@@ -326,6 +326,13 @@ pub struct Figures {
     /// Certificates; null while one is not Ready).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificates_all_ready_s: Option<Option<f64>>,
+    /// Certificates renewed by istio-agent's rotation (delivered to a ready pod).
+    pub cert_rotations: u64,
+    /// Certificates that expired before their rotation delivered a new one.
+    pub cert_expired: u64,
+    /// `IssueCertificate` calls aws-privateca-issuer sent to AWS Private CA (SDK
+    /// retries included; istio-csr clusters).
+    pub pca_issue_calls: u64,
 }
 
 /// The figures a predicate may name, in the order of [`Figures`]; a time that never
@@ -362,6 +369,9 @@ pub static FIGURES: Vocabulary = Vocabulary {
         ("istiod_probe_failures", Kind::Num),
         ("certificates_ready", Kind::Num),
         ("certificates_all_ready_s", Kind::Num),
+        ("cert_rotations", Kind::Num),
+        ("cert_expired", Kind::Num),
+        ("pca_issue_calls", Kind::Num),
     ],
 };
 
@@ -403,6 +413,9 @@ impl Figures {
             24 => n(self.istiod_probe_failures),
             25 => n(self.certificates_ready.unwrap_or(0)),
             26 => time(self.certificates_all_ready_s.flatten()),
+            27 => n(self.cert_rotations),
+            28 => n(self.cert_expired),
+            29 => n(self.pca_issue_calls),
             _ => panic!("no figure number {index}"),
         }
     }
@@ -552,6 +565,9 @@ impl Figures {
             istiod_probe_failures: 0,
             certificates_ready: None,
             certificates_all_ready_s: None,
+            cert_rotations: 0,
+            cert_expired: 0,
+            pca_issue_calls: 0,
         }
     }
 }

@@ -127,6 +127,7 @@ impl Model for Fleet<'_> {
             Event::ContainerRestart { cluster, pod } => {
                 pods::on_container_restart(self, ctx, cluster, pod)
             }
+            Event::Rotate { cluster, pod } => ra::on_rotate(self, ctx, cluster, pod),
             Event::Intervention { index } => rollout::fire_intervention(self, ctx, index),
             Event::RestartBatch { index } => rollout::restart_batch(self, ctx, index),
             Event::Certs(e) => certificates::on_event(self, ctx, e),

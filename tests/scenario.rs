@@ -77,7 +77,7 @@ fn full_example_is_valid() {
     let run = fleetsim(&["validate", "tests/data/full.toml"]).expect_code(0);
     assert!(
         run.stdout
-            .starts_with("ok tests/data/full.toml (13 clusters, 1252 pods, hash "),
+            .starts_with("ok tests/data/full.toml (14 clusters, 1263 pods, hash "),
         "{}",
         run.stdout
     );

@@ -29,7 +29,10 @@ macro_rules! examples {
 /// directory).
 pub const EXAMPLES: &[Example] = examples![
     "field-cert-manager-7572",
+    "field-aws-pca-issuer-479",
+    "field-istio-csr-217",
     "healthy-baseline",
+    "incident-aws-pca-direct",
     "incident-ca-herd",
     "incident-istio-current",
     "incident-mitigated",

@@ -513,6 +513,12 @@ pub fn render_text(s: &Summary, horizon: SimTime) -> String {
         f.csr_orphaned,
         f.csr_skipped_gone
     );
+    if f.cert_rotations + f.cert_expired + f.pca_issue_calls > 0 {
+        out += &format!(
+            "  rotation: {} certificates renewed, {} expired first; AWS PCA IssueCertificate calls {}\n",
+            f.cert_rotations, f.cert_expired, f.pca_issue_calls
+        );
+    }
     if !s.assumptions.is_empty() {
         out += &format!("  assumptions ({}, unsourced):\n", s.assumptions.len());
         for a in &s.assumptions {

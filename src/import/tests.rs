@@ -475,8 +475,23 @@ fn the_ca_mode_and_the_signer() {
             json!([{"name": "CA_ADDR", "value": "cert-manager-istio-csr.cert-manager.svc:443"}]),
             vec![]
         ),
-        // istio-csr is not simulated by the fleet model yet: imported on istiod's CA.
+        // istio-csr without aws-privateca-issuer (the only issuer routed behind it):
+        // imported on istiod's CA.
         ("istiod".into(), None)
+    );
+    let pca_issuer = deployment(
+        "cert-manager",
+        "aws-privateca-issuer",
+        1,
+        json!({"app": "pca"}),
+        json!({"containers": [{"name": "c", "image": "public.ecr.aws/k1n1h4h4/cert-manager-aws-privateca-issuer:v1.9.1"}]}),
+    );
+    assert_eq!(
+        mode(
+            json!([{"name": "CA_ADDR", "value": "cert-manager-istio-csr.cert-manager.svc:443"}]),
+            vec![pca_issuer]
+        ),
+        ("istio-csr".into(), Some("istio-csr".into()))
     );
     let csr = deployment(
         "cert-manager",

@@ -49,8 +49,16 @@ pub fn on_csr_attempt(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod
     if !waiting_for_cert(f, cluster, pod) {
         return;
     }
+    let istio_csr = f.spec(cluster).istiod.ca_mode == crate::scenario::CaMode::IstioCsr;
     let c = f.cluster_mut(cluster);
-    match c.istiod_mut().pick().map(|r| r.slot()) {
+    // istio-csr: the agent's CA_ADDR is istio-csr's Service (always up here).
+    let replica = if istio_csr {
+        let n = c.cert().istio_csr_replicas();
+        Some(c.istiod_mut().pick_endpoint(n) as u32)
+    } else {
+        c.istiod_mut().pick().map(|r| r.slot())
+    };
+    match replica {
         None => {
             c.counters_mut().csr_no_istiod += 1;
             super::journal::no_istiod(f, ctx.now(), cluster);
@@ -65,6 +73,9 @@ pub fn on_csr_attempt(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod
 
 /// istiod answered the agent's request (`ok`: with a certificate).
 pub fn on_flow_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef, ok: bool) {
+    if super::ra::rotation_done(f, ctx, cluster, pod, ok) {
+        return; // a ready pod's rotation
+    }
     if !waiting_for_cert(f, cluster, pod) {
         return; // the container that asked is gone
     }
@@ -75,6 +86,7 @@ pub fn on_flow_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: 
         c.counters_mut().certs_issued += 1;
         c.note_csr_answer(true, in_window);
         pods::on_certificate(f, ctx, cluster, pod);
+        super::ra::schedule_rotation(f, ctx, cluster, pod);
     } else {
         c.counters_mut().csr_timeouts += 1;
         super::journal::csr_timeout(f, now, cluster);
@@ -123,6 +135,9 @@ pub fn on_csr_cleaner(f: &mut Fleet, ctx: &mut Context<Event>) {
     let now = ctx.now();
     let sc = f.scenario();
     for cluster in 0..f.cluster_count() {
+        if sc.clusters[cluster as usize].istiod.ca_mode == crate::scenario::CaMode::IstioCsr {
+            continue; // its objects are CertificateRequests: csrcleaner does not see them
+        }
         let k = &sc.clusters[cluster as usize].kubernetes;
         let (done_age, pending_age) = (k.csr_failed_max_age, k.csr_pending_max_age);
         let approved_unissued = k.csr_cleaner_approved_unissued;

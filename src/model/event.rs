@@ -181,6 +181,13 @@ pub enum Event {
         /// Which informer.
         informer: u32,
     },
+    /// istio-agent's certificate rotation (or its retry) is due.
+    Rotate {
+        /// Cluster.
+        cluster: u32,
+        /// Pod.
+        pod: PodRef,
+    },
     /// An intervention fires.
     Intervention {
         /// Index into the scenario's interventions.
@@ -253,6 +260,7 @@ impl TraceEvent for Event {
             Event::Informer { .. } => 26,
             Event::IssuerDone { .. } => 27,
             Event::PcaPoll { .. } => 28,
+            Event::Rotate { .. } => 29,
             Event::StartupProbeKill { .. } => 19,
             Event::ContainerRestart { .. } => 20,
             Event::Intervention { .. } => 21,
@@ -278,6 +286,7 @@ impl TraceEvent for Event {
             | Event::PodTerminated { cluster, pod }
             | Event::CsrAttempt { cluster, pod }
             | Event::StartupProbeKill { cluster, pod }
+            | Event::Rotate { cluster, pod }
             | Event::ContainerRestart { cluster, pod } => pod_entity(cluster, pod),
             Event::Api(e) => e.entity(),
             Event::Signer(e) => e.entity(),

@@ -9,7 +9,7 @@ use crate::duration::format_duration;
 use crate::engine::SimTime;
 use crate::metrics::Summary;
 use crate::predicate::{Predicate, Value};
-use crate::scenario::{Action, Scenario, Trigger};
+use crate::scenario::{Action, RestartPods, Scenario, Trigger};
 
 use super::journal::Journal;
 
@@ -71,7 +71,19 @@ fn action_text(a: &Action) -> String {
         Action::DeleteFailedCsrs { .. } => "delete Failed CSRs".into(),
         Action::PauseRollout => "pause the rollout".into(),
         Action::ResumeRollout => "resume the rollout".into(),
-        Action::RestartCrashlooping { .. } => "restart crashlooping pods gradually".into(),
+        Action::RestartCrashlooping {
+            batch_size,
+            interval,
+            pods,
+        } => format!(
+            "restart {} pods, {batch_size} every {}",
+            match pods {
+                RestartPods::Crashlooping => "crashlooping",
+                RestartPods::NotReady => "not-ready",
+            },
+            crate::duration::format_duration(*interval)
+        ),
+        Action::RestartWorkloads => "restart every sidecar workload at once".into(),
         Action::SetCa { .. } => "change the CA's capacity".into(),
     }
 }

@@ -176,6 +176,12 @@ impl Istiod {
         Some(&mut self.replicas[i])
     }
 
+    /// One of `n` endpoints of another Service the agents call (istio-csr), drawn from
+    /// the same `istiod-pick` stream (kube-proxy's random backend per connection).
+    pub fn pick_endpoint(&mut self, n: usize) -> usize {
+        ((rng::unit_f64(&mut self.pick) * n as f64) as usize).min(n.saturating_sub(1))
+    }
+
     /// The injection webhook's answer for a pod created `now`: when, and whether it
     /// succeeded. No ready replica: "no endpoints available" after 1 ms. Otherwise the
     /// pod waits for the injection queue (each injection takes `injection_time` split

@@ -327,6 +327,9 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
     if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::WaitingCert {
         return;
     }
+    // istio-csr waits on the agent's gRPC context: the kill cancels it.
+    super::ra::agent_gone(f, ctx, cluster, pod);
+    let c = f.cluster_mut(cluster);
     let killed_at = now + spec.agent.termination_drain;
     let mut rb = c.objects_mut().pods[pod.slot as usize]
         .kubelet
@@ -385,6 +388,9 @@ pub fn delete_pod(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, slot: u
         return;
     }
     let (workload, node) = (p.workload, p.node);
+    let waiting = PodRef { slot, gen: p.gen };
+    super::ra::agent_gone(f, ctx, cluster, waiting);
+    let c = f.cluster_mut(cluster);
     if workload == 0 {
         c.istiod_mut()
             .remove(slot, now, &super::startup::probe(spec));

@@ -35,9 +35,9 @@ use crate::control::apiserver::{
 use crate::control::chiron::{self, Action, Call, CallResult, ChironFlow, CsrState, Input};
 use crate::control::client::{Reply, RetryDecision};
 use crate::control::signer::{
-    ApiCall, ApiOp, ApiReply, BuiltinIssuer, CertManagerConfig, ControllerRuntimeConfig,
-    InformerEvent, IssuerCall, IssuerReply, JobRef, Signer, SignerConfig, SignerEvent,
-    SignerOutput,
+    ApiCall, ApiOp, ApiReply, AwsPcaIssuerConfig, BuiltinIssuer, CertManagerConfig,
+    ControllerRuntimeConfig, InformerEvent, IssuerCall, IssuerReply, JobRef, Signer, SignerConfig,
+    SignerEvent, SignerOutput,
 };
 use crate::engine::{Context, RngStream, SimTime};
 use crate::scenario::{CaMode, ClusterSpec, IssuerKind, Scenario, SignerKind};
@@ -46,6 +46,11 @@ use super::event::Event;
 use super::fleet::Fleet;
 use super::objects::{ObjKey, ObjectStore};
 use super::state::{PodPhase, PodRef};
+
+mod istiocsr;
+mod rotation;
+pub use istiocsr::{agent_gone, IstioCsrServer};
+pub use rotation::{on_rotate, rotation_done, schedule_initial_rotations, schedule_rotation};
 
 /// A flow slot at a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +80,10 @@ struct Flow {
     awaiting: bool,
     /// The built-in CA: the TokenReview answered.
     authenticated: bool,
+    /// istio-csr's `CreateCertificate` (`None`: istiod's).
+    icsr: Option<crate::control::signer::IstioCsrFlow>,
+    /// istio-csr: the agent's gRPC context is cancelled (its container is gone).
+    cancelled: bool,
 }
 
 /// Who waits for an API call.
@@ -86,6 +95,13 @@ enum Owner {
     Signer { job: Option<JobRef>, call: ApiCall },
     /// A starting istiod replica's informer LIST ([`super::startup`]).
     Informer { pod: PodRef, informer: u32 },
+    /// An istio-csr flow's call.
+    IstioCsr {
+        flow: FlowRef,
+        call: istiocsr::CsrCall,
+    },
+    /// istio-csr's deferred CertificateRequest Delete (a goroutine nobody waits for).
+    IstioCsrDelete { key: ObjKey },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +131,14 @@ pub struct CertStats {
     pub flows_failed: u64,
     /// API calls that failed after client-go's retries.
     pub api_errors: u64,
+    /// Certificates renewed by istio-agent's rotation (a new certificate delivered to a
+    /// ready pod).
+    pub cert_rotations: u64,
+    /// Rotations whose old certificate expired before the new one arrived.
+    pub cert_expired: u64,
+    /// `IssueCertificate` calls the cluster's aws-privateca-issuer sent to AWS Private
+    /// CA (SDK retries included).
+    pub pca_issue_calls: u64,
 }
 
 /// A cluster's certificate path. See the module docs.
@@ -133,6 +157,15 @@ pub struct CertPath {
     stats: CertStats,
     /// Rejected at the last sample (for the per-interval series).
     rejected_at_sample: u64,
+    /// istio-csr replicas (`ca_mode = "istio-csr"`; empty otherwise).
+    csr_servers: Vec<IstioCsrServer>,
+    /// istio-csr: `--preserve-certificate-requests`.
+    preserve_crs: bool,
+    /// aws-privateca-issuer: what `IssueCertificate` returned per CR, until its
+    /// annotation write lands.
+    pca_issued: std::collections::BTreeMap<ObjKey, crate::control::issuer::PcaCertificate>,
+    /// istio-agent rotation, per pod slot.
+    rotating: Vec<rotation::Rot>,
 }
 
 impl CertPath {
@@ -142,6 +175,17 @@ impl CertPath {
         let istiod_client =
             api.register_client(&Identity::service_account("istio-system", "istiod"));
         let (signer, signer_client) = match (spec.istiod.ca_mode, spec.ca) {
+            (CaMode::IstioCsr, Some(_)) => {
+                let config = SignerConfig::AwsPcaIssuer(AwsPcaIssuerConfig {
+                    workers: spec.signer.workers,
+                    ..AwsPcaIssuerConfig::default()
+                });
+                let id = api.register_client(&Identity::service_account(
+                    "cert-manager",
+                    "aws-privateca-issuer",
+                ));
+                (Some(Signer::new(index, config, rng)), id)
+            }
             (CaMode::KubernetesRa, Some(ca)) => {
                 let config = signer_config(spec, &sc.cas[ca].kind);
                 let identity = match spec.signer.kind {
@@ -155,6 +199,7 @@ impl CertPath {
             }
             _ => (None, istiod_client),
         };
+        let csr_servers = istiocsr::servers(spec, &mut api);
         CertPath {
             api,
             csrs: ObjectStore::default(),
@@ -169,6 +214,10 @@ impl CertPath {
             api_out: Vec::new(),
             stats: CertStats::default(),
             rejected_at_sample: 0,
+            csr_servers,
+            preserve_crs: spec.signer.preserve_certificate_requests,
+            pca_issued: std::collections::BTreeMap::new(),
+            rotating: Vec::new(),
         }
     }
 
@@ -190,6 +239,11 @@ impl CertPath {
     /// The CSR objects, to change (csrcleaner, interventions).
     pub fn csrs_mut(&mut self) -> &mut ObjectStore {
         &mut self.csrs
+    }
+
+    /// istio-csr replicas (0 unless `ca_mode = "istio-csr"`).
+    pub fn istio_csr_replicas(&self) -> usize {
+        self.csr_servers.len()
     }
 
     /// The signer, if the cluster runs one.
@@ -229,6 +283,8 @@ impl CertPath {
                     step: 0,
                     awaiting: false,
                     authenticated: false,
+                    icsr: None,
+                    cancelled: false,
                 });
                 (self.flows.len() - 1) as u32
             }
@@ -243,6 +299,8 @@ impl CertPath {
         fl.step = 0;
         fl.awaiting = false;
         fl.authenticated = false;
+        fl.icsr = None;
+        fl.cancelled = false;
         FlowRef { slot, gen: fl.gen }
     }
 
@@ -256,6 +314,7 @@ impl CertPath {
         if let Some(f) = self.flow_mut(r) {
             f.live = false;
             f.chiron = None;
+            f.icsr = None;
             self.free_flows.push(r.slot);
         }
     }
@@ -363,6 +422,10 @@ pub fn start_flow(
     replica: u32,
 ) {
     let spec = f.spec(cluster);
+    if spec.istiod.ca_mode == CaMode::IstioCsr {
+        istiocsr::start(f, ctx, cluster, pod, replica);
+        return;
+    }
     let chiron = (spec.istiod.ca_mode == CaMode::KubernetesRa)
         .then(|| ChironFlow::new(spec.istiod.version.chiron_group()));
     let cp = f.cluster_mut(cluster).cert_mut();
@@ -496,6 +559,10 @@ pub fn on_flow_wake(
     if fl.step != step {
         return;
     }
+    if fl.icsr.is_some() {
+        istiocsr::on_wake(f, ctx, cluster, flow);
+        return;
+    }
     fl.step += 1;
     let input = if fl.awaiting {
         fl.awaiting = false;
@@ -566,6 +633,20 @@ pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
                 c.cert_mut().free_call(tag);
                 return;
             };
+            if at > now {
+                ctx.schedule_at(
+                    at,
+                    Event::ApiSend {
+                        cluster,
+                        tag,
+                        retry: false,
+                    },
+                );
+                return;
+            }
+        }
+        if let Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } = pc.owner {
+            let at = istiocsr::retry_token(c.cert_mut(), &pc, now);
             if at > now {
                 ctx.schedule_at(
                     at,
@@ -744,6 +825,9 @@ fn on_rejected(
                 }
             }
         }
+        Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
+            istiocsr::on_rejected(f, ctx, cluster, tag, pc, retry_after_s)
+        }
         Owner::Signer { job, .. } => {
             c.cert_mut().free_call(tag);
             if let Some(job) = job {
@@ -814,6 +898,14 @@ pub fn on_api_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
                 signer_api_reply(f, ctx, cluster, job, reply);
             }
         }
+        Owner::IstioCsr { flow, call } => istiocsr::on_done(f, ctx, cluster, flow, call),
+        Owner::IstioCsrDelete { key } => {
+            let cp = f.cluster_mut(cluster).cert_mut();
+            if cp.csrs.delete(key).is_some() {
+                cp.pca_issued.remove(&key);
+                notify(cp, ctx, cluster, key);
+            }
+        }
     }
 }
 
@@ -880,6 +972,12 @@ fn apply_signer_write(
                     }
                     ApiOp::MarkFailed => {
                         cp.csrs.update(key, now, |o| o.failed = true);
+                        // istio-csr's watch sees the Failed condition.
+                        istiocsr::wake_waiter(cp, ctx, cluster, key);
+                    }
+                    ApiOp::SetArnAnnotation => {
+                        let arn = cp.pca_issued.get(&key).copied();
+                        cp.csrs.update(key, now, |o| o.arn = arn);
                     }
                     _ => {}
                 }
@@ -995,21 +1093,19 @@ fn route_signer_outputs(
                     );
                 }
             }
-            SignerOutput::Issuer { job, call } => {
-                let IssuerCall::Sign { key } = call else {
-                    // PCA calls come only from aws-privateca-issuer (istio-csr), not run here.
-                    ctx.schedule_at(
-                        now,
-                        Event::IssuerDone {
-                            cluster,
-                            job,
-                            reply: IssuerReply::Error,
-                        },
-                    );
-                    continue;
-                };
-                f.issuer_sign(ctx, cluster, job, key);
-            }
+            SignerOutput::Issuer { job, call } => match call {
+                IssuerCall::Sign { key } => f.issuer_sign(ctx, cluster, job, key),
+                IssuerCall::PcaIssue { key } => {
+                    f.cluster_mut(cluster).cert_mut().stats.pca_issue_calls += 1;
+                    if let Some(cert) = f.pca_issue(ctx, cluster, job, key) {
+                        let cp = f.cluster_mut(cluster).cert_mut();
+                        if cp.csrs.get(key).is_some() {
+                            cp.pca_issued.insert(key, cert);
+                        }
+                    }
+                }
+                IssuerCall::PcaGet { cert, .. } => f.pca_get(ctx, cluster, job, cert),
+            },
             SignerOutput::SkippedGone { .. } => {
                 f.cluster_mut(cluster).cert_mut().stats.csr_skipped_gone += 1
             }
@@ -1044,7 +1140,8 @@ pub fn abort_replica_flows(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32
     let mut pods_hit = Vec::new();
     for slot in 0..cp.flows.len() {
         let fl = &cp.flows[slot];
-        if !fl.live || fl.replica != replica {
+        // istio-csr flows run in istio-csr, not in an istiod replica.
+        if !fl.live || fl.replica != replica || fl.icsr.is_some() {
             continue;
         }
         let r = FlowRef {
@@ -1079,8 +1176,14 @@ pub fn agent_waiting(f: &Fleet, cluster: u32, pod: PodRef) -> bool {
 /// informer hears of it.
 pub fn delete_object(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, key: ObjKey) {
     let cp = f.cluster_mut(cluster).cert_mut();
+    let waiter = cp.csrs.get(key).and_then(|o| o.waiter);
     if cp.csrs.delete(key).is_some() {
+        cp.pca_issued.remove(&key);
         notify(cp, ctx, cluster, key);
+        // istio-csr's watch sees the Deleted event ("unexpectedly deleted").
+        if let Some(w) = waiter {
+            istiocsr::wake_flow(cp, ctx, cluster, w);
+        }
     }
 }
 

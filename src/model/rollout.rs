@@ -300,6 +300,24 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
             try_advance(f, ctx);
         }
         Action::RestartCrashlooping { .. } => start_paced_restart(f, ctx, index),
+        Action::RestartWorkloads => {
+            for c in targets(f, index) {
+                let victims: Vec<u32> = f
+                    .cluster(c)
+                    .objects()
+                    .pods
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| {
+                        p.injected && p.workload != 0 && p.phase != super::state::PodPhase::Free
+                    })
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                for slot in victims {
+                    pods::delete_pod(f, ctx, c, slot);
+                }
+            }
+        }
         Action::SetCa {
             ca,
             workers,

@@ -393,6 +393,7 @@ impl PageContext<'_> {
                     Action::DeleteFailedCsrs { .. } => "delete Failed CSRs".into(),
                     Action::PauseRollout => "pause the rollout".into(),
                     Action::ResumeRollout => "resume the rollout".into(),
+                    Action::RestartWorkloads => "restart every injected workload".into(),
                     Action::RestartCrashlooping {
                         batch_size,
                         interval,

@@ -204,6 +204,7 @@ string_enum!(
         ResumeRollout = "resume_rollout",
         RestartCrashlooping = "restart_crashlooping",
         SetCa = "set_ca",
+        RestartWorkloads = "restart_workloads",
     }
 );
 
@@ -389,6 +390,9 @@ pub(crate) struct RawSigner {
     pub client_burst: Option<Int>,
     pub informer_delay: Option<Dur>,
     pub mark_failed_on_issuer_error: Option<bool>,
+    pub replicas: Option<Int>,
+    pub preserve_certificate_requests: Option<bool>,
+    pub max_certificate_duration: Option<Dur>,
 }
 
 /// `[cluster.<name>.node_group.<ng>]`.

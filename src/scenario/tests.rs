@@ -79,7 +79,16 @@ fn full_example_loads_with_its_values() {
             p99: SimTime::from_millis(400)
         }
     );
-    assert_eq!(s.clusters.len(), 13);
+    assert_eq!(s.clusters.len(), 14);
+    let mesh = s.clusters.iter().find(|c| c.name == "mesh").unwrap();
+    assert_eq!(mesh.istiod.ca_mode, CaMode::IstioCsr);
+    assert_eq!(mesh.signer.kind, SignerKind::IstioCsr);
+    assert_eq!(mesh.signer.replicas, 2);
+    assert!(!mesh.signer.preserve_certificate_requests);
+    assert_eq!(
+        mesh.signer.max_certificate_duration,
+        SimTime::from_secs(3600)
+    );
     let pay = &s.clusters[0];
     assert_eq!(pay.name, "payments");
     assert_eq!(pay.istiod.replicas, 40);
@@ -122,7 +131,7 @@ fn full_example_loads_with_its_values() {
             }))
         }
     );
-    assert_eq!(s.pods_total(), 1252);
+    assert_eq!(s.pods_total(), 1263);
     assert!(doc.sweep().is_some() && doc.expectations().is_some());
 }
 

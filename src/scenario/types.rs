@@ -341,6 +341,11 @@ pub struct SignerSpec {
     /// **Assumption**: a controller-runtime signer marks the CSR Failed on an issuer
     /// error (signer-ca requeues instead).
     pub mark_failed_on_issuer_error: bool,
+    /// istio-csr `--preserve-certificate-requests` (false: each CR is deleted after use).
+    pub preserve_certificate_requests: bool,
+    /// istio-csr `--max-client-certificate-duration` (1 h): the workload certificate's
+    /// lifetime (the agent asks for 24 h).
+    pub max_certificate_duration: SimTime,
 }
 
 impl SignerSpec {
@@ -359,6 +364,8 @@ impl SignerSpec {
             replicas: 1,
             informer_delay: SimTime::from_millis(100),
             mark_failed_on_issuer_error: false,
+            preserve_certificate_requests: false,
+            max_certificate_duration: SimTime::from_secs(3600),
         }
     }
 }
@@ -565,6 +572,9 @@ pub enum Action {
         /// Which pods are stopped.
         pods: RestartPods,
     },
+    /// `kubectl rollout restart` of every injected workload of the clusters at once
+    /// (a namespace restarted): each pod is deleted and its ReplicaSet replaces it.
+    RestartWorkloads,
     /// Change a CA's capacity.
     SetCa {
         /// Index into [`Scenario::cas`].

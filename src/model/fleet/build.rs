@@ -70,6 +70,7 @@ impl<'s> Fleet<'s> {
             ra::start_signer(self, ctx, c);
         }
         super::super::certificates::start(self, ctx);
+        ra::schedule_initial_rotations(self, ctx);
     }
 }
 

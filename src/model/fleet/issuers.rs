@@ -10,8 +10,11 @@
 //! - `aws-pca`: a CSR signer in front of PCA signs with `IssueCertificate` and then polls
 //!   `GetCertificate` every `poll_interval` (*unconfirmed*) until the certificate is
 //!   there; a `ThrottlingException` on either call is an issuer error. Quotas are per
-//!   account (shared by every CA naming it). The CSR signers here have no SDK retryer
-//!   (only aws-privateca-issuer, which is not run here, has one).
+//!   account (shared by every CA naming it). The CSR signers here have no SDK retryer.
+//!   aws-privateca-issuer (behind istio-csr) calls `IssueCertificate` and, on a later
+//!   reconcile, `GetCertificate` itself ([`Fleet::pca_issue`], [`Fleet::pca_get`]); its
+//!   SDK retryer (in [`crate::control::signer`]) retries throttling and
+//!   `RequestInProgressException`.
 
 use crate::ca::OnTimeout;
 use crate::control::issuer::{
@@ -217,6 +220,88 @@ impl Fleet<'_> {
                 },
             ),
         }
+    }
+
+    /// aws-privateca-issuer's `IssueCertificate` for CR `key` (idempotency token: the
+    /// CR's namespace/name, `pkg/aws/pca.go` `idempotencyToken`). The SDK's answer
+    /// comes after one API round trip; returns what PCA started, if it accepted.
+    pub fn pca_issue(
+        &mut self,
+        ctx: &mut Context<Event>,
+        cluster: u32,
+        job: JobRef,
+        key: u64,
+    ) -> Option<PcaCertificate> {
+        let now = ctx.now();
+        let acct = self
+            .spec(cluster)
+            .ca
+            .and_then(|ca| match self.issuers.kinds[ca] {
+                IssuerState::Pca { account } => Some(account),
+                _ => None,
+            });
+        let Some(account) = acct else {
+            ctx.schedule_at(
+                now,
+                Event::IssuerDone {
+                    cluster,
+                    job,
+                    reply: IssuerReply::Error,
+                },
+            );
+            return None;
+        };
+        let acct = &mut self.issuers.pca[account];
+        let lat = acct.config().api_latency;
+        let token = ((cluster as u64) << 40) ^ key;
+        let (reply, cert) = match acct.issue_certificate(now, token) {
+            Ok(cert) => (IssuerReply::Issued(cert), Some(cert)),
+            Err(_) => (IssuerReply::Error, None),
+        };
+        ctx.schedule_at(
+            now + lat,
+            Event::IssuerDone {
+                cluster,
+                job,
+                reply,
+            },
+        );
+        cert
+    }
+
+    /// aws-privateca-issuer's `GetCertificate` of `cert`.
+    pub fn pca_get(
+        &mut self,
+        ctx: &mut Context<Event>,
+        cluster: u32,
+        job: JobRef,
+        cert: PcaCertificate,
+    ) {
+        let now = ctx.now();
+        let acct = self
+            .spec(cluster)
+            .ca
+            .and_then(|ca| match self.issuers.kinds[ca] {
+                IssuerState::Pca { account } => Some(account),
+                _ => None,
+            });
+        let reply = match acct {
+            None => IssuerReply::Error,
+            Some(a) => match self.issuers.pca[a].get_certificate(now, cert) {
+                Ok(()) => IssuerReply::Ok,
+                Err(PcaError::RequestInProgressException) => IssuerReply::InProgress,
+                Err(PcaError::ThrottlingException) => IssuerReply::Error,
+            },
+        };
+        let lat = acct.map_or(SimTime::ZERO, |a| self.issuers.pca[a].config().api_latency);
+        ctx.schedule_at(
+            now + lat,
+            Event::IssuerDone {
+                cluster,
+                job,
+                reply,
+            },
+        );
     }
 
     /// A USL CA served request `id`.

@@ -160,6 +160,9 @@ impl Fleet<'_> {
                 certificates_all_ready_s: self
                     .certs(c.index)
                     .map(|cc| cc.all_ready_s().map(round3)),
+                cert_rotations: c.cert.stats().cert_rotations,
+                cert_expired: c.cert.stats().cert_expired,
+                pca_issue_calls: c.cert.stats().pca_issue_calls,
             };
             clusters.push(ClusterFigures {
                 name: spec.name.clone(),
@@ -245,6 +248,9 @@ impl Fleet<'_> {
                     (Some(x), Some(y)) => Some(x.max(y)),
                     _ => None,
                 }),
+            cert_rotations: sum(|f| f.cert_rotations),
+            cert_expired: sum(|f| f.cert_expired),
+            pca_issue_calls: sum(|f| f.pca_issue_calls),
         };
         Summary {
             scenario: self.sc.name.clone(),

@@ -1158,20 +1158,6 @@ impl Checker<'_> {
         };
         spec.istiod.ca_mode = mode;
         let mode_path = join(&p("istiod"), "ca_mode");
-        if mode == CaMode::IstioCsr {
-            // The components exist (control::signer::IstioCsrFlow, aws-privateca-issuer)
-            // but the fleet model does not route them yet.
-            let at = if raw_mode.is_some() {
-                mode_path.clone()
-            } else {
-                kind_path_of(path)
-            };
-            self.err(
-                &at,
-                "istio-csr is not simulated by the fleet model yet; use ca_mode = \"kubernetes-ra\" (a CSR signer) or \"istiod\", got \"istio-csr\"".into(),
-            );
-            return;
-        }
         if mode == CaMode::Istiod {
             if r.ca.is_some() && raw_mode.is_some() {
                 self.err(
@@ -1247,6 +1233,25 @@ impl Checker<'_> {
         let empty = RawSigner::default();
         let rs = rs.unwrap_or(&empty);
         let sp = |f: &str| join(&p("signer"), f);
+        if kind != SignerKind::IstioCsr {
+            for (field, value) in [
+                ("replicas", rs.replicas.as_ref().map(|v| v.0.to_string())),
+                (
+                    "preserve_certificate_requests",
+                    rs.preserve_certificate_requests.map(|v| v.to_string()),
+                ),
+                (
+                    "max_certificate_duration",
+                    rs.max_certificate_duration
+                        .as_ref()
+                        .map(|d| format!("\"{}\"", d.text.escape_debug())),
+                ),
+            ] {
+                if let Some(v) = value {
+                    self.err(&sp(field), format!("an istio-csr setting (signer kind \"istio-csr\"); this signer is kind \"{}\", got {v}", kind.name()));
+                }
+            }
+        }
         if rs.mark_failed_on_issuer_error.is_some() && kind != SignerKind::ControllerRuntime {
             self.err(&sp("mark_failed_on_issuer_error"), format!("an assumption for the controller-runtime signer only (cert-manager marks Failed by its own rules), got signer kind \"{}\"", kind.name()));
         }
@@ -1262,7 +1267,14 @@ impl Checker<'_> {
                 MAX_BURST,
                 true,
             ),
-            replicas: d.replicas,
+            replicas: self.int32(
+                &sp("replicas"),
+                rs.replicas,
+                d.replicas,
+                1,
+                MAX_WORKERS,
+                true,
+            ),
             informer_delay: self.dur(
                 &sp("informer_delay"),
                 &rs.informer_delay,
@@ -1270,6 +1282,13 @@ impl Checker<'_> {
                 DurationRule::NonNegative,
             ),
             mark_failed_on_issuer_error: rs.mark_failed_on_issuer_error.unwrap_or(false),
+            preserve_certificate_requests: rs.preserve_certificate_requests.unwrap_or(false),
+            max_certificate_duration: self.dur(
+                &sp("max_certificate_duration"),
+                &rs.max_certificate_duration,
+                d.max_certificate_duration,
+                DurationRule::Positive,
+            ),
         };
     }
 
@@ -1421,11 +1440,6 @@ impl Checker<'_> {
         }
         Some((out, templates_of))
     }
-}
-
-/// `cluster.<name>.signer.kind` of a cluster at `path`.
-fn kind_path_of(path: &str) -> String {
-    join(&join(path, "signer"), "kind")
 }
 
 /// Keys (set or not) that belong to some kinds of CA.

@@ -259,6 +259,7 @@ impl Checker<'_> {
             },
             RawAction::PauseRollout => Action::PauseRollout,
             RawAction::ResumeRollout => Action::ResumeRollout,
+            RawAction::RestartWorkloads => Action::RestartWorkloads,
             RawAction::RestartCrashlooping => Action::RestartCrashlooping {
                 batch_size: self.int32(&p("batch_size"), r.batch_size, 20, 1, MAX_PODS_TOTAL, true),
                 interval: self.dur(

@@ -555,8 +555,12 @@ def mixed_injection():
         deployment("cert-manager", "cert-manager-istio-csr", 2, istio_csr_labels, pod_spec(
             [container("cert-manager-istio-csr", "quay.io/jetstack/cert-manager-istio-csr:v0.9.0",
                        args=["--log-level=1", "--certificate-namespace=istio-system", "--issuer-name=istio-ca",
-                             "--issuer-kind=Issuer", "--issuer-group=cert-manager.io"],
+                             "--issuer-kind=AWSPCAIssuer", "--issuer-group=awspca.cert-manager.io"],
                        ports=[("grpc", 6443), ("metrics", 9402)])], service_account="cert-manager-istio-csr")),
+        # istio-csr's CertificateRequests are signed by AWS Private CA.
+        deployment("cert-manager", "aws-privateca-issuer", 1, {"app.kubernetes.io/name": "aws-privateca-issuer"},
+                   pod_spec([container("aws-privateca-issuer", "public.ecr.aws/k1n1h4h4/cert-manager-aws-privateca-issuer:v1.9.1",
+                                       ports=[("http", 8080)])], service_account="aws-privateca-issuer")),
         # Injected by the namespace label, one opting out by annotation.
         app("checkout", "api", 4, "registry.example.com/checkout/api:5.1.0"),
         app("checkout", "migrations", 1, "registry.example.com/checkout/migrations:5.1.0",

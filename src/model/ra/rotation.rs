@@ -1,0 +1,294 @@
+//! istio-agent's certificate rotation in the fleet model
+//! ([`crate::control::rotation::RotationPolicy`], the release's rule).
+//!
+//! - When a pod receives a certificate (first or rotated), its agent schedules the
+//!   next rotation at `not_after - ratio x lifetime` (ratio 0.5, jittered ±0.01 from
+//!   Istio 1.24; stream `rotation-jitter/{cluster}`). The lifetime is what the signer
+//!   grants for `SECRET_TTL` 24 h: istio-csr caps it at
+//!   `--max-client-certificate-duration` (1 h); istiod's CA and the CSR signers here
+//!   grant the 24 h asked for.
+//! - At that time a **ready** pod sends one `CreateCertificate` through the cluster's
+//!   path (istiod's flow or istio-csr), counted in `csr_requests` like any other; a
+//!   failure is retried with istio-agent's back-off while the old certificate is valid
+//!   (and after: the pod keeps serving in this model; `cert_expired` counts it).
+//! - Cost: at most one pending rotation event per pod (its container generation keys
+//!   it), and none when the rotation falls after the horizon — runs shorter than half
+//!   a certificate lifetime schedule nothing.
+
+use crate::control::rotation::{RotationPolicy, SECRET_TTL};
+use crate::engine::{Context, SimTime};
+use crate::scenario::CaMode;
+
+use super::super::event::Event;
+use super::super::fleet::Fleet;
+use super::super::state::{PodPhase, PodRef};
+
+/// A pod's rotation state.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rot {
+    /// The container generation it is for (`u32::MAX`: none).
+    gen: u32,
+    /// A rotation request is out.
+    out: bool,
+    /// Failed attempts of the current rotation.
+    failures: u32,
+    /// The current certificate's expiry.
+    not_after: SimTime,
+    /// Its expiry was counted.
+    expired: bool,
+}
+
+const NONE: Rot = Rot {
+    gen: u32::MAX,
+    out: false,
+    failures: 0,
+    not_after: SimTime::ZERO,
+    expired: false,
+};
+
+/// The lifetime a certificate of cluster `cluster` gets.
+fn lifetime(f: &Fleet, cluster: u32) -> SimTime {
+    let spec = f.spec(cluster);
+    match spec.istiod.ca_mode {
+        CaMode::IstioCsr => SECRET_TTL.min(spec.signer.max_certificate_duration),
+        _ => SECRET_TTL,
+    }
+}
+
+/// Pod `pod` received a certificate now: schedule its rotation (if within the horizon).
+pub fn schedule_rotation(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let now = ctx.now();
+    let horizon = f.scenario().horizon;
+    let life = lifetime(f, cluster);
+    let policy = RotationPolicy {
+        ttl: SECRET_TTL,
+        ..RotationPolicy::for_release(f.spec(cluster).istiod.version)
+    };
+    let not_after = now + life;
+    let c = f.cluster_mut(cluster);
+    let at = policy.rotate_at(now, now, not_after, c.rotation_rng());
+    if at >= horizon {
+        return;
+    }
+    let table = &mut c.cert_mut().rotating;
+    let slot = pod.slot as usize;
+    if table.len() <= slot {
+        table.resize(slot + 1, NONE);
+    }
+    table[slot] = Rot {
+        gen: pod.gen,
+        out: false,
+        failures: 0,
+        not_after,
+        expired: false,
+    };
+    ctx.schedule_at(at, Event::Rotate { cluster, pod });
+}
+
+fn current(f: &Fleet, cluster: u32, pod: PodRef) -> Option<Rot> {
+    let s = f.cluster(cluster).objects();
+    if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::Ready {
+        return None;
+    }
+    f.cluster(cluster)
+        .cert()
+        .rotating
+        .get(pod.slot as usize)
+        .copied()
+        .filter(|r| r.gen == pod.gen)
+}
+
+/// A pod's rotation (or its retry) is due: send the request.
+pub fn on_rotate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let Some(r) = current(f, cluster, pod) else {
+        return;
+    };
+    if r.out {
+        return;
+    }
+    let istio_csr = f.spec(cluster).istiod.ca_mode == CaMode::IstioCsr;
+    let c = f.cluster_mut(cluster);
+    let replica = if istio_csr {
+        let n = c.cert().csr_servers.len();
+        Some(c.istiod_mut().pick_endpoint(n) as u32)
+    } else {
+        c.istiod_mut().pick().map(|r| r.slot())
+    };
+    match replica {
+        None => {
+            c.counters_mut().csr_no_istiod += 1;
+            c.cert_mut().rotating[pod.slot as usize].out = true;
+            rotation_done(f, ctx, cluster, pod, false);
+        }
+        Some(replica) => {
+            c.counters_mut().csr_requests += 1;
+            c.cert_mut().rotating[pod.slot as usize].out = true;
+            super::start_flow(f, ctx, cluster, pod, replica);
+        }
+    }
+}
+
+/// The answer to a flow of `pod`: if it was a rotation, handle it and return true.
+pub fn rotation_done(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    pod: PodRef,
+    ok: bool,
+) -> bool {
+    let Some(r) = current(f, cluster, pod) else {
+        return false;
+    };
+    if !r.out {
+        return false;
+    }
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let c = f.cluster_mut(cluster);
+    if ok {
+        c.counters_mut().certs_issued += 1;
+        let stats = &mut c.cert_mut().stats;
+        stats.cert_rotations += 1;
+        if now >= r.not_after && !r.expired {
+            stats.cert_expired += 1;
+        }
+        c.cert_mut().rotating[pod.slot as usize].out = false;
+        schedule_rotation(f, ctx, cluster, pod);
+        return true;
+    }
+    c.counters_mut().csr_timeouts += 1;
+    let failures = r.failures + 1;
+    let wait = c.agents_mut().retry_wait(&spec.agent, failures);
+    let cp = c.cert_mut();
+    let e = &mut cp.rotating[pod.slot as usize];
+    e.out = false;
+    e.failures = failures;
+    if now >= e.not_after && !e.expired {
+        e.expired = true;
+        cp.stats.cert_expired += 1;
+    }
+    ctx.schedule_in(wait.max(SimTime(1)), Event::Rotate { cluster, pod });
+    true
+}
+
+/// The pods Ready at time zero hold certificates of every age (a fleet in its steady
+/// state: issue times spread evenly over a rotation period): each one's next rotation
+/// falls at `U[0,1) x ratio x lifetime`, drawn from the cluster's `rotation-jitter`
+/// stream; only those within the horizon are scheduled.
+pub fn schedule_initial_rotations(f: &mut Fleet, ctx: &mut Context<Event>) {
+    let horizon = f.scenario().horizon;
+    for cluster in 0..f.cluster_count() {
+        let life = lifetime(f, cluster);
+        let ratio = RotationPolicy::for_release(f.spec(cluster).istiod.version).grace_ratio;
+        let period = SimTime(life.as_nanos() - life.mul_f64(ratio).as_nanos());
+        let c = f.cluster_mut(cluster);
+        let n = c.objects().pods.len();
+        for slot in 0..n {
+            let p = &c.objects().pods[slot];
+            if p.phase != PodPhase::Ready || !p.injected || p.workload == 0 {
+                continue;
+            }
+            let gen = p.gen;
+            let at = period.mul_f64(crate::engine::rng::unit_f64(c.rotation_rng()));
+            if at >= horizon {
+                continue;
+            }
+            let table = &mut c.cert_mut().rotating;
+            if table.len() <= slot {
+                table.resize(slot + 1, NONE);
+            }
+            let not_after = at + life.mul_f64(ratio);
+            table[slot] = Rot {
+                gen,
+                out: false,
+                failures: 0,
+                not_after,
+                expired: false,
+            };
+            let pod = PodRef {
+                slot: slot as u32,
+                gen,
+            };
+            ctx.schedule_at(at, Event::Rotate { cluster, pod });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::load_str;
+
+    fn scenario(version: &str, horizon: &str) -> crate::scenario::Scenario {
+        let text = format!(
+            r#"
+[scenario]
+name = "t"
+horizon = "{horizon}"
+
+[ca.pca]
+kind = "aws-pca"
+account = "a"
+
+[cluster.c]
+ca = "pca"
+
+[cluster.c.istiod]
+version = "{version}"
+ca_mode = "istio-csr"
+
+[cluster.c.signer]
+kind = "istio-csr"
+
+[cluster.c.node_group.apps]
+nodes = 4
+max_pods = 58
+upgrade = false
+
+[cluster.c.workload.app]
+replicas = 100
+"#
+        );
+        load_str("t.toml", &text, &[]).unwrap().scenario
+    }
+
+    /// 1 h certificates (istio-csr's cap) rotate every 30 min (ratio 0.5): pods Ready at
+    /// time zero rotate once within their first 30 min (`U[0,1) x 30 min`), then every
+    /// 30 min (± 0.01 x 1 h = 36 s from 1.24) after their certificate arrived.
+    #[test]
+    fn rotation_every_half_lifetime_of_an_istio_csr_certificate() {
+        for version in ["1.22.0", "1.24.0"] {
+            // In 29 min: at most one rotation each (the second is >= 30 min - 36 s
+            // after the first, itself >= 0).
+            let out = super::super::super::run(&scenario(version, "29m"), 7, "h");
+            let c = &out.summary.clusters[0].figures;
+            assert!(c.cert_rotations <= 100, "{version}: {}", c.cert_rotations);
+            assert!(c.cert_rotations >= 80, "{version}: {}", c.cert_rotations);
+            // In 2 h 10 min: 4 full periods after the first: 4 or 5 each.
+            let out = super::super::super::run(&scenario(version, "130m"), 7, "h");
+            let c = &out.summary.clusters[0].figures;
+            assert!(
+                (400..=500).contains(&c.cert_rotations),
+                "{version}: {}",
+                c.cert_rotations
+            );
+            assert_eq!(c.cert_expired, 0);
+            assert_eq!(c.csr_requests, c.cert_rotations, "nothing else asks");
+        }
+    }
+
+    /// 24 h certificates (istiod's CA, `SECRET_TTL`) rotate after ~12 h: a 3 h run sees
+    /// only the pods whose steady-state certificate was already old, about 3/12 of them.
+    #[test]
+    fn rotation_of_24h_certificates_in_a_short_run() {
+        let mut sc = scenario("1.22.0", "3h");
+        sc.clusters[0].istiod.ca_mode = crate::scenario::CaMode::Istiod;
+        sc.clusters[0].ca = None;
+        let out = super::super::super::run(&sc, 3, "h");
+        let c = &out.summary.clusters[0].figures;
+        assert!(
+            (10..=45).contains(&c.cert_rotations),
+            "{}",
+            c.cert_rotations
+        );
+    }
+}
