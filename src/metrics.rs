@@ -618,6 +618,8 @@ mod tests {
             .map(String::as_str)
             .collect();
         let mut names = FIGURES.list();
+        // The Certificate figures are left out of the JSON of a run without Certificates.
+        names.retain(|n| !n.starts_with("certificates_"));
         names.sort_unstable();
         let mut keys = keys;
         keys.sort_unstable();

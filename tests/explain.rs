@@ -77,10 +77,12 @@ fn events_trace_and_explanation_of_the_incident() {
         clusters.insert(v["cluster"].as_str().unwrap().to_string());
         let msg = v["message"].as_str().unwrap();
         let kind = match (v["type"].as_str().unwrap(), v["reason"].as_str().unwrap()) {
+            // 503 from istiod 1.16 on; before, the listener is not open yet (refused).
             ("Warning", "Unhealthy")
                 if msg.starts_with(
                     "Readiness probe failed: HTTP probe failed with statuscode: 503",
-                ) =>
+                ) || (msg.starts_with("Readiness probe failed: Get ")
+                    && msg.ends_with("connect: connection refused")) =>
             {
                 assert!(
                     v["object"].as_str().unwrap().starts_with("pod/istiod-"),

@@ -156,7 +156,10 @@ fn incident_fleet_on_current_istio_recovers() {
         let p = cluster(&s, "payments");
         assert_eq!(p["recovered"], true, "seed {seed}: {p}");
         // Only rotations due during the herd time out (0-5 per seed), not the upgrade's pods.
-        assert!(p["csr_timeouts"].as_u64().unwrap() <= 20, "seed {seed}: {p}");
+        assert!(
+            p["csr_timeouts"].as_u64().unwrap() <= 20,
+            "seed {seed}: {p}"
+        );
     }
 }
 
@@ -284,4 +287,37 @@ fn first_diff(a: &str, b: &str) -> (String, String) {
         format!("{} lines", a.lines().count()),
         format!("{} lines", b.lines().count()),
     )
+}
+
+/// The seed's `Approved, Failed` CSRs need an assumption: the second scenario turns on
+/// exactly one (`signer.mark_failed_on_issuer_error`) and gives the signer an issuer that
+/// errors; it lists that assumption and no other, and shows >= 100 Failed CSRs. With the
+/// quota the account really has (25/s), the same assumption gives none.
+#[test]
+fn approved_failed_csrs_need_the_mark_failed_assumption_and_an_erroring_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = run_json("incident-failed-csrs.toml", 1, dir.path());
+    let keys: Vec<&str> = s["assumptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["cluster.payments.signer.mark_failed_on_issuer_error"]
+    );
+    let p = cluster(&s, "payments");
+    assert!(p["csr_failed_objects_peak"].as_u64().unwrap() >= 100, "{p}");
+    assert_eq!(p["recovered"], false, "{p}");
+    let full_quota = run_json_with(
+        "incident-failed-csrs.toml",
+        1,
+        dir.path(),
+        &["ca.pca-payments.issue_rate_per_s=25"],
+    );
+    assert_eq!(
+        cluster(&full_quota, "payments")["csr_failed_objects_peak"],
+        0
+    );
 }

@@ -119,7 +119,7 @@ fn set_overrides_apply_and_their_errors_name_the_set() {
     .expect_code(0);
     let base = fleetsim(&["validate", "tests/data/full.toml"]).expect_code(0);
     assert!(
-        ok.stdout.contains("(13 clusters, 1213 pods, hash "),
+        ok.stdout.contains("(14 clusters, 1224 pods, hash "),
         "{}",
         ok.stdout
     );

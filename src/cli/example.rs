@@ -28,12 +28,13 @@ macro_rules! examples {
 /// Every file in `scenarios/`, in name order (a test checks the list against the
 /// directory).
 pub const EXAMPLES: &[Example] = examples![
-    "field-cert-manager-7572",
     "field-aws-pca-issuer-479",
+    "field-cert-manager-7572",
     "field-istio-csr-217",
     "healthy-baseline",
     "incident-aws-pca-direct",
     "incident-ca-herd",
+    "incident-failed-csrs",
     "incident-istio-current",
     "incident-mitigated",
     "scale-200-clusters",

@@ -310,6 +310,9 @@ pub fn istiod_starting(
         return;
     }
     let pod = pod_id(f, cluster, slot);
+    // istiod opens its readiness listener only after the informers synced before 1.16
+    // (the probe is refused); from 1.16 it answers 503 (istio#40151).
+    let refused = f.spec(cluster).istiod.version.minor < 16;
     f.journal_mut().events.push(
         now.as_nanos(),
         cluster,
@@ -317,6 +320,7 @@ pub fn istiod_starting(
             pod,
             until_ns: ready_at.as_nanos(),
             period_ns: period.as_nanos(),
+            refused,
         },
     );
 }

@@ -49,6 +49,8 @@ pub enum Kind {
         until_ns: u64,
         /// The probe period.
         period_ns: u64,
+        /// The connection is refused (istiod < 1.16 listens only once synced), not 503.
+        refused: bool,
     },
     /// The injection webhook failed a pod creation of the workload's ReplicaSet.
     WebhookFailed {
@@ -336,16 +338,17 @@ fn expand(r: &Record, names: &Names, out: &mut Vec<Line>) {
             pod,
             until_ns,
             period_ns,
+            refused,
         } => {
+            let message = if refused {
+                // kubelet's prober (pkg/probe/http): the Get's error, pod IP elided.
+                "Readiness probe failed: Get \"http://<pod-ip>:8080/ready\": dial tcp <pod-ip>:8080: connect: connection refused"
+            } else {
+                "Readiness probe failed: HTTP probe failed with statuscode: 503"
+            };
             let mut t = r.at_ns + period_ns.max(1);
             while t < until_ns {
-                out.push(pod_line(
-                    pod,
-                    t,
-                    "Warning",
-                    "Unhealthy",
-                    "Readiness probe failed: HTTP probe failed with statuscode: 503".into(),
-                ));
+                out.push(pod_line(pod, t, "Warning", "Unhealthy", message.into()));
                 t += period_ns.max(1);
             }
         }
