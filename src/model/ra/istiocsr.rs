@@ -357,11 +357,9 @@ pub(super) fn on_rejected(
                 Owner::IstioCsr { flow, .. } => {
                     reply(f, ctx, cluster, flow, false, CrState::Pending)
                 }
-                Owner::IstioCsrDelete { key } => {
-                    // "failed to delete CertificateRequest": it stays behind.
-                    if cp.csrs.get(key).is_some() {
-                        cp.stats.csr_orphaned += 1;
-                    }
+                // "failed to delete CertificateRequest": it stays behind.
+                Owner::IstioCsrDelete { key } if cp.csrs.get(key).is_some() => {
+                    cp.stats.csr_orphaned += 1;
                 }
                 _ => {}
             }
