@@ -65,7 +65,8 @@ pub fn predicate_text(p: &Predicate) -> String {
     }
 }
 
-fn action_text(a: &Action) -> String {
+/// What an intervention does, in a few words (the run's explanation and the report).
+pub fn action_text(sc: &Scenario, a: &Action) -> String {
     match a {
         Action::ScaleIstiod { replicas } => format!("scale istiod to {replicas}"),
         Action::DeleteFailedCsrs { .. } => "delete Failed CSRs".into(),
@@ -84,7 +85,10 @@ fn action_text(a: &Action) -> String {
             crate::duration::format_duration(*interval)
         ),
         Action::RestartWorkloads => "restart every sidecar workload at once".into(),
-        Action::SetCa { .. } => "change the CA's capacity".into(),
+        Action::SetCa { ca, .. } => format!(
+            "resize CA {}",
+            sc.cas.get(*ca).map_or("?", |c| c.name.as_str())
+        ),
     }
 }
 
@@ -162,7 +166,7 @@ pub fn explain(sc: &Scenario, s: &Summary, j: &Journal) -> Vec<Story> {
                 "intervention {} fired at {} ({when}): {}",
                 iv.name,
                 at(f.at),
-                action_text(&iv.action)
+                action_text(sc, &iv.action)
             ));
         }
         // The causal chain.

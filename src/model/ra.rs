@@ -624,61 +624,37 @@ pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
         return;
     };
     if retry {
-        if let Owner::Informer { pod, .. } = pc.owner {
-            let Some(at) = c
+        // A retried call first takes a new token from its client's limiter (the one it
+        // was sent through); `None`: its client is gone (replica terminated).
+        let token = match pc.owner {
+            Owner::Informer { pod, .. } => c
                 .istiod_mut()
                 .starting_mut(pod.slot, pod.gen)
-                .map(|r| r.client.acquire_retry(now, None).expect("no deadline"))
-            else {
-                c.cert_mut().free_call(tag);
-                return;
-            };
-            if at > now {
-                ctx.schedule_at(
-                    at,
-                    Event::ApiSend {
-                        cluster,
-                        tag,
-                        retry: false,
-                    },
-                );
-                return;
+                .map(|r| r.client.acquire_retry(now, None).expect("no deadline")),
+            Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
+                Some(istiocsr::retry_token(c.cert_mut(), &pc, now))
             }
-        }
-        if let Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } = pc.owner {
-            let at = istiocsr::retry_token(c.cert_mut(), &pc, now);
-            if at > now {
-                ctx.schedule_at(
-                    at,
-                    Event::ApiSend {
-                        cluster,
-                        tag,
-                        retry: false,
-                    },
-                );
-                return;
-            }
-        }
-        if let Owner::Flow { .. } = pc.owner {
-            let Some(at) = c.istiod_mut().replica_mut(pc.replica).map(|r| {
+            Owner::Flow { .. } => c.istiod_mut().replica_mut(pc.replica).map(|r| {
                 r.client_mut()
                     .acquire_retry(now, None)
                     .expect("no deadline")
-            }) else {
-                c.cert_mut().free_call(tag);
-                return;
-            };
-            if at > now {
-                ctx.schedule_at(
-                    at,
-                    Event::ApiSend {
-                        cluster,
-                        tag,
-                        retry: false,
-                    },
-                );
-                return;
-            }
+            }),
+            _ => Some(now),
+        };
+        let Some(at) = token else {
+            c.cert_mut().free_call(tag);
+            return;
+        };
+        if at > now {
+            ctx.schedule_at(
+                at,
+                Event::ApiSend {
+                    cluster,
+                    tag,
+                    retry: false,
+                },
+            );
+            return;
         }
     }
     send(f, ctx, cluster, tag);

@@ -16,7 +16,7 @@ use crate::report::compare::strategy_comparison_from_csv;
 use crate::report::failure_curve_from_csv;
 use crate::report::html::{CalloutKind, HtmlPage};
 use crate::report::plot::XAxis;
-use crate::scenario::{Action, Pacing, RestartPods, Trigger};
+use crate::scenario::{Pacing, Trigger};
 use crate::stats::Proportion;
 use crate::sweep::CURVES;
 
@@ -388,29 +388,7 @@ impl PageContext<'_> {
                     Trigger::At(t) => format!("at {}", format_duration(*t)),
                     Trigger::When(_) => "on a condition".to_string(),
                 };
-                let what = match &iv.action {
-                    Action::ScaleIstiod { replicas } => format!("istiod to {replicas}"),
-                    Action::DeleteFailedCsrs { .. } => "delete Failed CSRs".into(),
-                    Action::PauseRollout => "pause the rollout".into(),
-                    Action::ResumeRollout => "resume the rollout".into(),
-                    Action::RestartWorkloads => "restart every injected workload".into(),
-                    Action::RestartCrashlooping {
-                        batch_size,
-                        interval,
-                        pods,
-                    } => format!(
-                        "restart {} pods, {batch_size} every {}",
-                        match pods {
-                            RestartPods::Crashlooping => "crashlooping",
-                            RestartPods::NotReady => "not-ready",
-                        },
-                        format_duration(*interval)
-                    ),
-                    Action::SetCa { ca, .. } => format!(
-                        "resize CA {}",
-                        sc.cas.get(*ca).map_or("?", |c| c.name.as_str())
-                    ),
-                };
+                let what = crate::model::explain::action_text(sc, &iv.action);
                 format!("{what} {when}")
             })
             .collect();
