@@ -13,6 +13,7 @@ pub mod man;
 pub mod merge;
 pub mod report;
 pub mod run;
+pub mod schema;
 pub mod set;
 pub mod sweep;
 pub mod validate;
@@ -79,6 +80,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Print a shipped scenario (embedded), or list them with their descriptions.
     Example(example::ExampleArgs),
+    /// Print the scenario format as a JSON Schema (draft-07) for editors such as Even
+    /// Better TOML / Taplo.
+    Schema(schema::SchemaArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a directory.
@@ -107,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Calibrate(args) => calibrate::run(args),
         Command::Import(args) => import::run(args),
         Command::Example(args) => example::run(args),
+        Command::Schema(args) => schema::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     };

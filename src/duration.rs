@@ -2,6 +2,12 @@
 
 use crate::engine::SimTime;
 
+/// What [`parse_duration`] accepts, as an ECMA-262 regular expression (the JSON Schema
+/// of `fleetsim schema`): one or more `<number><unit>` terms or a bare `0`, spaces around.
+/// Only the range (`too large`) is left to the parser; a test holds the two together.
+pub const DURATION_PATTERN: &str =
+    r"^\s*(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|min|m|h|d))+)\s*$";
+
 /// Parses a human duration into simulated time.
 ///
 /// Accepted: one or more `<number><unit>` terms, units `ns us ms s m h d`; a bare `0`.

@@ -16,6 +16,7 @@
 //!   [`ScenarioDocument::scenario_with`] applies more overrides to a loaded document
 //!   cheaply (a sweep point, a strategy).
 //! - [`limits`] bounds every size against absurd values.
+//! - [`schema`] is the raw layer as a JSON Schema, for editors (`fleetsim schema`).
 //!
 //! The schema, every default with its source, and the limits are documented in
 //! `docs/scenario.md`.
@@ -25,6 +26,7 @@ pub mod limits;
 mod load;
 mod overrides;
 mod raw;
+pub mod schema;
 pub mod sections;
 pub mod types;
 mod validate;

@@ -29,6 +29,10 @@ pub const MAX_AXES: usize = 16;
 pub const DEFAULT_MAX_FAILURE_P: f64 = 0.05;
 /// The grid key whose values are strategy names (`[strategies.<name>]`).
 pub const STRATEGY_KEY: &str = "strategy";
+/// Keys of the `[sweep]` table.
+pub const SWEEP_KEYS: &[&str] = &["seeds", "grid", "failure", "x", "group", "max_failure_p"];
+/// Keys of the `[expect]` table.
+pub const EXPECT_KEYS: &[&str] = &["seeds", "assert"];
 /// Most strategies a document may define.
 pub const MAX_STRATEGIES: usize = 1000;
 /// Most runs one assertion may ask for (`[expect] seeds`, `over N seeds`).

@@ -23,9 +23,6 @@ use super::super::sections::*;
 use super::super::types::{ClusterTemplate, Scenario};
 use super::SectionContext;
 
-/// Keys of the `[expect]` table.
-const KEYS: &[&str] = &["seeds", "assert"];
-
 fn describe(v: &toml::Value) -> String {
     let shown = v.to_string();
     let shown: String = if shown.chars().count() > 40 {
@@ -44,13 +41,13 @@ pub(super) fn expectations(
 ) -> Option<Expectations> {
     let before = errors.len();
     for key in table.keys() {
-        if !KEYS.contains(&key.as_str()) {
+        if !EXPECT_KEYS.contains(&key.as_str()) {
             let hint = if FIGURES.lookup(key).is_some() {
                 format!(
                     "unknown field; write assertions as strings, e.g. assert = [\"{key} == ...\"]"
                 )
             } else {
-                format!("unknown field{}", suggestion(key, KEYS))
+                format!("unknown field{}", suggestion(key, EXPECT_KEYS))
             };
             errors.push(ctx.error(&format!("expect.{key}"), hint));
         }

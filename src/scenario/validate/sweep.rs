@@ -26,8 +26,6 @@ use super::super::sections::*;
 use super::strategies::flatten;
 use super::{section_of, SectionContext};
 
-const SECTION_KEYS: &[&str] = &["seeds", "grid", "failure", "x", "group", "max_failure_p"];
-
 /// The section as written, its shape checked.
 struct Shape {
     seeds: u64,
@@ -47,10 +45,10 @@ fn shape(
     let before = errors.len();
     let mut e = |path: &str, message: String| errors.push(ctx.error(path, message));
     for key in section.keys() {
-        if !SECTION_KEYS.contains(&key.as_str()) {
+        if !SWEEP_KEYS.contains(&key.as_str()) {
             e(
                 &join("sweep", key),
-                format!("unknown key {key:?}{}", suggestion(key, SECTION_KEYS)),
+                format!("unknown key {key:?}{}", suggestion(key, SWEEP_KEYS)),
             );
         }
     }
