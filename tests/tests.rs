@@ -4,6 +4,7 @@
 mod check;
 mod report;
 mod scenario;
+mod schema;
 mod sweep;
 mod util;
 
