@@ -7,6 +7,8 @@ use super::{
     Decision, ReviewError, ReviewInput, StrategyResult, SweepOutput, MAX_CLUSTER_ROWS,
     MAX_TABLE_ROWS, RANKING,
 };
+use crate::ca::ServiceTime;
+use crate::control::issuer::CasTier;
 use crate::duration::{format_duration, format_seconds};
 use crate::engine::rng;
 use crate::metrics::FIGURES;
@@ -16,7 +18,7 @@ use crate::report::compare::strategy_comparison_from_csv;
 use crate::report::failure_curve_from_csv;
 use crate::report::html::{CalloutKind, HtmlPage};
 use crate::report::plot::XAxis;
-use crate::scenario::{Pacing, Trigger};
+use crate::scenario::{CaSpec, IssuerKind, Pacing, Scenario, Trigger};
 use crate::stats::Proportion;
 use crate::sweep::CURVES;
 
@@ -279,52 +281,7 @@ impl PageContext<'_> {
                 thousands(nodes)
             ),
         ));
-        let cas: Vec<String> = sc
-            .cas
-            .iter()
-            .map(|ca| {
-                let users = sc
-                    .clusters
-                    .iter()
-                    .filter(|c| c.ca.is_some_and(|i| sc.cas[i].name == ca.name))
-                    .count();
-                let cfg = &ca.config;
-                let service = match cfg.service {
-                    crate::ca::ServiceTime::Exponential { mean } => {
-                        format!("exponential, mean {}", format_duration(mean))
-                    }
-                    crate::ca::ServiceTime::Constant { value } => {
-                        format!("constant {}", format_duration(value))
-                    }
-                    crate::ca::ServiceTime::LogNormal { median, p99 } => format!(
-                        "lognormal, median {} p99 {}",
-                        format_duration(median),
-                        format_duration(p99)
-                    ),
-                };
-                let mut s = format!(
-                    "{} ({} cluster{}): {} workers, {service}",
-                    ca.name,
-                    users,
-                    if users == 1 { "" } else { "s" },
-                    cfg.workers
-                );
-                if cfg.usl.sigma > 0.0 || cfg.usl.kappa > 0.0 {
-                    let _ = write!(
-                        s,
-                        ", slows under load (σ {}, κ {})",
-                        cfg.usl.sigma, cfg.usl.kappa
-                    );
-                }
-                if cfg.failed_object_slowdown > 0.0 {
-                    let _ = write!(s, ", +{} per Failed CSR", cfg.failed_object_slowdown);
-                }
-                if let Some(rl) = cfg.rate_limit {
-                    let _ = write!(s, ", rate limit {}/s", rl.rate_per_s);
-                }
-                s
-            })
-            .collect();
+        let cas: Vec<String> = sc.cas.iter().map(|ca| ca_card(sc, ca)).collect();
         facts.push(("Certificate authorities".into(), cas.join("; ")));
         // istiod replicas, grouped by count.
         let mut by: Vec<(u32, Vec<&str>)> = Vec::new();
@@ -1025,6 +982,101 @@ fn file_safe(name: &str) -> String {
         .collect()
 }
 
+/// One CA on the scenario card: its name, how many clusters use it and the parameters of
+/// its kind (a `usl` CA's workers and service time, an AWS Private CA's quotas, ...).
+fn ca_card(sc: &Scenario, ca: &CaSpec) -> String {
+    let users = sc
+        .clusters
+        .iter()
+        .filter(|c| c.ca.is_some_and(|i| sc.cas[i].name == ca.name))
+        .count();
+    let mut s = format!(
+        "{} ({} cluster{}): ",
+        ca.name,
+        users,
+        if users == 1 { "" } else { "s" }
+    );
+    match &ca.kind {
+        IssuerKind::Usl => {
+            let cfg = &ca.config;
+            let _ = write!(s, "{} workers, {}", cfg.workers, service_text(&cfg.service));
+            if cfg.usl.sigma > 0.0 || cfg.usl.kappa > 0.0 {
+                let _ = write!(
+                    s,
+                    ", slows under load (σ {}, κ {})",
+                    cfg.usl.sigma, cfg.usl.kappa
+                );
+            }
+            if cfg.failed_object_slowdown > 0.0 {
+                let _ = write!(s, ", +{} per Failed CSR", cfg.failed_object_slowdown);
+            }
+            if let Some(rl) = cfg.rate_limit {
+                let _ = write!(s, ", rate limit {}/s", rl.rate_per_s);
+            }
+        }
+        IssuerKind::AwsPca {
+            account,
+            config,
+            sdk,
+            poll_interval,
+        } => {
+            let _ = write!(
+                s,
+                "AWS Private CA, account {}: IssueCertificate {}/s (burst {}), GetCertificate {}/s (burst {}), \
+                 issue latency {}, API latency {}, polled every {}, SDK {} attempts",
+                sc.pca_accounts[*account],
+                config.issue_rate_per_s,
+                config.issue_burst,
+                config.get_rate_per_s,
+                config.get_burst,
+                format_duration(config.issue_latency),
+                format_duration(config.api_latency),
+                format_duration(*poll_interval),
+                sdk.max_attempts
+            );
+        }
+        IssuerKind::GoogleCas {
+            tier,
+            location,
+            location_rate_per_s,
+            latency,
+        } => {
+            let tier_name = match tier {
+                CasTier::Enterprise => "Enterprise",
+                CasTier::DevOps => "DevOps",
+            };
+            let _ = write!(
+                s,
+                "Google CAS {tier_name} tier, {}/s per CA, location {} ({}/s), latency {}",
+                tier.rate_per_s(),
+                sc.cas_locations[*location],
+                location_rate_per_s,
+                format_duration(*latency)
+            );
+        }
+        IssuerKind::Vault(v) => {
+            let _ = write!(s, "Vault PKI, /sign {}", service_text(&v.latency));
+            if let Some((rate, burst)) = v.rate_limit {
+                let _ = write!(s, ", rate limit {rate}/s (burst {burst})");
+            }
+        }
+    }
+    s
+}
+
+/// A service-time distribution in words.
+fn service_text(t: &ServiceTime) -> String {
+    match *t {
+        ServiceTime::Exponential { mean } => format!("exponential, mean {}", format_duration(mean)),
+        ServiceTime::Constant { value } => format!("constant {}", format_duration(value)),
+        ServiceTime::LogNormal { median, p99 } => format!(
+            "lognormal, median {} p99 {}",
+            format_duration(median),
+            format_duration(p99)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1043,5 +1095,34 @@ mod tests {
         assert!(!log_scale("x,failure_p\n1,0\n50,1\n", "x"));
         assert!(!log_scale("x,failure_p\n0,0\n500,1\n", "x"));
         assert!(!log_scale("garbage", "x"));
+    }
+
+    /// The card printed a `usl` CA's workers, service time and USL for every CA, whatever
+    /// its kind: an AWS Private CA showed "16 workers, exponential, mean 100ms".
+    #[test]
+    fn report_card_shows_the_ca_kind_in_use_not_usl_fields() {
+        let text = include_str!("../../tests/data/full.toml");
+        let doc = crate::scenario::load_str("tests/data/full.toml", text, &[]).unwrap();
+        let sc = &doc.scenario;
+        let card = |name: &str| ca_card(sc, sc.cas.iter().find(|c| c.name == name).unwrap());
+        for (name, has) in [
+            ("pca-account", "AWS Private CA, account "),
+            ("cas", "Google CAS "),
+            ("vault-pki", "Vault PKI, /sign lognormal"),
+        ] {
+            let c = card(name);
+            assert!(c.contains(has), "{c}");
+            for usl in ["workers", "σ", "κ", "per Failed CSR", "exponential"] {
+                assert!(!c.contains(usl), "{name} shows the usl field {usl:?}: {c}");
+            }
+        }
+        let pca = card("pca-account");
+        assert!(
+            pca.contains("IssueCertificate ") && pca.contains("GetCertificate "),
+            "{pca}"
+        );
+        let usl = card("vault");
+        assert!(usl.contains(" workers, "), "{usl}");
+        assert!(!usl.contains("AWS") && !usl.contains("Vault PKI"), "{usl}");
     }
 }
