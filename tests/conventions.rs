@@ -23,6 +23,7 @@ const SUBCOMMANDS: &[&str] = &[
     "calibrate",
     "import",
     "example",
+    "schema",
     "completions",
     "man",
 ];
