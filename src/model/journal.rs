@@ -65,6 +65,8 @@ pub struct Milestones {
     pub first_webhook_failure: Option<SimTime>,
     /// First proxy killed without a certificate (the first crashloop).
     pub first_proxy_kill: Option<SimTime>,
+    /// First istiod that exited at start-up without its serving certificate.
+    pub first_istiod_exit: Option<SimTime>,
     /// The drain that failed the upgrade.
     pub drain_failure: Option<DrainFailure>,
     /// Evictions a PDB refused, per node and workload.
@@ -323,6 +325,31 @@ pub fn istiod_starting(
             refused,
         },
     );
+}
+
+/// The starting istiod in pod `slot` exited without its serving certificate (CSR
+/// `csr`); the kubelet starts it again at `restart_at`.
+pub fn istiod_exited(
+    f: &mut Fleet,
+    now: SimTime,
+    cluster: u32,
+    slot: u32,
+    csr: Option<u64>,
+    restart_at: SimTime,
+) {
+    first(
+        &mut f.journal_mut().milestones[cluster as usize].first_istiod_exit,
+        now,
+    );
+    if !f.journal_mut().events.on() {
+        return;
+    }
+    let pod = pod_id(f, cluster, slot);
+    let ev = &mut f.journal_mut().events;
+    ev.push(now.as_nanos(), cluster, Kind::IstiodExited { pod, csr });
+    if restart_at > now {
+        ev.push(now.as_nanos(), cluster, Kind::BackOff { pod });
+    }
 }
 
 /// The agent's attempt failed (`failures` so far) and it waits `wait`.

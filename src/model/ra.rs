@@ -84,6 +84,9 @@ struct Flow {
     icsr: Option<crate::control::signer::IstioCsrFlow>,
     /// istio-csr: the agent's gRPC context is cancelled (its container is gone).
     cancelled: bool,
+    /// istiod's own serving certificate (`PILOT_CERT_PROVIDER=k8s.io/...`): `pod` is the
+    /// starting replica itself.
+    serving: bool,
 }
 
 /// Who waits for an API call.
@@ -285,6 +288,7 @@ impl CertPath {
                     authenticated: false,
                     icsr: None,
                     cancelled: false,
+                    serving: false,
                 });
                 (self.flows.len() - 1) as u32
             }
@@ -301,6 +305,7 @@ impl CertPath {
         fl.authenticated = false;
         fl.icsr = None;
         fl.cancelled = false;
+        fl.serving = false;
         FlowRef { slot, gen: fl.gen }
     }
 
@@ -438,6 +443,18 @@ pub fn start_flow(
     }
 }
 
+/// A starting istiod replica in `pod` asks for its own serving certificate
+/// (`PILOT_CERT_PROVIDER=k8s.io/...`: certcontroller.go's `initDNSCerts` calls chiron's
+/// `GenKeyCertK8sCA`, the same `SignCSRK8s` flow as a workload's, on the replica's own
+/// client), before it serves anything.
+pub fn start_serving_cert_flow(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let group = f.spec(cluster).istiod.version.chiron_group();
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let flow = cp.alloc_flow(pod, pod.slot, Some(ChironFlow::new(group)));
+    cp.flows[flow.slot as usize].serving = true;
+    drive(f, ctx, cluster, flow, Input::Start);
+}
+
 /// Runs the flow's state machine from `input` until it waits.
 fn drive(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, flow: FlowRef, mut input: Input) {
     let now = ctx.now();
@@ -527,11 +544,15 @@ fn drive(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, flow: FlowRef, m
                         });
                     }
                 }
-                let pod = fl.pod;
+                let (pod, serving, csr) = (fl.pod, fl.serving, fl.csr);
                 fl.live = false;
                 fl.chiron = None;
                 free_flows.push(flow.slot);
-                finish_flow(f, ctx, cluster, pod, result.is_ok());
+                if serving {
+                    super::startup::on_serving_cert(f, ctx, cluster, pod, result.is_ok(), csr);
+                } else {
+                    finish_flow(f, ctx, cluster, pod, result.is_ok());
+                }
                 return;
             }
         }
@@ -591,11 +612,11 @@ fn issue_flow_call(
     let now = ctx.now();
     let c = f.cluster_mut(cluster);
     let replica = c.cert_mut().flows[flow.slot as usize].replica;
-    let Some(send_at) = c.istiod_mut().replica_mut(replica).map(|r| {
-        r.client_mut()
-            .acquire(now, call.is_none(), None)
-            .expect("no deadline")
-    }) else {
+    let Some(send_at) = c
+        .istiod_mut()
+        .client_mut(replica)
+        .map(|cl| cl.acquire(now, call.is_none(), None).expect("no deadline"))
+    else {
         return; // the replica is gone: its flows were aborted
     };
     let cp = c.cert_mut();
@@ -634,11 +655,10 @@ pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
             Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
                 Some(istiocsr::retry_token(c.cert_mut(), &pc, now))
             }
-            Owner::Flow { .. } => c.istiod_mut().replica_mut(pc.replica).map(|r| {
-                r.client_mut()
-                    .acquire_retry(now, None)
-                    .expect("no deadline")
-            }),
+            Owner::Flow { .. } => c
+                .istiod_mut()
+                .client_mut(pc.replica)
+                .map(|cl| cl.acquire_retry(now, None).expect("no deadline")),
             _ => Some(now),
         };
         let Some(at) = token else {
@@ -742,14 +762,8 @@ fn on_rejected(
         Owner::Flow { flow, call } => {
             let decision = c
                 .istiod_mut()
-                .replica_mut(pc.replica)
-                .map(|r| {
-                    r.client_mut().on_reply(
-                        now,
-                        pc.retries,
-                        Reply::TooManyRequests { retry_after_s },
-                    )
-                })
+                .client_mut(pc.replica)
+                .map(|cl| cl.on_reply(now, pc.retries, Reply::TooManyRequests { retry_after_s }))
                 .unwrap_or(RetryDecision::Return);
             match decision {
                 RetryDecision::RetryAt { at, retry } => {
@@ -1134,7 +1148,10 @@ pub fn abort_replica_flows(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32
                 });
             }
         }
-        pods_hit.push(fl.pod);
+        // The replica's own serving-certificate flow dies with it: nobody to answer.
+        if !fl.serving {
+            pods_hit.push(fl.pod);
+        }
         cp.free_flow(r);
     }
     for pod in pods_hit {

@@ -79,6 +79,14 @@ pub enum Kind {
         /// The startup probe's kill (else postStart).
         startup_probe: bool,
     },
+    /// istiod exited at start-up: its serving certificate's CSR (`csr`) was not signed
+    /// within chiron's wait.
+    IstiodExited {
+        /// The replica.
+        pod: PodId,
+        /// Its CSR's key, if it was created.
+        csr: Option<u64>,
+    },
     /// The kubelet holds the container in CrashLoopBackOff.
     BackOff {
         /// The pod.
@@ -443,15 +451,40 @@ fn expand(r: &Record, names: &Names, out: &mut Vec<Line>) {
             }
             out.push(l);
         }
+        Kind::IstiodExited { pod, csr } => {
+            let what = match csr {
+                // chiron's readSignedCertificate (security/pkg/k8s/chiron/utils.go).
+                Some(key) => format!(
+                    "no certificate returned for the CSR: \"{}\"",
+                    csr_name(cluster, key)
+                ),
+                None => "unable to submit CSR request".to_string(),
+            };
+            let mut l = pod_line(
+                pod,
+                r.at_ns,
+                "error",
+                "discovery",
+                format!("Error: failed to create discovery service: failed generating key and cert by kubernetes: {what}"),
+            );
+            l.container = Some("discovery");
+            l.source = "istiod";
+            out.push(l);
+        }
         Kind::BackOff { pod } => {
             let name = pod_name(names, cluster, pod);
+            let container = if pod.workload == 0 {
+                "discovery"
+            } else {
+                "istio-proxy"
+            };
             out.push(pod_line(
                 pod,
                 r.at_ns,
                 "Warning",
                 "BackOff",
                 format!(
-                    "Back-off restarting failed container istio-proxy in pod {name}_{}",
+                    "Back-off restarting failed container {container} in pod {name}_{}",
                     namespace(pod)
                 ),
             ));

@@ -318,6 +318,7 @@ pub(crate) struct RawIstiod {
     pub client_burst: Option<Int>,
     pub version: Option<String>,
     pub ca_mode: Option<RawCaMode>,
+    pub pilot_cert_provider: Option<String>,
     pub crd_informers: Option<Int>,
     pub ca_wait_timeout: Option<Dur>,
     pub delete_csr_on_give_up: Option<bool>,
