@@ -33,7 +33,7 @@ use crate::control::apiserver::{
     Verb,
 };
 use crate::control::chiron::{self, Action, Call, CallResult, ChironFlow, CsrState, Input};
-use crate::control::client::{Reply, RetryDecision};
+use crate::control::client::{Reply, RestClient, RetryDecision};
 use crate::control::signer::{
     ApiCall, ApiOp, ApiReply, AwsPcaIssuerConfig, BuiltinIssuer, CertManagerConfig,
     ControllerRuntimeConfig, InformerEvent, IssuerCall, IssuerReply, JobRef, Signer, SignerConfig,
@@ -43,7 +43,7 @@ use crate::engine::{Context, RngStream, SimTime};
 use crate::scenario::{CaMode, ClusterSpec, IssuerKind, Scenario, SignerKind};
 
 use super::event::Event;
-use super::fleet::Fleet;
+use super::fleet::{Cluster, Fleet};
 use super::objects::{ObjKey, ObjectStore};
 use super::state::{PodPhase, PodRef};
 
@@ -627,19 +627,8 @@ pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
         // A retried call first takes a new token from its client's limiter (the one it
         // was sent through); `None`: its client is gone (replica terminated).
         let token = match pc.owner {
-            Owner::Informer { pod, .. } => c
-                .istiod_mut()
-                .starting_mut(pod.slot, pod.gen)
-                .map(|r| r.client.acquire_retry(now, None).expect("no deadline")),
-            Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
-                Some(istiocsr::retry_token(c.cert_mut(), &pc, now))
-            }
-            Owner::Flow { .. } => c.istiod_mut().replica_mut(pc.replica).map(|r| {
-                r.client_mut()
-                    .acquire_retry(now, None)
-                    .expect("no deadline")
-            }),
-            _ => Some(now),
+            Owner::Signer { .. } => Some(now),
+            _ => sender(c, &pc).map(|r| r.acquire_retry(now, None).expect("no deadline")),
         };
         let Some(at) = token else {
             c.cert_mut().free_call(tag);
@@ -738,84 +727,66 @@ fn on_rejected(
     let Some(pc) = c.cert_mut().call(tag) else {
         return;
     };
-    match pc.owner {
-        Owner::Flow { flow, call } => {
-            let decision = c
-                .istiod_mut()
-                .replica_mut(pc.replica)
-                .map(|r| {
-                    r.client_mut().on_reply(
-                        now,
-                        pc.retries,
-                        Reply::TooManyRequests { retry_after_s },
-                    )
-                })
-                .unwrap_or(RetryDecision::Return);
-            match decision {
-                RetryDecision::RetryAt { at, retry } => {
-                    let cp = c.cert_mut();
-                    cp.calls[tag as u32 as usize].retries = retry;
-                    ctx.schedule_at(
-                        at,
-                        Event::ApiSend {
-                            cluster,
-                            tag,
-                            retry: true,
-                        },
-                    );
-                }
-                RetryDecision::Return => {
-                    let cp = c.cert_mut();
-                    cp.free_call(tag);
-                    cp.stats.api_errors += 1;
-                    flow_reply(f, ctx, cluster, flow, call, CallResult::Error);
-                }
-            }
+    if let Owner::Signer { job, .. } = pc.owner {
+        c.cert_mut().free_call(tag);
+        if let Some(job) = job {
+            signer_api_reply(
+                f,
+                ctx,
+                cluster,
+                job,
+                ApiReply::TooManyRequests { retry_after_s },
+            );
         }
+        return;
+    }
+    let decision = sender(c, &pc).map_or(RetryDecision::Return, |r| {
+        r.on_reply(now, pc.retries, Reply::TooManyRequests { retry_after_s })
+    });
+    let cp = c.cert_mut();
+    if let RetryDecision::RetryAt { at, retry } = decision {
+        cp.calls[tag as u32 as usize].retries = retry;
+        ctx.schedule_at(
+            at,
+            Event::ApiSend {
+                cluster,
+                tag,
+                retry: true,
+            },
+        );
+        return;
+    }
+    cp.free_call(tag);
+    cp.stats.api_errors += 1;
+    match pc.owner {
+        Owner::Flow { flow, call } => flow_reply(f, ctx, cluster, flow, call, CallResult::Error),
         Owner::Informer { pod, informer } => {
-            let decision = c
-                .istiod_mut()
-                .starting_mut(pod.slot, pod.gen)
-                .map(|r| {
-                    r.client
-                        .on_reply(now, pc.retries, Reply::TooManyRequests { retry_after_s })
-                })
-                .unwrap_or(RetryDecision::Return);
-            let cp = c.cert_mut();
-            match decision {
-                RetryDecision::RetryAt { at, retry } => {
-                    cp.calls[tag as u32 as usize].retries = retry;
-                    ctx.schedule_at(
-                        at,
-                        Event::ApiSend {
-                            cluster,
-                            tag,
-                            retry: true,
-                        },
-                    );
-                }
-                RetryDecision::Return => {
-                    cp.free_call(tag);
-                    cp.stats.api_errors += 1;
-                    super::startup::on_list_failed(f, ctx, cluster, pod, informer);
-                }
-            }
+            super::startup::on_list_failed(f, ctx, cluster, pod, informer)
         }
         Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
-            istiocsr::on_rejected(f, ctx, cluster, tag, pc, retry_after_s)
+            istiocsr::gave_up(f, ctx, cluster, pc)
         }
-        Owner::Signer { job, .. } => {
-            c.cert_mut().free_call(tag);
-            if let Some(job) = job {
-                signer_api_reply(
-                    f,
-                    ctx,
-                    cluster,
-                    job,
-                    ApiReply::TooManyRequests { retry_after_s },
-                );
-            }
+        Owner::Signer { .. } => {}
+    }
+}
+
+/// The client a pending call was sent through, whose limiter and retry rule it follows;
+/// `None` when that client is gone (its istiod replica terminated) or the call is a
+/// signer's (the signer keeps its own).
+fn sender<'a>(c: &'a mut Cluster, pc: &PendingCall) -> Option<&'a mut RestClient> {
+    match pc.owner {
+        Owner::Flow { .. } => c
+            .istiod_mut()
+            .replica_mut(pc.replica)
+            .map(|r| r.client_mut()),
+        Owner::Informer { pod, .. } => c
+            .istiod_mut()
+            .starting_mut(pod.slot, pod.gen)
+            .map(|r| &mut r.client),
+        Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
+            Some(istiocsr::client_mut(c.cert_mut(), pc))
         }
+        Owner::Signer { .. } => None,
     }
 }
 

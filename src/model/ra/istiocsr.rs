@@ -26,7 +26,7 @@
 //!   API call ends when that call returns.
 
 use crate::control::apiserver::{ApiRequest, ApiServer, ClientId, Identity, Resource, Verb};
-use crate::control::client::{Reply, RestClient, RetryDecision};
+use crate::control::client::RestClient;
 use crate::control::signer::{CrState, IstioCsrAction, IstioCsrFlow};
 use crate::engine::{Context, SimTime};
 use crate::scenario::{CaMode, ClusterSpec};
@@ -306,64 +306,32 @@ pub(super) fn wake_flow(cp: &mut CertPath, ctx: &mut Context<Event>, cluster: u3
     );
 }
 
-/// A new token for a call after its `Retry-After` sleep.
-pub(super) fn retry_token(cp: &mut CertPath, pc: &PendingCall, now: SimTime) -> SimTime {
+/// The client a call of istio-csr's was sent through: the istio kube client for
+/// TokenReviews, the cert-manager client for the rest.
+pub(super) fn client_mut<'a>(cp: &'a mut CertPath, pc: &PendingCall) -> &'a mut RestClient {
     let srv = &mut cp.csr_servers[pc.replica as usize];
-    let client = match pc.owner {
+    match pc.owner {
         Owner::IstioCsr {
             call: CsrCall::TokenReview,
             ..
         } => &mut srv.istio,
         _ => &mut srv.cm,
-    };
-    client.acquire_retry(now, None).expect("no deadline")
+    }
 }
 
-/// A 429 for one of istio-csr's calls: client-go's retry rule, then an error.
-pub(super) fn on_rejected(
-    f: &mut Fleet,
-    ctx: &mut Context<Event>,
-    cluster: u32,
-    tag: u64,
-    pc: PendingCall,
-    retry_after_s: u32,
-) {
-    let now = ctx.now();
-    let cp = f.cluster_mut(cluster).cert_mut();
-    let srv = &mut cp.csr_servers[pc.replica as usize];
-    let client = match pc.owner {
-        Owner::IstioCsr {
-            call: CsrCall::TokenReview,
-            ..
-        } => &mut srv.istio,
-        _ => &mut srv.cm,
-    };
-    match client.on_reply(now, pc.retries, Reply::TooManyRequests { retry_after_s }) {
-        RetryDecision::RetryAt { at, retry } => {
-            cp.calls[tag as u32 as usize].retries = retry;
-            ctx.schedule_at(
-                at,
-                Event::ApiSend {
-                    cluster,
-                    tag,
-                    retry: true,
-                },
-            );
-        }
-        RetryDecision::Return => {
-            cp.free_call(tag);
-            cp.stats.api_errors += 1;
-            match pc.owner {
-                Owner::IstioCsr { flow, .. } => {
-                    reply(f, ctx, cluster, flow, false, CrState::Pending)
-                }
-                // "failed to delete CertificateRequest": it stays behind.
-                Owner::IstioCsrDelete { key } if cp.csrs.get(key).is_some() => {
-                    cp.stats.csr_orphaned += 1;
-                }
-                _ => {}
+/// client-go gave up on one of istio-csr's calls (a 429 with no retry left): the flow's
+/// call fails; a failed Delete leaves its CR behind ("failed to delete
+/// CertificateRequest").
+pub(super) fn gave_up(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pc: PendingCall) {
+    match pc.owner {
+        Owner::IstioCsr { flow, .. } => reply(f, ctx, cluster, flow, false, CrState::Pending),
+        Owner::IstioCsrDelete { key } => {
+            let cp = f.cluster_mut(cluster).cert_mut();
+            if cp.csrs.get(key).is_some() {
+                cp.stats.csr_orphaned += 1;
             }
         }
+        _ => {}
     }
 }
 
