@@ -1171,3 +1171,43 @@ pub fn issue_informer_list(
         );
     }
 }
+
+/// The fleet the tests of istio-csr and of rotation run: one cluster on istiod `version`
+/// with istio-csr in front of AWS PCA, `pods` injected pods on 4 nodes that are not
+/// upgraded, for `horizon`; `signer` adds keys to `[cluster.c.signer]`, `tail` tables.
+#[cfg(test)]
+fn istio_csr_fleet(version: &str, horizon: &str, pods: u32, signer: &str, tail: &str) -> Scenario {
+    let text = format!(
+        r#"
+[scenario]
+name = "t"
+horizon = "{horizon}"
+
+[ca.pca]
+kind = "aws-pca"
+account = "a"
+
+[cluster.c]
+ca = "pca"
+
+[cluster.c.istiod]
+version = "{version}"
+ca_mode = "istio-csr"
+
+[cluster.c.signer]
+kind = "istio-csr"
+{signer}
+
+[cluster.c.node_group.apps]
+nodes = 4
+max_pods = 58
+upgrade = false
+
+[cluster.c.workload.app]
+replicas = {pods}
+{tail}"#
+    );
+    crate::scenario::load_str("t.toml", &text, &[])
+        .unwrap()
+        .scenario
+}

@@ -365,45 +365,15 @@ pub fn agent_gone(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: Po
 
 #[cfg(test)]
 mod tests {
-    use crate::scenario::load_str;
-
-    /// One cluster on istio-csr, `pods` injected pods restarted at 1 min.
+    /// One cluster on istio-csr, `pods` injected pods restarted at 1 min; `extra`: more
+    /// keys of `[cluster.c.signer]`.
     fn scenario(pods: u32, extra: &str) -> crate::scenario::Scenario {
-        let text = format!(
-            r#"
-[scenario]
-name = "t"
-horizon = "20m"
-
-[ca.pca]
-kind = "aws-pca"
-account = "a"
-
-[cluster.c]
-ca = "pca"
-
-[cluster.c.istiod]
-version = "1.22.0"
-ca_mode = "istio-csr"
-
-[cluster.c.signer]
-kind = "istio-csr"
-{extra}
-
-[cluster.c.node_group.apps]
-nodes = 4
-max_pods = 58
-upgrade = false
-
-[cluster.c.workload.app]
-replicas = {pods}
-
+        let restart = r#"
 [intervention.restart]
 at = "1m"
 action = "restart_workloads"
-"#
-        );
-        load_str("t.toml", &text, &[]).unwrap().scenario
+"#;
+        super::super::istio_csr_fleet("1.22.0", "20m", pods, extra, restart)
     }
 
     /// istio-csr's calls per certificate on success (`certmanager.go` `Sign`): one

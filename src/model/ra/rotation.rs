@@ -216,39 +216,8 @@ pub fn schedule_initial_rotations(f: &mut Fleet, ctx: &mut Context<Event>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::scenario::load_str;
-
     fn scenario(version: &str, horizon: &str) -> crate::scenario::Scenario {
-        let text = format!(
-            r#"
-[scenario]
-name = "t"
-horizon = "{horizon}"
-
-[ca.pca]
-kind = "aws-pca"
-account = "a"
-
-[cluster.c]
-ca = "pca"
-
-[cluster.c.istiod]
-version = "{version}"
-ca_mode = "istio-csr"
-
-[cluster.c.signer]
-kind = "istio-csr"
-
-[cluster.c.node_group.apps]
-nodes = 4
-max_pods = 58
-upgrade = false
-
-[cluster.c.workload.app]
-replicas = 100
-"#
-        );
-        load_str("t.toml", &text, &[]).unwrap().scenario
+        super::super::istio_csr_fleet(version, horizon, 100, "", "")
     }
 
     /// 1 h certificates (istio-csr's cap) rotate every 30 min (ratio 0.5): pods Ready at
