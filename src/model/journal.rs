@@ -273,6 +273,22 @@ fn pod_id(f: &Fleet, cluster: u32, slot: u32) -> PodId {
     }
 }
 
+/// Records an event of pod `slot` at `now` if events are recorded (off: one branch);
+/// `kind` makes it from the fleet and the pod's id.
+fn pod_event(
+    f: &mut Fleet,
+    now: SimTime,
+    cluster: u32,
+    slot: u32,
+    kind: impl FnOnce(&Fleet, PodId) -> Kind,
+) {
+    if !f.journal().events.on() {
+        return;
+    }
+    let kind = kind(f, pod_id(f, cluster, slot));
+    f.journal_mut().events.push(now.as_nanos(), cluster, kind);
+}
+
 fn first(slot: &mut Option<SimTime>, now: SimTime) {
     if slot.is_none() {
         *slot = Some(now);
@@ -306,23 +322,14 @@ pub fn istiod_starting(
     ready_at: SimTime,
     period: SimTime,
 ) {
-    if !f.journal_mut().events.on() {
-        return;
-    }
-    let pod = pod_id(f, cluster, slot);
-    // istiod opens its readiness listener only after the informers synced before 1.16
-    // (the probe is refused); from 1.16 it answers 503 (istio#40151).
-    let refused = f.spec(cluster).istiod.version.minor < 16;
-    f.journal_mut().events.push(
-        now.as_nanos(),
-        cluster,
-        Kind::IstiodNotReady {
-            pod,
-            until_ns: ready_at.as_nanos(),
-            period_ns: period.as_nanos(),
-            refused,
-        },
-    );
+    pod_event(f, now, cluster, slot, |f, pod| Kind::IstiodNotReady {
+        pod,
+        until_ns: ready_at.as_nanos(),
+        period_ns: period.as_nanos(),
+        // istiod opens its readiness listener only after the informers synced before
+        // 1.16 (the probe is refused); from 1.16 it answers 503 (istio#40151).
+        refused: f.spec(cluster).istiod.version.minor < 16,
+    });
 }
 
 /// The agent's attempt failed (`failures` so far) and it waits `wait`.
@@ -334,21 +341,12 @@ pub fn agent_retry(
     failures: u32,
     wait: SimTime,
 ) {
-    if !f.journal_mut().events.on() {
-        return;
-    }
-    let pod = pod_id(f, cluster, slot);
-    let per_round = f.spec(cluster).agent.inner_attempts;
-    f.journal_mut().events.push(
-        now.as_nanos(),
-        cluster,
-        Kind::CaRetry {
-            pod,
-            failures,
-            per_round,
-            wait_ns: wait.as_nanos(),
-        },
-    );
+    pod_event(f, now, cluster, slot, |f, pod| Kind::CaRetry {
+        pod,
+        failures,
+        per_round: f.spec(cluster).agent.inner_attempts,
+        wait_ns: wait.as_nanos(),
+    });
 }
 
 /// No istiod replica was ready for an agent's attempt.
