@@ -413,6 +413,27 @@ fn signer_request(client: ClientId, call: &ApiCall) -> ApiRequest {
 
 // ----- the agent's request ------------------------------------------------------------
 
+/// Where an agent's `CreateCertificate` goes (its `CA_ADDR`), drawn from the cluster's
+/// `istiod-pick` stream: one of istio-csr's replicas behind its Service (always up
+/// here), or a ready istiod replica (its pod slot; `None`: none is ready). Counted in
+/// `csr_requests`, or in `csr_no_istiod` when nothing answers.
+pub fn route_ca_request(f: &mut Fleet, cluster: u32) -> Option<u32> {
+    let istio_csr = f.spec(cluster).istiod.ca_mode == CaMode::IstioCsr;
+    let c = f.cluster_mut(cluster);
+    let replica = if istio_csr {
+        let n = c.cert().istio_csr_replicas();
+        Some(c.istiod_mut().pick_endpoint(n) as u32)
+    } else {
+        c.istiod_mut().pick().map(|r| r.slot())
+    };
+    let counters = c.counters_mut();
+    match replica {
+        Some(_) => counters.csr_requests += 1,
+        None => counters.csr_no_istiod += 1,
+    }
+    replica
+}
+
 /// An agent's `CreateCertificate` reached replica `replica` (pod slot): start its flow.
 pub fn start_flow(
     f: &mut Fleet,
