@@ -622,7 +622,37 @@ fn issue_flow_call(
     let cp = c.cert_mut();
     let req = flow_request(cp.istiod_client, call);
     let tag = cp.alloc_call(Owner::Flow { flow, call }, req, replica);
-    if send_at <= now {
+    dispatch(f, ctx, cluster, tag, send_at);
+}
+
+/// A pending call's send time came (`retry`: the end of a Retry-After sleep, a new token
+/// first).
+pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, retry: bool) {
+    let now = ctx.now();
+    let c = f.cluster_mut(cluster);
+    let Some(pc) = c.cert_mut().call(tag) else {
+        return;
+    };
+    if !retry {
+        return send(f, ctx, cluster, tag);
+    }
+    // A retried call first takes a new token from its client's limiter (the one it was
+    // sent through); `None`: its client is gone (replica terminated).
+    let token = match pc.owner {
+        Owner::Signer { .. } => Some(now),
+        _ => sender(c, &pc).map(|r| r.acquire_retry(now, None).expect("no deadline")),
+    };
+    let Some(at) = token else {
+        c.cert_mut().free_call(tag);
+        return;
+    };
+    dispatch(f, ctx, cluster, tag, at);
+}
+
+/// Sends pending call `tag` at `send_at` (its token's time): now if that has come, else
+/// at an `ApiSend` then.
+fn dispatch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, send_at: SimTime) {
+    if send_at <= ctx.now() {
         send(f, ctx, cluster, tag);
     } else {
         ctx.schedule_at(
@@ -634,40 +664,6 @@ fn issue_flow_call(
             },
         );
     }
-}
-
-/// A pending call's send time came (`retry`: the end of a Retry-After sleep, a new token
-/// first).
-pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, retry: bool) {
-    let now = ctx.now();
-    let c = f.cluster_mut(cluster);
-    let Some(pc) = c.cert_mut().call(tag) else {
-        return;
-    };
-    if retry {
-        // A retried call first takes a new token from its client's limiter (the one it
-        // was sent through); `None`: its client is gone (replica terminated).
-        let token = match pc.owner {
-            Owner::Signer { .. } => Some(now),
-            _ => sender(c, &pc).map(|r| r.acquire_retry(now, None).expect("no deadline")),
-        };
-        let Some(at) = token else {
-            c.cert_mut().free_call(tag);
-            return;
-        };
-        if at > now {
-            ctx.schedule_at(
-                at,
-                Event::ApiSend {
-                    cluster,
-                    tag,
-                    retry: false,
-                },
-            );
-            return;
-        }
-    }
-    send(f, ctx, cluster, tag);
 }
 
 /// Submits a pending call to the apiserver now.
@@ -1048,18 +1044,7 @@ fn route_signer_outputs(
                 let cp = f.cluster_mut(cluster).cert_mut();
                 let req = signer_request(cp.signer_client, &call);
                 let tag = cp.alloc_call(Owner::Signer { job, call }, req, u32::MAX);
-                if send_at <= now {
-                    send(f, ctx, cluster, tag);
-                } else {
-                    ctx.schedule_at(
-                        send_at,
-                        Event::ApiSend {
-                            cluster,
-                            tag,
-                            retry: false,
-                        },
-                    );
-                }
+                dispatch(f, ctx, cluster, tag, send_at);
             }
             SignerOutput::Issuer { job, call } => match call {
                 IssuerCall::Sign { key } => f.issuer_sign(ctx, cluster, job, key),
@@ -1179,18 +1164,7 @@ pub fn issue_informer_list(
     let req = ApiRequest::new(cp.istiod_client, Verb::List, list.resource)
         .listing(list.objects, list.objects);
     let tag = cp.alloc_call(Owner::Informer { pod, informer }, req, pod.slot);
-    if send_at <= now {
-        send(f, ctx, cluster, tag);
-    } else {
-        ctx.schedule_at(
-            send_at,
-            Event::ApiSend {
-                cluster,
-                tag,
-                retry: false,
-            },
-        );
-    }
+    dispatch(f, ctx, cluster, tag, send_at);
 }
 
 /// The fleet the tests of istio-csr and of rotation run: one cluster on istiod `version`

@@ -28,14 +28,14 @@
 use crate::control::apiserver::{ApiRequest, ApiServer, ClientId, Identity, Resource, Verb};
 use crate::control::client::RestClient;
 use crate::control::signer::{CrState, IstioCsrAction, IstioCsrFlow};
-use crate::engine::{Context, SimTime};
+use crate::engine::Context;
 use crate::scenario::{CaMode, ClusterSpec};
 
 use super::super::event::Event;
 use super::super::fleet::Fleet;
 use super::super::objects::ObjKey;
 use super::super::state::PodRef;
-use super::{finish_flow, notify, send, CertPath, FlowRef, Owner, PendingCall};
+use super::{dispatch, finish_flow, notify, CertPath, FlowRef, Owner, PendingCall};
 
 /// One istio-csr process: its two Kubernetes clients.
 #[derive(Debug, Clone)]
@@ -143,21 +143,6 @@ fn issue(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, flow: FlowRef, c
     let req = request(srv.id, call);
     let tag = cp.alloc_call(Owner::IstioCsr { flow, call }, req, replica);
     dispatch(f, ctx, cluster, tag, send_at);
-}
-
-fn dispatch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, send_at: SimTime) {
-    if send_at <= ctx.now() {
-        send(f, ctx, cluster, tag);
-    } else {
-        ctx.schedule_at(
-            send_at,
-            Event::ApiSend {
-                cluster,
-                tag,
-                retry: false,
-            },
-        );
-    }
 }
 
 /// What APF sees of a call (CRs live in istio-csr's namespace).
