@@ -107,6 +107,21 @@ struct Open {
     since: SimTime,
 }
 
+impl Open {
+    /// The span, ended at `end`.
+    fn closed(self, end: SimTime) -> RawSpan {
+        RawSpan {
+            pod: PodId {
+                workload: self.workload,
+                serial: self.serial,
+            },
+            phase: phase_name(self.phase),
+            start: self.since,
+            end,
+        }
+    }
+}
+
 /// A finished phase span of a traced pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawSpan {
@@ -164,15 +179,7 @@ impl PhaseTrace {
         if let Some(o) = self.open[i].take() {
             if o.serial == pod.serial {
                 continuing = true;
-                self.spans.push(RawSpan {
-                    pod: PodId {
-                        workload: o.workload,
-                        serial: o.serial,
-                    },
-                    phase: phase_name(o.phase),
-                    start: o.since,
-                    end: now,
-                });
+                self.spans.push(o.closed(now));
             }
         }
         if phase == PodPhase::Free {
@@ -223,15 +230,7 @@ impl PhaseTrace {
     /// The spans, the open ones closed at `end`.
     pub fn finish(&mut self, end: SimTime) -> Vec<RawSpan> {
         for o in self.open.drain(..).flatten() {
-            self.spans.push(RawSpan {
-                pod: PodId {
-                    workload: o.workload,
-                    serial: o.serial,
-                },
-                phase: phase_name(o.phase),
-                start: o.since,
-                end,
-            });
+            self.spans.push(o.closed(end));
         }
         std::mem::take(&mut self.spans)
     }
