@@ -437,6 +437,8 @@ pub(crate) struct ControlPlane {
     pub istio_version: Option<(String, String)>,
     /// `[cluster.X.istiod] ca_mode`.
     pub ca_mode: Option<(String, String)>,
+    /// `[cluster.X.istiod] pilot_cert_provider` (only when not the default).
+    pub pilot_cert_provider: Option<(String, String)>,
     /// `[cluster.X.signer] kind`.
     pub signer: Option<(String, String)>,
     /// `[cluster.X.kubernetes] version`.
@@ -480,6 +482,12 @@ pub(crate) fn control_plane_keys(
         CpTable::Istiod => {
             key(&mut out, "version", "istiod.version", &cp.istio_version);
             key(&mut out, "ca_mode", "istiod.ca_mode", &cp.ca_mode);
+            key(
+                &mut out,
+                "pilot_cert_provider",
+                "istiod.pilot_cert_provider",
+                &cp.pilot_cert_provider,
+            );
         }
         CpTable::Signer => {
             if cp.signer.is_some() {
@@ -804,6 +812,25 @@ fn cluster(
                     "no EXTERNAL_CA or istio-csr CA_ADDR in istiod's env, no istio-csr: istiod's own CA".into(),
                 )
             });
+            // istiod's own certificate: through the CSR API only as an RA with a signer
+            // (certcontroller.go); the chart's default `istiod` needs no key.
+            let ra = cp.ca_mode.as_ref().is_some_and(|m| m.0 == "kubernetes-ra");
+            cp.pilot_cert_provider = match env("PILOT_CERT_PROVIDER") {
+                None | Some("istiod") => None,
+                Some(v) if ra && v.len() > "k8s.io/".len() && v.starts_with("k8s.io/") => Some((
+                    v.to_string(),
+                    "from istiod env PILOT_CERT_PROVIDER (istiod's own certificate through the CSR API)".into(),
+                )),
+                Some(v) => {
+                    warnings.push(format!(
+                        "{file}: {}: PILOT_CERT_PROVIDER={} is not modelled{}: imported as istiod's own CA",
+                        w.id(),
+                        clean(v),
+                        if ra { "" } else { " without EXTERNAL_CA=ISTIOD_RA_KUBERNETES_API" }
+                    ));
+                    None
+                }
+            };
             cp.signer = match cp.ca_mode.as_ref().map(|m| m.0.as_str()) {
                 Some("kubernetes-ra") => match k8s_signer {
                     // cert-manager's signer names: `issuers.cert-manager.io/NS.NAME`,

@@ -148,11 +148,6 @@ impl Recorder {
         }
     }
 
-    /// Whether every sample is held (not streaming, not fleet-only).
-    pub fn holds_all(&self) -> bool {
-        matches!(self.mode, Mode::Buffer)
-    }
-
     /// Settles the samples taken since the last call: streams them (streaming) and
     /// drops all but the fleet rows (streaming, fleet-only). Nothing when buffering.
     pub fn settle(&mut self) {

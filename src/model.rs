@@ -161,17 +161,6 @@ pub fn run(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
     )
 }
 
-/// [`run`], also keeping the records of `--events` and `--trace` that `rec` asks for
-/// (they change nothing in the run: same events, same trace hash).
-pub fn run_recording(
-    sc: &Scenario,
-    seed: u64,
-    scenario_hash: &str,
-    rec: journal::Recording,
-) -> RunOutput {
-    run_with(sc, seed, scenario_hash, Recorder::default(), rec)
-}
-
 /// [`run`], keeping only the fleet rows of the time series (a sweep's or a check's run:
 /// the figures are the same, memory does not grow with clusters x samples).
 pub fn run_summary(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
@@ -184,9 +173,11 @@ pub fn run_summary(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
     )
 }
 
-/// [`run_recording`], writing `timeseries.csv` to `out` as samples are taken (the same
-/// bytes as [`Recorder::to_csv`] of a buffered run); the recorder returned holds the
-/// fleet rows. The error is the first write error.
+/// [`run`], writing `timeseries.csv` to `out` as samples are taken (the same bytes as
+/// [`Recorder::to_csv`] of a buffered run) and keeping the records of `--events` and
+/// `--trace` that `rec` asks for (they change nothing in the run: same events, same
+/// trace hash); the recorder returned holds the fleet rows. The error is the first write
+/// error.
 pub fn run_streaming(
     sc: &Scenario,
     seed: u64,

@@ -2,6 +2,8 @@
 //! significant digits, and a duration as one decimal number with a unit, both in forms
 //! that TOML, `--set` and [`parse_duration`](crate::duration::parse_duration) read back
 //! to the same value.
+//! Also the calendar arithmetic of the RFC 3339 times that runs write and read: the
+//! date of a Unix day and back.
 
 use crate::engine::SimTime;
 
@@ -60,6 +62,18 @@ pub fn duration_decimal(t: SimTime) -> String {
 mod tests {
     use super::*;
     use crate::duration::parse_duration;
+
+    #[test]
+    fn civil_dates_of_unix_days_and_back() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        for days in -800_000..800_000 {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+    }
 
     #[test]
     fn significant_digits() {
@@ -163,4 +177,34 @@ mod size_tests {
         assert_eq!(format_bytes(3 << 29), "1.5 GiB");
         assert_eq!(format_bytes(100), "100 B");
     }
+}
+
+/// The proleptic Gregorian date `(year, month, day)` of day `days` after 1970-01-01
+/// (Howard Hinnant's `civil_from_days`).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The days after 1970-01-01 of the proleptic Gregorian date `year-month-day` (Howard
+/// Hinnant's `days_from_civil`; `month` 1..=12).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let (yy, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }

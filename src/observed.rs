@@ -160,16 +160,7 @@ pub fn format_timestamp(unix_s: f64) -> String {
     let ms = (unix_s * 1000.0).round() as i64;
     let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::numfmt::civil_from_days(days);
     let (h, mi, sec) = (rem / 3600, (rem % 3600) / 60, rem % 60);
     let frac = if milli == 0 {
         String::new()
@@ -227,17 +218,7 @@ fn parse_rfc3339(s: &str) -> Option<f64> {
         }
         _ => return None,
     };
-    // Days from the civil date (Howard Hinnant's algorithm), proleptic Gregorian.
-    let (yy, m) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::numfmt::days_from_civil(y, mo, d);
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
     Some(secs as f64 + frac)
 }

@@ -119,6 +119,72 @@ fn incident_istiod_restarts_notready_but_never_without_endpoints() {
     assert!((1..40).contains(&min_ready), "min istiod_ready {min_ready}");
 }
 
+/// istiod's own certificate through the CSR path (`PILOT_CERT_PROVIDER=k8s.io/...`),
+/// restarted while the signer is backed up: the new replicas exit at start-up
+/// (`failed to create discovery service`) and crashloop, ready replicas fall to a few,
+/// but the PDB keeps one until a new one has its certificate — so still no `no
+/// endpoints` (docs/incident.md). No assumption is on.
+#[test]
+fn istiod_signing_its_own_certificate_through_the_herd_exits_and_crashloops_yet_keeps_one_endpoint()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let sc = scenario("incident-istiod-restart.toml");
+    fleetsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let s: Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["assumptions"].as_array().map(Vec::len), Some(0), "{s}");
+    let p = cluster(&s, "payments");
+    assert_eq!(p["webhook_failures"].as_u64(), Some(0), "{p}");
+    // 40 replicas started once on sourced defaults fail 4 probes each (160); restarts
+    // that wait for a certificate fail many more.
+    assert!(
+        p["istiod_probe_failures"].as_u64().unwrap() > 10 * 160,
+        "{p}"
+    );
+    let text = fs::read_to_string(&events).unwrap();
+    let exits = text
+        .lines()
+        .filter(|l| l.contains("failed to create discovery service: failed generating key and cert by kubernetes: no certificate returned for the CSR"))
+        .count();
+    assert!(exits >= 10, "{exits} istiod exits");
+    assert!(text.contains("Back-off restarting failed container discovery in pod istiod-"));
+    let csv = fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (ci, ri) = (col("cluster"), col("istiod_ready"));
+    let min_ready = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[ci] == "payments")
+        .map(|r| r[ri].parse::<u32>().unwrap())
+        .min()
+        .unwrap();
+    assert!((1..=5).contains(&min_ready), "min istiod_ready {min_ready}");
+    // On the chart's default (PILOT_CERT_PROVIDER=istiod) no replica exits.
+    let base_dir = tempfile::tempdir().unwrap();
+    let base = run_json_with(
+        "incident-istiod-restart.toml",
+        1,
+        base_dir.path(),
+        &["cluster.payments.istiod.pilot_cert_provider=istiod"],
+    );
+    let bp = cluster(&base, "payments");
+    assert!(bp["istiod_probe_failures"].as_u64().unwrap() <= 200, "{bp}");
+}
+
 /// The seed reports recovery within an hour of istiod 40 -> 1, deleting the Failed CSRs
 /// and restarting pods gradually. On the sourced model the three recover payments within
 /// an hour of the first action (32 min) with no assumption on; the controlled restart

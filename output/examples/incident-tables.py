@@ -103,6 +103,7 @@ MUST_BE_TRUE = [
     ("PCA GetCertificate poll 200 ms (unconfirmed parameter)", ['ca.pca-payments.poll_interval="200ms"']),
     ("PCA IssueCertificate quota 5/s", ["ca.pca-payments.issue_rate_per_s=5"]),
     ("apiserver limits halved (200 + 100)", ["cluster.payments.apiserver.max_requests_inflight=200", "cluster.payments.apiserver.max_mutating_requests_inflight=100"]),
+    ("istiod's own certificate through the signer too (PILOT_CERT_PROVIDER=k8s.io/...)", ['cluster.payments.istiod.pilot_cert_provider="k8s.io/clusterissuers.cert-manager.io/istio-system"']),
     ("no holdApplicationUntilProxyStarts (pods stay Running, NotReady)", ["cluster.payments.agent.hold_application_until_proxy_starts=false"]),
 ]
 

@@ -36,6 +36,7 @@ pub const EXAMPLES: &[Example] = examples![
     "incident-ca-herd",
     "incident-failed-csrs",
     "incident-istio-current",
+    "incident-istiod-restart",
     "incident-mitigated",
     "scale-200-clusters",
     "sweep-istiod-replicas",

@@ -302,35 +302,11 @@ pub fn trace_text(sc: &crate::scenario::Scenario, r: &RunOutput) -> String {
     trace::render(&names.clusters, &spans, &r.journal.counters)
 }
 
-/// Renders every output, writes them into the set's staging folder and puts the set in
-/// place in one step: a failure (a full disk, a kill) leaves the folder as it was.
-pub fn write_outputs(
-    mut set: OutputSet,
-    doc: &ScenarioDocument,
-    r: &RunOutput,
-) -> anyhow::Result<Vec<String>> {
-    let csv = r.recorder.to_csv(&r.cluster_names);
-    let chart =
-        review::run_timeline(&doc.scenario, &r.summary, &csv).context("drawing the timeline")?;
-    let svg = chart.to_svg().context("drawing the timeline")?;
-    let png = chart.to_png().context("drawing the timeline")?;
-    let files: [(&str, Vec<u8>); 4] = [
-        ("summary.json", r.summary.to_json().into_bytes()),
-        ("timeseries.csv", csv.into_bytes()),
-        ("timeline.svg", svg.into_bytes()),
-        ("timeline.png", png),
-    ];
-    for (name, bytes) in files {
-        set.write(name, &bytes)
-            .with_context(|| format!("writing {}", set.final_path(name).display()))?;
-    }
-    let placed = set.commit()?;
-    Ok(placed.iter().map(|p| p.display().to_string()).collect())
-}
-
-/// [`write_outputs`] for a run whose `timeseries.csv` was streamed to `series` (in the
-/// set's staging folder): syncs it, draws the timeline from the rows it needs (read
-/// back a line at a time: [`timeline_rows`]) and puts the set in place.
+/// Writes a run's outputs, its `timeseries.csv` already streamed to `series` (in the
+/// set's staging folder): syncs it, draws the timeline from the rows it needs (read back
+/// a line at a time: [`timeline_rows`]), writes the rest into the staging folder and
+/// puts the set in place in one step: a failure (a full disk, a kill) leaves the folder
+/// as it was.
 pub fn write_streamed_outputs(
     mut set: OutputSet,
     doc: &ScenarioDocument,
@@ -360,7 +336,7 @@ pub fn write_streamed_outputs(
             .with_context(|| format!("writing {}", set.final_path(name).display()))?;
     }
     let mut placed = set.commit()?;
-    // In the order of RUN_FILES, as a buffered run lists them.
+    // In the order of RUN_FILES.
     placed.sort_by_key(|p| {
         RUN_FILES
             .iter()

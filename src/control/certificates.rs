@@ -579,6 +579,20 @@ impl CertControllers {
         self.jobs.get(slot).and_then(|j| j.as_ref())
     }
 
+    /// Controller `ctl` takes a worker for a reconcile of `cert` that read `v` and has
+    /// `writes` to make: its job's tag.
+    fn start_job(&mut self, ctl: Ctl, cert: u32, v: &CertView, writes: VecDeque<Write>) -> u64 {
+        self.ctls[ctl.index()].busy += 1;
+        self.alloc_job(Job {
+            ctl,
+            cert,
+            read_rv: v.rv,
+            read_cr_rv: v.cr_rv,
+            writes,
+            retries: 0,
+        })
+    }
+
     fn alloc_job(&mut self, job: Job) -> u64 {
         let slot = match self.free_jobs.pop() {
             Some(s) => s as usize,
@@ -672,16 +686,7 @@ impl CertControllers {
                     // The CA issuer signs in-process; the owner answers `signed`.
                     match v.cr {
                         Some(cr) if cr.approved && !cr.signed && !cr.failed => {
-                            self.ctls[ci].busy += 1;
-                            let tag = self.alloc_job(Job {
-                                ctl: c,
-                                cert,
-                                read_rv: v.rv,
-                                read_cr_rv: v.cr_rv,
-                                writes: VecDeque::new(),
-                                retries: 0,
-                            });
-                            let _ = tag;
+                            self.start_job(c, cert, &v, VecDeque::new());
                             out.push(CertOutput::Sign { cert });
                         }
                         _ => self.finish(c, cert, true, now, sched),
@@ -693,15 +698,7 @@ impl CertControllers {
                     self.finish(c, cert, true, now, sched);
                     continue;
                 }
-                self.ctls[ci].busy += 1;
-                let tag = self.alloc_job(Job {
-                    ctl: c,
-                    cert,
-                    read_rv: v.rv,
-                    read_cr_rv: v.cr_rv,
-                    writes,
-                    retries: 0,
-                });
+                let tag = self.start_job(c, cert, &v, writes);
                 self.send_next(tag, sched);
             }
             // Keep a wake for the controller's delayed requeues.

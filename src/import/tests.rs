@@ -52,6 +52,7 @@ fn control_plane_keys_are_comments_until_the_schema_has_them() {
         ca_mode: Some(("kubernetes-ra".into(), "from env".into())),
         signer: Some(("cert-manager".into(), "from K8S_SIGNER".into())),
         kubernetes_version: Some(("1.29".into(), "kubelets".into())),
+        ..ControlPlane::default()
     };
     let off = control_plane_keys(CpTable::Istiod, &cp, "c", false);
     assert_eq!(
@@ -404,6 +405,7 @@ fn the_whole_import_in_both_modes_of_the_control_plane_keys() {
         istiod_deployment(json!([
             {"name": "EXTERNAL_CA", "value": "ISTIOD_RA_KUBERNETES_API"},
             {"name": "K8S_SIGNER", "value": "clusterissuers.cert-manager.io/istio-ca"},
+            {"name": "PILOT_CERT_PROVIDER", "value": "k8s.io/clusterissuers.cert-manager.io/istio-ca"},
         ])),
     ]);
     let off = import_with(&[source(items.clone())], false).unwrap();
@@ -424,6 +426,10 @@ fn the_whole_import_in_both_modes_of_the_control_plane_keys() {
     let c = &doc["cluster"]["c"];
     assert_eq!(c["istiod"]["version"].as_str(), Some("1.15.0"));
     assert_eq!(c["istiod"]["ca_mode"].as_str(), Some("kubernetes-ra"));
+    assert_eq!(
+        c["istiod"]["pilot_cert_provider"].as_str(),
+        Some("k8s.io/clusterissuers.cert-manager.io/istio-ca")
+    );
     assert_eq!(c["istiod"]["replicas"].as_integer(), Some(2));
     assert_eq!(c["signer"]["kind"].as_str(), Some("cert-manager"));
     assert_eq!(c["kubernetes"]["version"].as_str(), Some("1.29"));
@@ -431,6 +437,7 @@ fn the_whole_import_in_both_modes_of_the_control_plane_keys() {
     let keys = [
         "cluster.c.istiod.version",
         "cluster.c.istiod.ca_mode",
+        "cluster.c.istiod.pilot_cert_provider",
         "cluster.c.signer",
         "cluster.c.kubernetes.version",
     ];

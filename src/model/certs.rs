@@ -49,25 +49,12 @@ pub fn on_csr_attempt(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod
     if !waiting_for_cert(f, cluster, pod) {
         return;
     }
-    let istio_csr = f.spec(cluster).istiod.ca_mode == crate::scenario::CaMode::IstioCsr;
-    let c = f.cluster_mut(cluster);
-    // istio-csr: the agent's CA_ADDR is istio-csr's Service (always up here).
-    let replica = if istio_csr {
-        let n = c.cert().istio_csr_replicas();
-        Some(c.istiod_mut().pick_endpoint(n) as u32)
-    } else {
-        c.istiod_mut().pick().map(|r| r.slot())
-    };
-    match replica {
+    match super::ra::route_ca_request(f, cluster) {
         None => {
-            c.counters_mut().csr_no_istiod += 1;
             super::journal::no_istiod(f, ctx.now(), cluster);
             agent_error(f, ctx, cluster, pod);
         }
-        Some(replica) => {
-            c.counters_mut().csr_requests += 1;
-            super::ra::start_flow(f, ctx, cluster, pod, replica);
-        }
+        Some(replica) => super::ra::start_flow(f, ctx, cluster, pod, replica),
     }
 }
 

@@ -174,6 +174,15 @@ pub fn explain(sc: &Scenario, s: &Summary, j: &Journal) -> Vec<Story> {
         if let Some(t) = m.first_webhook_failure {
             chain.push((t, format!("first injection webhook failure at {}", at(t))));
         }
+        if let Some(t) = m.first_istiod_exit {
+            chain.push((
+                t,
+                format!(
+                    "first istiod exit at start-up without its serving certificate at {}",
+                    at(t)
+                ),
+            ));
+        }
         if let Some(t) = m.first_no_istiod {
             chain.push((
                 t,

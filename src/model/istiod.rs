@@ -9,7 +9,7 @@
 use crate::control::client::RestClient;
 use crate::control::informers::{InformerSync, ReadinessProbe};
 use crate::engine::{rng, RngStream, SimTime};
-use crate::scenario::{IstiodSpec, WebhookSpec};
+use crate::scenario::{IstiodCertProvider, IstiodSpec, WebhookSpec};
 
 /// A ready istiod replica and its Kubernetes client (client-go's token bucket, QPS and
 /// burst, shared by its CA server's calls and its informers).
@@ -25,11 +25,6 @@ impl IstiodReplica {
     /// Its pod slot.
     pub fn slot(&self) -> u32 {
         self.slot
-    }
-
-    /// Its REST client.
-    pub fn client_mut(&mut self) -> &mut RestClient {
-        &mut self.client
     }
 }
 
@@ -47,6 +42,8 @@ pub struct StartingReplica {
     pub client: RestClient,
     /// Which informers have listed.
     pub sync: InformerSync,
+    /// Its serving certificate is in hand (always, with `PILOT_CERT_PROVIDER=istiod`).
+    pub serving_cert: bool,
 }
 
 /// The control plane of one cluster.
@@ -114,6 +111,7 @@ impl Istiod {
             started: now,
             client: RestClient::client_go(spec.client_qps, spec.client_burst),
             sync: InformerSync::new(informers),
+            serving_cert: spec.cert_provider == IstiodCertProvider::Istiod,
         });
     }
 
@@ -150,9 +148,16 @@ impl Istiod {
         self.starting.len()
     }
 
-    /// The ready replica in pod `slot`.
-    pub fn replica_mut(&mut self, slot: u32) -> Option<&mut IstiodReplica> {
-        self.replicas.iter_mut().find(|r| r.slot == slot)
+    /// The REST client of the replica in pod `slot`, ready or starting.
+    pub fn client_mut(&mut self, slot: u32) -> Option<&mut RestClient> {
+        match self.replicas.iter().position(|r| r.slot == slot) {
+            Some(i) => Some(&mut self.replicas[i].client),
+            None => self
+                .starting
+                .iter_mut()
+                .find(|r| r.slot == slot)
+                .map(|r| &mut r.client),
+        }
     }
 
     /// The replica in pod `slot` is gone at `now` (ready or starting; a starting one's

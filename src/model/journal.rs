@@ -65,6 +65,8 @@ pub struct Milestones {
     pub first_webhook_failure: Option<SimTime>,
     /// First proxy killed without a certificate (the first crashloop).
     pub first_proxy_kill: Option<SimTime>,
+    /// First istiod that exited at start-up without its serving certificate.
+    pub first_istiod_exit: Option<SimTime>,
     /// The drain that failed the upgrade.
     pub drain_failure: Option<DrainFailure>,
     /// Evictions a PDB refused, per node and workload.
@@ -105,6 +107,21 @@ struct Open {
     workload: u32,
     phase: PodPhase,
     since: SimTime,
+}
+
+impl Open {
+    /// The span, ended at `end`.
+    fn closed(self, end: SimTime) -> RawSpan {
+        RawSpan {
+            pod: PodId {
+                workload: self.workload,
+                serial: self.serial,
+            },
+            phase: phase_name(self.phase),
+            start: self.since,
+            end,
+        }
+    }
 }
 
 /// A finished phase span of a traced pod.
@@ -164,15 +181,7 @@ impl PhaseTrace {
         if let Some(o) = self.open[i].take() {
             if o.serial == pod.serial {
                 continuing = true;
-                self.spans.push(RawSpan {
-                    pod: PodId {
-                        workload: o.workload,
-                        serial: o.serial,
-                    },
-                    phase: phase_name(o.phase),
-                    start: o.since,
-                    end: now,
-                });
+                self.spans.push(o.closed(now));
             }
         }
         if phase == PodPhase::Free {
@@ -223,15 +232,7 @@ impl PhaseTrace {
     /// The spans, the open ones closed at `end`.
     pub fn finish(&mut self, end: SimTime) -> Vec<RawSpan> {
         for o in self.open.drain(..).flatten() {
-            self.spans.push(RawSpan {
-                pod: PodId {
-                    workload: o.workload,
-                    serial: o.serial,
-                },
-                phase: phase_name(o.phase),
-                start: o.since,
-                end,
-            });
+            self.spans.push(o.closed(end));
         }
         std::mem::take(&mut self.spans)
     }
@@ -273,6 +274,22 @@ fn pod_id(f: &Fleet, cluster: u32, slot: u32) -> PodId {
     }
 }
 
+/// Records an event of pod `slot` at `now` if events are recorded (off: one branch);
+/// `kind` makes it from the fleet and the pod's id.
+fn pod_event(
+    f: &mut Fleet,
+    now: SimTime,
+    cluster: u32,
+    slot: u32,
+    kind: impl FnOnce(&Fleet, PodId) -> Kind,
+) {
+    if !f.journal().events.on() {
+        return;
+    }
+    let kind = kind(f, pod_id(f, cluster, slot));
+    f.journal_mut().events.push(now.as_nanos(), cluster, kind);
+}
+
 fn first(slot: &mut Option<SimTime>, now: SimTime) {
     if slot.is_none() {
         *slot = Some(now);
@@ -306,23 +323,39 @@ pub fn istiod_starting(
     ready_at: SimTime,
     period: SimTime,
 ) {
+    pod_event(f, now, cluster, slot, |f, pod| Kind::IstiodNotReady {
+        pod,
+        until_ns: ready_at.as_nanos(),
+        period_ns: period.as_nanos(),
+        // istiod opens its readiness listener only after the informers synced before
+        // 1.16 (the probe is refused); from 1.16 it answers 503 (istio#40151).
+        refused: f.spec(cluster).istiod.version.minor < 16,
+    });
+}
+
+/// The starting istiod in pod `slot` exited without its serving certificate (CSR
+/// `csr`); the kubelet starts it again at `restart_at`.
+pub fn istiod_exited(
+    f: &mut Fleet,
+    now: SimTime,
+    cluster: u32,
+    slot: u32,
+    csr: Option<u64>,
+    restart_at: SimTime,
+) {
+    first(
+        &mut f.journal_mut().milestones[cluster as usize].first_istiod_exit,
+        now,
+    );
     if !f.journal_mut().events.on() {
         return;
     }
     let pod = pod_id(f, cluster, slot);
-    // istiod opens its readiness listener only after the informers synced before 1.16
-    // (the probe is refused); from 1.16 it answers 503 (istio#40151).
-    let refused = f.spec(cluster).istiod.version.minor < 16;
-    f.journal_mut().events.push(
-        now.as_nanos(),
-        cluster,
-        Kind::IstiodNotReady {
-            pod,
-            until_ns: ready_at.as_nanos(),
-            period_ns: period.as_nanos(),
-            refused,
-        },
-    );
+    let ev = &mut f.journal_mut().events;
+    ev.push(now.as_nanos(), cluster, Kind::IstiodExited { pod, csr });
+    if restart_at > now {
+        ev.push(now.as_nanos(), cluster, Kind::BackOff { pod });
+    }
 }
 
 /// The agent's attempt failed (`failures` so far) and it waits `wait`.
@@ -334,21 +367,12 @@ pub fn agent_retry(
     failures: u32,
     wait: SimTime,
 ) {
-    if !f.journal_mut().events.on() {
-        return;
-    }
-    let pod = pod_id(f, cluster, slot);
-    let per_round = f.spec(cluster).agent.inner_attempts;
-    f.journal_mut().events.push(
-        now.as_nanos(),
-        cluster,
-        Kind::CaRetry {
-            pod,
-            failures,
-            per_round,
-            wait_ns: wait.as_nanos(),
-        },
-    );
+    pod_event(f, now, cluster, slot, |f, pod| Kind::CaRetry {
+        pod,
+        failures,
+        per_round: f.spec(cluster).agent.inner_attempts,
+        wait_ns: wait.as_nanos(),
+    });
 }
 
 /// No istiod replica was ready for an agent's attempt.

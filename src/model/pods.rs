@@ -368,13 +368,61 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
     super::journal::proxy_killed(f, now, cluster, pod.slot, probe, killed_at, restart_at);
 }
 
+/// istiod's process exited while starting (`failed to create discovery service`: no
+/// serving certificate for its CSR `csr`): the kubelet restarts the container after its back-off (10 s,
+/// doubling to 300 s; CrashLoopBackOff).
+pub fn on_istiod_exit(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    pod: PodRef,
+    csr: Option<u64>,
+) {
+    let now = ctx.now();
+    let spec = f.spec(cluster);
+    let probe = super::startup::probe(spec);
+    let c = f.cluster_mut(cluster);
+    let started = c
+        .istiod_mut()
+        .starting_mut(pod.slot, pod.gen)
+        .map_or(now, |r| r.started);
+    c.istiod_mut().remove(pod.slot, now, &probe);
+    let mut rb = c.objects_mut().pods[pod.slot as usize]
+        .kubelet
+        .take()
+        .unwrap_or_else(|| Box::new(RestartBackoff::new(kubelet_config(&spec.kubernetes))));
+    let restart_at = rb.restart_after_exit(now, c.kubelet_rng());
+    c.counters_mut().pod_restarts += 1;
+    let s = c.objects_mut();
+    s.add_restart(now, pod.slot);
+    s.set_phase(now, pod.slot, PodPhase::Backoff);
+    let p = &mut s.pods[pod.slot as usize];
+    p.kubelet = Some(rb);
+    p.gen = p.gen.wrapping_add(1);
+    let next = PodRef {
+        slot: pod.slot,
+        gen: p.gen,
+    };
+    ctx.schedule_at(restart_at, Event::ContainerRestart { cluster, pod: next });
+    f.check_health(now, cluster);
+    super::journal::istiod_starting(f, started, cluster, pod.slot, now, probe.period);
+    super::journal::istiod_exited(f, now, cluster, pod.slot, csr, restart_at);
+}
+
 /// CrashLoopBackOff is over: the container starts again (no image pull).
 pub fn on_container_restart(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
-    let s = f.cluster(cluster).objects();
+    let now = ctx.now();
+    let s = f.cluster_mut(cluster).objects_mut();
     if !s.is_current(pod) || s.pods[pod.slot as usize].phase != PodPhase::Backoff {
         return;
     }
-    start_agent(f, ctx, cluster, pod);
+    if s.pods[pod.slot as usize].workload == 0 {
+        s.pods[pod.slot as usize].started_at = now;
+        s.set_phase(now, pod.slot, PodPhase::Warming);
+        super::startup::begin(f, ctx, cluster, pod);
+    } else {
+        start_agent(f, ctx, cluster, pod);
+    }
 }
 
 /// Deletes a pod (eviction, scale-down or restart): it terminates for the drain period,

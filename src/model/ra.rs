@@ -33,7 +33,7 @@ use crate::control::apiserver::{
     Verb,
 };
 use crate::control::chiron::{self, Action, Call, CallResult, ChironFlow, CsrState, Input};
-use crate::control::client::{Reply, RetryDecision};
+use crate::control::client::{Reply, RestClient, RetryDecision};
 use crate::control::signer::{
     ApiCall, ApiOp, ApiReply, AwsPcaIssuerConfig, BuiltinIssuer, CertManagerConfig,
     ControllerRuntimeConfig, InformerEvent, IssuerCall, IssuerReply, JobRef, Signer, SignerConfig,
@@ -43,7 +43,7 @@ use crate::engine::{Context, RngStream, SimTime};
 use crate::scenario::{CaMode, ClusterSpec, IssuerKind, Scenario, SignerKind};
 
 use super::event::Event;
-use super::fleet::Fleet;
+use super::fleet::{Cluster, Fleet};
 use super::objects::{ObjKey, ObjectStore};
 use super::state::{PodPhase, PodRef};
 
@@ -84,6 +84,9 @@ struct Flow {
     icsr: Option<crate::control::signer::IstioCsrFlow>,
     /// istio-csr: the agent's gRPC context is cancelled (its container is gone).
     cancelled: bool,
+    /// istiod's own serving certificate (`PILOT_CERT_PROVIDER=k8s.io/...`): `pod` is the
+    /// starting replica itself.
+    serving: bool,
 }
 
 /// Who waits for an API call.
@@ -285,6 +288,7 @@ impl CertPath {
                     authenticated: false,
                     icsr: None,
                     cancelled: false,
+                    serving: false,
                 });
                 (self.flows.len() - 1) as u32
             }
@@ -301,6 +305,7 @@ impl CertPath {
         fl.authenticated = false;
         fl.icsr = None;
         fl.cancelled = false;
+        fl.serving = false;
         FlowRef { slot, gen: fl.gen }
     }
 
@@ -413,6 +418,27 @@ fn signer_request(client: ClientId, call: &ApiCall) -> ApiRequest {
 
 // ----- the agent's request ------------------------------------------------------------
 
+/// Where an agent's `CreateCertificate` goes (its `CA_ADDR`), drawn from the cluster's
+/// `istiod-pick` stream: one of istio-csr's replicas behind its Service (always up
+/// here), or a ready istiod replica (its pod slot; `None`: none is ready). Counted in
+/// `csr_requests`, or in `csr_no_istiod` when nothing answers.
+pub fn route_ca_request(f: &mut Fleet, cluster: u32) -> Option<u32> {
+    let istio_csr = f.spec(cluster).istiod.ca_mode == CaMode::IstioCsr;
+    let c = f.cluster_mut(cluster);
+    let replica = if istio_csr {
+        let n = c.cert().istio_csr_replicas();
+        Some(c.istiod_mut().pick_endpoint(n) as u32)
+    } else {
+        c.istiod_mut().pick().map(|r| r.slot())
+    };
+    let counters = c.counters_mut();
+    match replica {
+        Some(_) => counters.csr_requests += 1,
+        None => counters.csr_no_istiod += 1,
+    }
+    replica
+}
+
 /// An agent's `CreateCertificate` reached replica `replica` (pod slot): start its flow.
 pub fn start_flow(
     f: &mut Fleet,
@@ -436,6 +462,18 @@ pub fn start_flow(
         // The built-in CA: authenticate (TokenReview), then sign in process.
         issue_flow_call(f, ctx, cluster, flow, Some(Call::TokenReview));
     }
+}
+
+/// A starting istiod replica in `pod` asks for its own serving certificate
+/// (`PILOT_CERT_PROVIDER=k8s.io/...`: certcontroller.go's `initDNSCerts` calls chiron's
+/// `GenKeyCertK8sCA`, the same `SignCSRK8s` flow as a workload's, on the replica's own
+/// client), before it serves anything.
+pub fn start_serving_cert_flow(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let group = f.spec(cluster).istiod.version.chiron_group();
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let flow = cp.alloc_flow(pod, pod.slot, Some(ChironFlow::new(group)));
+    cp.flows[flow.slot as usize].serving = true;
+    drive(f, ctx, cluster, flow, Input::Start);
 }
 
 /// Runs the flow's state machine from `input` until it waits.
@@ -527,11 +565,15 @@ fn drive(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, flow: FlowRef, m
                         });
                     }
                 }
-                let pod = fl.pod;
+                let (pod, serving, csr) = (fl.pod, fl.serving, fl.csr);
                 fl.live = false;
                 fl.chiron = None;
                 free_flows.push(flow.slot);
-                finish_flow(f, ctx, cluster, pod, result.is_ok());
+                if serving {
+                    super::startup::on_serving_cert(f, ctx, cluster, pod, result.is_ok(), csr);
+                } else {
+                    finish_flow(f, ctx, cluster, pod, result.is_ok());
+                }
                 return;
             }
         }
@@ -591,17 +633,47 @@ fn issue_flow_call(
     let now = ctx.now();
     let c = f.cluster_mut(cluster);
     let replica = c.cert_mut().flows[flow.slot as usize].replica;
-    let Some(send_at) = c.istiod_mut().replica_mut(replica).map(|r| {
-        r.client_mut()
-            .acquire(now, call.is_none(), None)
-            .expect("no deadline")
-    }) else {
+    let Some(send_at) = c
+        .istiod_mut()
+        .client_mut(replica)
+        .map(|cl| cl.acquire(now, call.is_none(), None).expect("no deadline"))
+    else {
         return; // the replica is gone: its flows were aborted
     };
     let cp = c.cert_mut();
     let req = flow_request(cp.istiod_client, call);
     let tag = cp.alloc_call(Owner::Flow { flow, call }, req, replica);
-    if send_at <= now {
+    dispatch(f, ctx, cluster, tag, send_at);
+}
+
+/// A pending call's send time came (`retry`: the end of a Retry-After sleep, a new token
+/// first).
+pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, retry: bool) {
+    let now = ctx.now();
+    let c = f.cluster_mut(cluster);
+    let Some(pc) = c.cert_mut().call(tag) else {
+        return;
+    };
+    if !retry {
+        return send(f, ctx, cluster, tag);
+    }
+    // A retried call first takes a new token from its client's limiter (the one it was
+    // sent through); `None`: its client is gone (replica terminated).
+    let token = match pc.owner {
+        Owner::Signer { .. } => Some(now),
+        _ => sender(c, &pc).map(|r| r.acquire_retry(now, None).expect("no deadline")),
+    };
+    let Some(at) = token else {
+        c.cert_mut().free_call(tag);
+        return;
+    };
+    dispatch(f, ctx, cluster, tag, at);
+}
+
+/// Sends pending call `tag` at `send_at` (its token's time): now if that has come, else
+/// at an `ApiSend` then.
+fn dispatch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, send_at: SimTime) {
+    if send_at <= ctx.now() {
         send(f, ctx, cluster, tag);
     } else {
         ctx.schedule_at(
@@ -613,51 +685,6 @@ fn issue_flow_call(
             },
         );
     }
-}
-
-/// A pending call's send time came (`retry`: the end of a Retry-After sleep, a new token
-/// first).
-pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, retry: bool) {
-    let now = ctx.now();
-    let c = f.cluster_mut(cluster);
-    let Some(pc) = c.cert_mut().call(tag) else {
-        return;
-    };
-    if retry {
-        // A retried call first takes a new token from its client's limiter (the one it
-        // was sent through); `None`: its client is gone (replica terminated).
-        let token = match pc.owner {
-            Owner::Informer { pod, .. } => c
-                .istiod_mut()
-                .starting_mut(pod.slot, pod.gen)
-                .map(|r| r.client.acquire_retry(now, None).expect("no deadline")),
-            Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
-                Some(istiocsr::retry_token(c.cert_mut(), &pc, now))
-            }
-            Owner::Flow { .. } => c.istiod_mut().replica_mut(pc.replica).map(|r| {
-                r.client_mut()
-                    .acquire_retry(now, None)
-                    .expect("no deadline")
-            }),
-            _ => Some(now),
-        };
-        let Some(at) = token else {
-            c.cert_mut().free_call(tag);
-            return;
-        };
-        if at > now {
-            ctx.schedule_at(
-                at,
-                Event::ApiSend {
-                    cluster,
-                    tag,
-                    retry: false,
-                },
-            );
-            return;
-        }
-    }
-    send(f, ctx, cluster, tag);
 }
 
 /// Submits a pending call to the apiserver now.
@@ -738,84 +765,64 @@ fn on_rejected(
     let Some(pc) = c.cert_mut().call(tag) else {
         return;
     };
-    match pc.owner {
-        Owner::Flow { flow, call } => {
-            let decision = c
-                .istiod_mut()
-                .replica_mut(pc.replica)
-                .map(|r| {
-                    r.client_mut().on_reply(
-                        now,
-                        pc.retries,
-                        Reply::TooManyRequests { retry_after_s },
-                    )
-                })
-                .unwrap_or(RetryDecision::Return);
-            match decision {
-                RetryDecision::RetryAt { at, retry } => {
-                    let cp = c.cert_mut();
-                    cp.calls[tag as u32 as usize].retries = retry;
-                    ctx.schedule_at(
-                        at,
-                        Event::ApiSend {
-                            cluster,
-                            tag,
-                            retry: true,
-                        },
-                    );
-                }
-                RetryDecision::Return => {
-                    let cp = c.cert_mut();
-                    cp.free_call(tag);
-                    cp.stats.api_errors += 1;
-                    flow_reply(f, ctx, cluster, flow, call, CallResult::Error);
-                }
-            }
+    if let Owner::Signer { job, .. } = pc.owner {
+        c.cert_mut().free_call(tag);
+        if let Some(job) = job {
+            signer_api_reply(
+                f,
+                ctx,
+                cluster,
+                job,
+                ApiReply::TooManyRequests { retry_after_s },
+            );
         }
+        return;
+    }
+    let decision = sender(c, &pc).map_or(RetryDecision::Return, |r| {
+        r.on_reply(now, pc.retries, Reply::TooManyRequests { retry_after_s })
+    });
+    let cp = c.cert_mut();
+    if let RetryDecision::RetryAt { at, retry } = decision {
+        cp.calls[tag as u32 as usize].retries = retry;
+        ctx.schedule_at(
+            at,
+            Event::ApiSend {
+                cluster,
+                tag,
+                retry: true,
+            },
+        );
+        return;
+    }
+    cp.free_call(tag);
+    cp.stats.api_errors += 1;
+    match pc.owner {
+        Owner::Flow { flow, call } => flow_reply(f, ctx, cluster, flow, call, CallResult::Error),
         Owner::Informer { pod, informer } => {
-            let decision = c
-                .istiod_mut()
-                .starting_mut(pod.slot, pod.gen)
-                .map(|r| {
-                    r.client
-                        .on_reply(now, pc.retries, Reply::TooManyRequests { retry_after_s })
-                })
-                .unwrap_or(RetryDecision::Return);
-            let cp = c.cert_mut();
-            match decision {
-                RetryDecision::RetryAt { at, retry } => {
-                    cp.calls[tag as u32 as usize].retries = retry;
-                    ctx.schedule_at(
-                        at,
-                        Event::ApiSend {
-                            cluster,
-                            tag,
-                            retry: true,
-                        },
-                    );
-                }
-                RetryDecision::Return => {
-                    cp.free_call(tag);
-                    cp.stats.api_errors += 1;
-                    super::startup::on_list_failed(f, ctx, cluster, pod, informer);
-                }
-            }
+            super::startup::on_list_failed(f, ctx, cluster, pod, informer)
         }
         Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
-            istiocsr::on_rejected(f, ctx, cluster, tag, pc, retry_after_s)
+            istiocsr::gave_up(f, ctx, cluster, pc)
         }
-        Owner::Signer { job, .. } => {
-            c.cert_mut().free_call(tag);
-            if let Some(job) = job {
-                signer_api_reply(
-                    f,
-                    ctx,
-                    cluster,
-                    job,
-                    ApiReply::TooManyRequests { retry_after_s },
-                );
-            }
+        Owner::Signer { .. } => {}
+    }
+}
+
+/// The client a pending call was sent through, whose limiter and retry rule it follows;
+/// `None` when that client is gone (its istiod replica terminated) or the call is a
+/// signer's (the signer keeps its own).
+fn sender<'a>(c: &'a mut Cluster, pc: &PendingCall) -> Option<&'a mut RestClient> {
+    match pc.owner {
+        // Ready or starting: a starting replica's own serving-certificate flow too.
+        Owner::Flow { .. } => c.istiod_mut().client_mut(pc.replica),
+        Owner::Informer { pod, .. } => c
+            .istiod_mut()
+            .starting_mut(pod.slot, pod.gen)
+            .map(|r| &mut r.client),
+        Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
+            Some(istiocsr::client_mut(c.cert_mut(), pc))
         }
+        Owner::Signer { .. } => None,
     }
 }
 
@@ -1056,18 +1063,7 @@ fn route_signer_outputs(
                 let cp = f.cluster_mut(cluster).cert_mut();
                 let req = signer_request(cp.signer_client, &call);
                 let tag = cp.alloc_call(Owner::Signer { job, call }, req, u32::MAX);
-                if send_at <= now {
-                    send(f, ctx, cluster, tag);
-                } else {
-                    ctx.schedule_at(
-                        send_at,
-                        Event::ApiSend {
-                            cluster,
-                            tag,
-                            retry: false,
-                        },
-                    );
-                }
+                dispatch(f, ctx, cluster, tag, send_at);
             }
             SignerOutput::Issuer { job, call } => match call {
                 IssuerCall::Sign { key } => f.issuer_sign(ctx, cluster, job, key),
@@ -1134,7 +1130,10 @@ pub fn abort_replica_flows(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32
                 });
             }
         }
-        pods_hit.push(fl.pod);
+        // The replica's own serving-certificate flow dies with it: nobody to answer.
+        if !fl.serving {
+            pods_hit.push(fl.pod);
+        }
         cp.free_flow(r);
     }
     for pod in pods_hit {
@@ -1187,16 +1186,45 @@ pub fn issue_informer_list(
     let req = ApiRequest::new(cp.istiod_client, Verb::List, list.resource)
         .listing(list.objects, list.objects);
     let tag = cp.alloc_call(Owner::Informer { pod, informer }, req, pod.slot);
-    if send_at <= now {
-        send(f, ctx, cluster, tag);
-    } else {
-        ctx.schedule_at(
-            send_at,
-            Event::ApiSend {
-                cluster,
-                tag,
-                retry: false,
-            },
-        );
-    }
+    dispatch(f, ctx, cluster, tag, send_at);
+}
+
+/// The fleet the tests of istio-csr and of rotation run: one cluster on istiod `version`
+/// with istio-csr in front of AWS PCA, `pods` injected pods on 4 nodes that are not
+/// upgraded, for `horizon`; `signer` adds keys to `[cluster.c.signer]`, `tail` tables.
+#[cfg(test)]
+fn istio_csr_fleet(version: &str, horizon: &str, pods: u32, signer: &str, tail: &str) -> Scenario {
+    let text = format!(
+        r#"
+[scenario]
+name = "t"
+horizon = "{horizon}"
+
+[ca.pca]
+kind = "aws-pca"
+account = "a"
+
+[cluster.c]
+ca = "pca"
+
+[cluster.c.istiod]
+version = "{version}"
+ca_mode = "istio-csr"
+
+[cluster.c.signer]
+kind = "istio-csr"
+{signer}
+
+[cluster.c.node_group.apps]
+nodes = 4
+max_pods = 58
+upgrade = false
+
+[cluster.c.workload.app]
+replicas = {pods}
+{tail}"#
+    );
+    crate::scenario::load_str("t.toml", &text, &[])
+        .unwrap()
+        .scenario
 }

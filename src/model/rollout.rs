@@ -302,17 +302,9 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
         Action::RestartCrashlooping { .. } => start_paced_restart(f, ctx, index),
         Action::RestartWorkloads => {
             for c in targets(f, index) {
-                let victims: Vec<u32> = f
-                    .cluster(c)
-                    .objects()
-                    .pods
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| {
-                        p.injected && p.workload != 0 && p.phase != super::state::PodPhase::Free
-                    })
-                    .map(|(i, _)| i as u32)
-                    .collect();
+                let victims = f.cluster(c).objects().pod_slots(|p| {
+                    p.injected && p.workload != 0 && p.phase != super::state::PodPhase::Free
+                });
                 for slot in victims {
                     pods::delete_pod(f, ctx, c, slot);
                 }
@@ -360,15 +352,7 @@ fn start_paced_restart(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
         }
     };
     for c in targets(f, index) {
-        let victims: Vec<u32> = f
-            .cluster(c)
-            .objects()
-            .pods
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| chosen(p))
-            .map(|(i, _)| i as u32)
-            .collect();
+        let victims = f.cluster(c).objects().pod_slots(chosen);
         for slot in victims {
             let s = f.cluster_mut(c).objects_mut();
             let w = s.pods[slot as usize].workload as usize;

@@ -10,6 +10,10 @@
 //!   10 times, [`crate::control::client`]); when those run out the reflector relists
 //!   after its back-off (0.8 s doubling to 30 s, jitter 1.0; stream
 //!   `istiod-reflector/{cluster}`).
+//! - `PILOT_CERT_PROVIDER=k8s.io/<signer>`: before the informers, the replica's own
+//!   serving certificate goes through the CSR path like a workload's (one chiron flow on
+//!   its client); no certificate within the flow's wait and the process exits, to be
+//!   restarted after the kubelet's back-off (CrashLoopBackOff).
 //! - All listed: Ready at the next probe (initial delay 1 s, period
 //!   `istiod.readiness_period`); the probes before it are counted
 //!   (`istiod_probe_failures`).
@@ -74,6 +78,16 @@ pub fn on_list_due(
     if !starting(f, cluster, pod) {
         return;
     }
+    let needs_cert = informer == ALL
+        && f.cluster_mut(cluster)
+            .istiod_mut()
+            .starting_mut(pod.slot, pod.gen)
+            .is_some_and(|r| !r.serving_cert);
+    if needs_cert {
+        // `NewServer` signs istiod's serving certificate before the informers start.
+        super::ra::start_serving_cert_flow(f, ctx, cluster, pod);
+        return;
+    }
     let lists = istiod_informers(shape(f, cluster));
     for (i, list) in lists.into_iter().enumerate() {
         if informer == ALL || informer as usize == i {
@@ -91,6 +105,34 @@ fn starting(f: &mut Fleet, cluster: u32, pod: PodRef) -> bool {
             .istiod_mut()
             .starting_mut(pod.slot, pod.gen)
             .is_some()
+}
+
+/// The replica's serving-certificate flow (its CSR `csr`) ended: with the certificate the informers
+/// start; without it `NewServer` fails and the process exits
+/// (`failed to create discovery service: failed generating key and cert by kubernetes`).
+pub fn on_serving_cert(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    pod: PodRef,
+    ok: bool,
+    csr: Option<u64>,
+) {
+    if !starting(f, cluster, pod) {
+        return;
+    }
+    if !ok {
+        super::pods::on_istiod_exit(f, ctx, cluster, pod, csr);
+        return;
+    }
+    if let Some(r) = f
+        .cluster_mut(cluster)
+        .istiod_mut()
+        .starting_mut(pod.slot, pod.gen)
+    {
+        r.serving_cert = true;
+    }
+    on_list_due(f, ctx, cluster, pod, ALL);
 }
 
 /// An informer's LIST came back: when all have, Ready at the next readiness probe.

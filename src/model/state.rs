@@ -307,6 +307,16 @@ impl ClusterState {
         self.workloads.iter().map(|w| w.desired).sum()
     }
 
+    /// The slots of the pods `chosen` picks, in slot order.
+    pub fn pod_slots(&self, chosen: impl Fn(&Pod) -> bool) -> Vec<u32> {
+        self.pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| chosen(p))
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
     /// Whether `r` still names the same pod.
     #[inline]
     pub fn is_current(&self, r: PodRef) -> bool {

@@ -79,6 +79,14 @@ pub enum Kind {
         /// The startup probe's kill (else postStart).
         startup_probe: bool,
     },
+    /// istiod exited at start-up: its serving certificate's CSR (`csr`) was not signed
+    /// within chiron's wait.
+    IstiodExited {
+        /// The replica.
+        pod: PodId,
+        /// Its CSR's key, if it was created.
+        csr: Option<u64>,
+    },
     /// The kubelet holds the container in CrashLoopBackOff.
     BackOff {
         /// The pod.
@@ -274,16 +282,7 @@ pub fn rfc3339(epoch_s: f64) -> String {
     let us = micros.rem_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
+    let (y, m, d) = crate::numfmt::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
         sod / 3600,
@@ -443,15 +442,40 @@ fn expand(r: &Record, names: &Names, out: &mut Vec<Line>) {
             }
             out.push(l);
         }
+        Kind::IstiodExited { pod, csr } => {
+            let what = match csr {
+                // chiron's readSignedCertificate (security/pkg/k8s/chiron/utils.go).
+                Some(key) => format!(
+                    "no certificate returned for the CSR: \"{}\"",
+                    csr_name(cluster, key)
+                ),
+                None => "unable to submit CSR request".to_string(),
+            };
+            let mut l = pod_line(
+                pod,
+                r.at_ns,
+                "error",
+                "discovery",
+                format!("Error: failed to create discovery service: failed generating key and cert by kubernetes: {what}"),
+            );
+            l.container = Some("discovery");
+            l.source = "istiod";
+            out.push(l);
+        }
         Kind::BackOff { pod } => {
             let name = pod_name(names, cluster, pod);
+            let container = if pod.workload == 0 {
+                "discovery"
+            } else {
+                "istio-proxy"
+            };
             out.push(pod_line(
                 pod,
                 r.at_ns,
                 "Warning",
                 "BackOff",
                 format!(
-                    "Back-off restarting failed container istio-proxy in pod {name}_{}",
+                    "Back-off restarting failed container {container} in pod {name}_{}",
                     namespace(pod)
                 ),
             ));

@@ -461,6 +461,9 @@ pub(crate) struct RawIstiod {
     /// How workload certificates are signed: through CSRs and the signer, istiod's built-in CA, or
     /// istio-csr.
     pub ca_mode: Option<RawCaMode>,
+    /// `PILOT_CERT_PROVIDER`: who signs istiod's own serving certificate, `istiod` or
+    /// `k8s.io/<signer>` (a CSR through the cluster's signer at every start).
+    pub pilot_cert_provider: Option<String>,
     /// Istio CRD informers (not yet used).
     pub crd_informers: Option<Int>,
     /// Listed as an assumption when set: the model runs the release's chiron flow.

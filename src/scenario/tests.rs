@@ -571,3 +571,27 @@ fn nested_key_paths_are_dotted_not_quoted() {
         .collect();
     assert_eq!(keys, ["cluster.a.istiod.delete_csr_on_give_up"]);
 }
+
+/// `istiod.pilot_cert_provider`: `k8s.io/<signer>` needs istiod's RA; other values are
+/// named in the error.
+#[test]
+fn pilot_cert_provider_needs_the_ra_and_a_known_value() {
+    let ok = load_str(
+        "t.toml",
+        "[ca.pca]\n[cluster.a]\nca = \"pca\"\n[cluster.a.istiod]\nversion = \"1.15.0\"\npilot_cert_provider = \"k8s.io/clusterissuers.cert-manager.io/istio-system\"\n[cluster.a.kubernetes]\nversion = \"1.27\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        ok.scenario.clusters[0].istiod.cert_provider,
+        IstiodCertProvider::KubernetesSigner {
+            signer: "clusterissuers.cert-manager.io/istio-system".into()
+        }
+    );
+    let e = load_err("[cluster.a.istiod]\npilot_cert_provider = \"k8s.io/x\"\n");
+    assert!(e.contains("cluster.a.istiod.pilot_cert_provider"), "{e}");
+    assert!(e.contains("kubernetes-ra"), "{e}");
+    let e = load_err("[cluster.a.istiod]\npilot_cert_provider = \"kubernetes\"\n");
+    assert!(e.contains("cluster.a.istiod.pilot_cert_provider"), "{e}");
+    assert!(e.contains("got \"kubernetes\""), "{e}");
+}

@@ -256,6 +256,8 @@ pub struct IstiodSpec {
     pub version: IstioVersion,
     /// How istiod gets workload certificates signed.
     pub ca_mode: CaMode,
+    /// Who signs istiod's own serving certificate (`PILOT_CERT_PROVIDER`).
+    pub cert_provider: IstiodCertProvider,
     /// Process start to informers listing (*unconfirmed*; the LISTs through the
     /// apiserver come on top).
     pub startup_base: SimTime,
@@ -277,6 +279,31 @@ pub struct IstiodSpec {
     pub pdb: bool,
     /// Node group (index) istiod is pinned to (e.g. a system group); `None` = any.
     pub node_group: Option<usize>,
+}
+
+/// Who signs istiod's own serving (DNS) certificate: `istiod.pilot_cert_provider`, the
+/// `PILOT_CERT_PROVIDER` environment variable (pilot/pkg/bootstrap/certcontroller.go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IstiodCertProvider {
+    /// `istiod` (the chart's default): its built-in CA, in process at start-up.
+    Istiod,
+    /// `k8s.io/<signer>`: a Kubernetes CSR for `signer`, signed through the same CSR
+    /// path as the workloads' (chiron's `GenKeyCertK8sCA`), before istiod serves
+    /// anything; no certificate within the flow's wait and istiod exits.
+    KubernetesSigner {
+        /// The signer name after `k8s.io/`.
+        signer: String,
+    },
+}
+
+impl IstiodCertProvider {
+    /// The spelling in the scenario (the environment variable's value).
+    pub fn text(&self) -> String {
+        match self {
+            IstiodCertProvider::Istiod => "istiod".into(),
+            IstiodCertProvider::KubernetesSigner { signer } => format!("k8s.io/{signer}"),
+        }
+    }
 }
 
 /// How istiod gets workload certificates signed (`istiod.ca_mode`).
@@ -657,6 +684,7 @@ impl Default for IstiodSpec {
             replicas: 1,
             version: IstioVersion::parse(DEFAULT_ISTIO).expect("valid"),
             ca_mode: CaMode::Istiod,
+            cert_provider: IstiodCertProvider::Istiod,
             startup_base: SimTime::from_secs(10),
             crd_informers: 15,
             readiness_period: SimTime::from_secs(3),

@@ -128,14 +128,7 @@ impl Fleet<'_> {
     pub fn issuer_sign(&mut self, ctx: &mut Context<Event>, cluster: u32, job: JobRef, key: u64) {
         let now = ctx.now();
         let Some(ca) = self.spec(cluster).ca else {
-            ctx.schedule_at(
-                now,
-                Event::IssuerDone {
-                    cluster,
-                    job,
-                    reply: IssuerReply::Error,
-                },
-            );
+            issuer_done(ctx, now, cluster, job, IssuerReply::Error);
             return;
         };
         let issuers = &mut self.issuers;
@@ -155,22 +148,23 @@ impl Fleet<'_> {
             IssuerState::Pca { account } => {
                 let acct = &mut issuers.pca[*account];
                 let lat = acct.config().api_latency;
-                let token = ((cluster as u64) << 40) ^ key;
+                let token = idempotency_token(cluster, key);
                 match acct.issue_certificate(now, token) {
                     Ok(cert) => {
                         let poll = self.pca_poll_interval(ca);
                         ctx.schedule_at(now + lat + poll, Event::PcaPoll { cluster, job, cert });
                     }
-                    Err(_) => ctx.schedule_at(
-                        now + lat,
-                        Event::IssuerDone {
-                            cluster,
-                            job,
-                            reply: IssuerReply::Error,
-                        },
-                    ),
+                    Err(_) => issuer_done(ctx, now + lat, cluster, job, IssuerReply::Error),
                 }
             }
+        }
+    }
+
+    /// The AWS PCA account of `cluster`'s CA, if its CA is an AWS Private CA.
+    fn pca_account(&self, cluster: u32) -> Option<usize> {
+        match self.issuers.kinds[self.spec(cluster).ca?] {
+            IssuerState::Pca { account } => Some(account),
+            _ => None,
         }
     }
 
@@ -200,25 +194,13 @@ impl Fleet<'_> {
         let acct = &mut self.issuers.pca[account];
         let lat = acct.config().api_latency;
         match acct.get_certificate(now, cert) {
-            Ok(()) => ctx.schedule_at(
-                now + lat,
-                Event::IssuerDone {
-                    cluster,
-                    job,
-                    reply: IssuerReply::Ok,
-                },
-            ),
+            Ok(()) => issuer_done(ctx, now + lat, cluster, job, IssuerReply::Ok),
             Err(PcaError::RequestInProgressException) => {
                 ctx.schedule_at(now + lat + poll, Event::PcaPoll { cluster, job, cert })
             }
-            Err(PcaError::ThrottlingException) => ctx.schedule_at(
-                now + lat,
-                Event::IssuerDone {
-                    cluster,
-                    job,
-                    reply: IssuerReply::Error,
-                },
-            ),
+            Err(PcaError::ThrottlingException) => {
+                issuer_done(ctx, now + lat, cluster, job, IssuerReply::Error)
+            }
         }
     }
 
@@ -233,39 +215,18 @@ impl Fleet<'_> {
         key: u64,
     ) -> Option<PcaCertificate> {
         let now = ctx.now();
-        let acct = self
-            .spec(cluster)
-            .ca
-            .and_then(|ca| match self.issuers.kinds[ca] {
-                IssuerState::Pca { account } => Some(account),
-                _ => None,
-            });
-        let Some(account) = acct else {
-            ctx.schedule_at(
-                now,
-                Event::IssuerDone {
-                    cluster,
-                    job,
-                    reply: IssuerReply::Error,
-                },
-            );
+        let Some(account) = self.pca_account(cluster) else {
+            issuer_done(ctx, now, cluster, job, IssuerReply::Error);
             return None;
         };
         let acct = &mut self.issuers.pca[account];
         let lat = acct.config().api_latency;
-        let token = ((cluster as u64) << 40) ^ key;
+        let token = idempotency_token(cluster, key);
         let (reply, cert) = match acct.issue_certificate(now, token) {
             Ok(cert) => (IssuerReply::Issued(cert), Some(cert)),
             Err(_) => (IssuerReply::Error, None),
         };
-        ctx.schedule_at(
-            now + lat,
-            Event::IssuerDone {
-                cluster,
-                job,
-                reply,
-            },
-        );
+        issuer_done(ctx, now + lat, cluster, job, reply);
         cert
     }
 
@@ -278,13 +239,7 @@ impl Fleet<'_> {
         cert: PcaCertificate,
     ) {
         let now = ctx.now();
-        let acct = self
-            .spec(cluster)
-            .ca
-            .and_then(|ca| match self.issuers.kinds[ca] {
-                IssuerState::Pca { account } => Some(account),
-                _ => None,
-            });
+        let acct = self.pca_account(cluster);
         let reply = match acct {
             None => IssuerReply::Error,
             Some(a) => match self.issuers.pca[a].get_certificate(now, cert) {
@@ -294,14 +249,7 @@ impl Fleet<'_> {
             },
         };
         let lat = acct.map_or(SimTime::ZERO, |a| self.issuers.pca[a].config().api_latency);
-        ctx.schedule_at(
-            now + lat,
-            Event::IssuerDone {
-                cluster,
-                job,
-                reply,
-            },
-        );
+        issuer_done(ctx, now + lat, cluster, job, reply);
     }
 
     /// A USL CA served request `id`.
@@ -310,6 +258,12 @@ impl Fleet<'_> {
             ra::on_issuer_done(self, ctx, cluster, job, IssuerReply::Ok);
         }
     }
+}
+
+/// The `IssueCertificate` idempotency token of object `key` (a CSR or a CR) of
+/// `cluster`: one per object.
+fn idempotency_token(cluster: u32, key: u64) -> u64 {
+    ((cluster as u64) << 40) ^ key
 }
 
 /// A synchronous issuer's answer: at its completion time, or at once on an error.
@@ -324,6 +278,17 @@ fn reply_when_done(
         Ok(t) => (t, IssuerReply::Ok),
         Err(()) => (now, IssuerReply::Error),
     };
+    issuer_done(ctx, at, cluster, job, reply);
+}
+
+/// The issuer's answer to job `job` of `cluster`, at `at`.
+fn issuer_done(
+    ctx: &mut Context<Event>,
+    at: SimTime,
+    cluster: u32,
+    job: JobRef,
+    reply: IssuerReply,
+) {
     ctx.schedule_at(
         at,
         Event::IssuerDone {

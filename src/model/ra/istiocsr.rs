@@ -26,16 +26,16 @@
 //!   API call ends when that call returns.
 
 use crate::control::apiserver::{ApiRequest, ApiServer, ClientId, Identity, Resource, Verb};
-use crate::control::client::{Reply, RestClient, RetryDecision};
+use crate::control::client::RestClient;
 use crate::control::signer::{CrState, IstioCsrAction, IstioCsrFlow};
-use crate::engine::{Context, SimTime};
+use crate::engine::Context;
 use crate::scenario::{CaMode, ClusterSpec};
 
 use super::super::event::Event;
 use super::super::fleet::Fleet;
 use super::super::objects::ObjKey;
 use super::super::state::PodRef;
-use super::{finish_flow, notify, send, CertPath, FlowRef, Owner, PendingCall};
+use super::{dispatch, finish_flow, notify, CertPath, FlowRef, Owner, PendingCall};
 
 /// One istio-csr process: its two Kubernetes clients.
 #[derive(Debug, Clone)]
@@ -143,21 +143,6 @@ fn issue(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, flow: FlowRef, c
     let req = request(srv.id, call);
     let tag = cp.alloc_call(Owner::IstioCsr { flow, call }, req, replica);
     dispatch(f, ctx, cluster, tag, send_at);
-}
-
-fn dispatch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, send_at: SimTime) {
-    if send_at <= ctx.now() {
-        send(f, ctx, cluster, tag);
-    } else {
-        ctx.schedule_at(
-            send_at,
-            Event::ApiSend {
-                cluster,
-                tag,
-                retry: false,
-            },
-        );
-    }
 }
 
 /// What APF sees of a call (CRs live in istio-csr's namespace).
@@ -306,64 +291,32 @@ pub(super) fn wake_flow(cp: &mut CertPath, ctx: &mut Context<Event>, cluster: u3
     );
 }
 
-/// A new token for a call after its `Retry-After` sleep.
-pub(super) fn retry_token(cp: &mut CertPath, pc: &PendingCall, now: SimTime) -> SimTime {
+/// The client a call of istio-csr's was sent through: the istio kube client for
+/// TokenReviews, the cert-manager client for the rest.
+pub(super) fn client_mut<'a>(cp: &'a mut CertPath, pc: &PendingCall) -> &'a mut RestClient {
     let srv = &mut cp.csr_servers[pc.replica as usize];
-    let client = match pc.owner {
+    match pc.owner {
         Owner::IstioCsr {
             call: CsrCall::TokenReview,
             ..
         } => &mut srv.istio,
         _ => &mut srv.cm,
-    };
-    client.acquire_retry(now, None).expect("no deadline")
+    }
 }
 
-/// A 429 for one of istio-csr's calls: client-go's retry rule, then an error.
-pub(super) fn on_rejected(
-    f: &mut Fleet,
-    ctx: &mut Context<Event>,
-    cluster: u32,
-    tag: u64,
-    pc: PendingCall,
-    retry_after_s: u32,
-) {
-    let now = ctx.now();
-    let cp = f.cluster_mut(cluster).cert_mut();
-    let srv = &mut cp.csr_servers[pc.replica as usize];
-    let client = match pc.owner {
-        Owner::IstioCsr {
-            call: CsrCall::TokenReview,
-            ..
-        } => &mut srv.istio,
-        _ => &mut srv.cm,
-    };
-    match client.on_reply(now, pc.retries, Reply::TooManyRequests { retry_after_s }) {
-        RetryDecision::RetryAt { at, retry } => {
-            cp.calls[tag as u32 as usize].retries = retry;
-            ctx.schedule_at(
-                at,
-                Event::ApiSend {
-                    cluster,
-                    tag,
-                    retry: true,
-                },
-            );
-        }
-        RetryDecision::Return => {
-            cp.free_call(tag);
-            cp.stats.api_errors += 1;
-            match pc.owner {
-                Owner::IstioCsr { flow, .. } => {
-                    reply(f, ctx, cluster, flow, false, CrState::Pending)
-                }
-                // "failed to delete CertificateRequest": it stays behind.
-                Owner::IstioCsrDelete { key } if cp.csrs.get(key).is_some() => {
-                    cp.stats.csr_orphaned += 1;
-                }
-                _ => {}
+/// client-go gave up on one of istio-csr's calls (a 429 with no retry left): the flow's
+/// call fails; a failed Delete leaves its CR behind ("failed to delete
+/// CertificateRequest").
+pub(super) fn gave_up(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pc: PendingCall) {
+    match pc.owner {
+        Owner::IstioCsr { flow, .. } => reply(f, ctx, cluster, flow, false, CrState::Pending),
+        Owner::IstioCsrDelete { key } => {
+            let cp = f.cluster_mut(cluster).cert_mut();
+            if cp.csrs.get(key).is_some() {
+                cp.stats.csr_orphaned += 1;
             }
         }
+        _ => {}
     }
 }
 
@@ -397,45 +350,15 @@ pub fn agent_gone(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: Po
 
 #[cfg(test)]
 mod tests {
-    use crate::scenario::load_str;
-
-    /// One cluster on istio-csr, `pods` injected pods restarted at 1 min.
+    /// One cluster on istio-csr, `pods` injected pods restarted at 1 min; `extra`: more
+    /// keys of `[cluster.c.signer]`.
     fn scenario(pods: u32, extra: &str) -> crate::scenario::Scenario {
-        let text = format!(
-            r#"
-[scenario]
-name = "t"
-horizon = "20m"
-
-[ca.pca]
-kind = "aws-pca"
-account = "a"
-
-[cluster.c]
-ca = "pca"
-
-[cluster.c.istiod]
-version = "1.22.0"
-ca_mode = "istio-csr"
-
-[cluster.c.signer]
-kind = "istio-csr"
-{extra}
-
-[cluster.c.node_group.apps]
-nodes = 4
-max_pods = 58
-upgrade = false
-
-[cluster.c.workload.app]
-replicas = {pods}
-
+        let restart = r#"
 [intervention.restart]
 at = "1m"
 action = "restart_workloads"
-"#
-        );
-        load_str("t.toml", &text, &[]).unwrap().scenario
+"#;
+        super::super::istio_csr_fleet("1.22.0", "20m", pods, extra, restart)
     }
 
     /// istio-csr's calls per certificate on success (`certmanager.go` `Sign`): one

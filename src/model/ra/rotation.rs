@@ -106,25 +106,13 @@ pub fn on_rotate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: Pod
     if r.out {
         return;
     }
-    let istio_csr = f.spec(cluster).istiod.ca_mode == CaMode::IstioCsr;
-    let c = f.cluster_mut(cluster);
-    let replica = if istio_csr {
-        let n = c.cert().csr_servers.len();
-        Some(c.istiod_mut().pick_endpoint(n) as u32)
-    } else {
-        c.istiod_mut().pick().map(|r| r.slot())
-    };
+    let replica = super::route_ca_request(f, cluster);
+    f.cluster_mut(cluster).cert_mut().rotating[pod.slot as usize].out = true;
     match replica {
         None => {
-            c.counters_mut().csr_no_istiod += 1;
-            c.cert_mut().rotating[pod.slot as usize].out = true;
             rotation_done(f, ctx, cluster, pod, false);
         }
-        Some(replica) => {
-            c.counters_mut().csr_requests += 1;
-            c.cert_mut().rotating[pod.slot as usize].out = true;
-            super::start_flow(f, ctx, cluster, pod, replica);
-        }
+        Some(replica) => super::start_flow(f, ctx, cluster, pod, replica),
     }
 }
 
@@ -216,39 +204,8 @@ pub fn schedule_initial_rotations(f: &mut Fleet, ctx: &mut Context<Event>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::scenario::load_str;
-
     fn scenario(version: &str, horizon: &str) -> crate::scenario::Scenario {
-        let text = format!(
-            r#"
-[scenario]
-name = "t"
-horizon = "{horizon}"
-
-[ca.pca]
-kind = "aws-pca"
-account = "a"
-
-[cluster.c]
-ca = "pca"
-
-[cluster.c.istiod]
-version = "{version}"
-ca_mode = "istio-csr"
-
-[cluster.c.signer]
-kind = "istio-csr"
-
-[cluster.c.node_group.apps]
-nodes = 4
-max_pods = 58
-upgrade = false
-
-[cluster.c.workload.app]
-replicas = 100
-"#
-        );
-        load_str("t.toml", &text, &[]).unwrap().scenario
+        super::super::istio_csr_fleet(version, horizon, 100, "", "")
     }
 
     /// 1 h certificates (istio-csr's cap) rotate every 30 min (ratio 0.5): pods Ready at

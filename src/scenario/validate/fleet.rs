@@ -702,6 +702,26 @@ impl Checker<'_> {
             },
             // Resolved against the cluster's `ca` by `ca_path`.
             ca_mode: d.ca_mode,
+            cert_provider: match r.pilot_cert_provider.as_deref() {
+                None | Some("istiod") => IstiodCertProvider::Istiod,
+                Some(v) => match v.strip_prefix("k8s.io/") {
+                    Some(signer) if !signer.is_empty() && signer.len() <= 253 => {
+                        IstiodCertProvider::KubernetesSigner {
+                            signer: signer.to_string(),
+                        }
+                    }
+                    _ => {
+                        self.err(
+                            &p("pilot_cert_provider"),
+                            format!(
+                                "expected \"istiod\" or \"k8s.io/<signer name>\" (PILOT_CERT_PROVIDER; \"kubernetes\" and \"custom\" are not modelled), got \"{}\"",
+                                v.escape_debug()
+                            ),
+                        );
+                        d.cert_provider.clone()
+                    }
+                },
+            },
             startup_base: self.dur(
                 &p("startup_base"),
                 &r.startup_base,
@@ -1158,6 +1178,16 @@ impl Checker<'_> {
         };
         spec.istiod.ca_mode = mode;
         let mode_path = join(&p("istiod"), "ca_mode");
+        if mode != CaMode::KubernetesRa && spec.istiod.cert_provider != IstiodCertProvider::Istiod {
+            // certcontroller.go signs through the CSR API only when istiod runs its RA.
+            self.err(
+                &join(&p("istiod"), "pilot_cert_provider"),
+                format!(
+                    "\"k8s.io/...\" signs istiod's certificate through its Kubernetes RA: it needs ca_mode = \"kubernetes-ra\", got ca_mode \"{}\"",
+                    mode.name()
+                ),
+            );
+        }
         if mode == CaMode::Istiod {
             if r.ca.is_some() && raw_mode.is_some() {
                 self.err(
