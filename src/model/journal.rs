@@ -347,15 +347,8 @@ pub fn istiod_exited(
         &mut f.journal_mut().milestones[cluster as usize].first_istiod_exit,
         now,
     );
-    if !f.journal_mut().events.on() {
-        return;
-    }
-    let pod = pod_id(f, cluster, slot);
-    let ev = &mut f.journal_mut().events;
-    ev.push(now.as_nanos(), cluster, Kind::IstiodExited { pod, csr });
-    if restart_at > now {
-        ev.push(now.as_nanos(), cluster, Kind::BackOff { pod });
-    }
+    let kind = |pod| Kind::IstiodExited { pod, csr };
+    container_gone(f, now, cluster, slot, kind, now, restart_at);
 }
 
 /// The agent's attempt failed (`failures` so far) and it waits `wait`.
@@ -406,18 +399,30 @@ pub fn proxy_killed(
         &mut f.journal_mut().milestones[cluster as usize].first_proxy_kill,
         now,
     );
-    if !f.journal_mut().events.on() {
+    let kind = |pod| Kind::ProxyKilled { pod, startup_probe };
+    container_gone(f, now, cluster, slot, kind, killed_at, restart_at);
+}
+
+/// Records `kind` of pod `slot` at `now` if events are recorded (off: one branch) and,
+/// when the kubelet holds the restart back (`restart_at` later than `gone_at`, the
+/// container's end), its BackOff at `gone_at`.
+fn container_gone(
+    f: &mut Fleet,
+    now: SimTime,
+    cluster: u32,
+    slot: u32,
+    kind: impl FnOnce(PodId) -> Kind,
+    gone_at: SimTime,
+    restart_at: SimTime,
+) {
+    if !f.journal().events.on() {
         return;
     }
     let pod = pod_id(f, cluster, slot);
     let ev = &mut f.journal_mut().events;
-    ev.push(
-        now.as_nanos(),
-        cluster,
-        Kind::ProxyKilled { pod, startup_probe },
-    );
-    if restart_at > killed_at {
-        ev.push(killed_at.as_nanos(), cluster, Kind::BackOff { pod });
+    ev.push(now.as_nanos(), cluster, kind(pod));
+    if restart_at > gone_at {
+        ev.push(gone_at.as_nanos(), cluster, Kind::BackOff { pod });
     }
 }
 

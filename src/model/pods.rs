@@ -7,7 +7,7 @@ use crate::engine::{Context, SimTime};
 use crate::scenario::{ClusterSpec, FailurePolicy, KubernetesSpec, WorkloadSpec};
 
 use super::event::Event;
-use super::fleet::Fleet;
+use super::fleet::{Cluster, Fleet};
 use super::state::{PodPhase, PodRef, Workload, NONE};
 use super::{certs, nodes};
 
@@ -331,10 +331,7 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
     super::ra::agent_gone(f, ctx, cluster, pod);
     let c = f.cluster_mut(cluster);
     let killed_at = now + spec.agent.termination_drain;
-    let mut rb = c.objects_mut().pods[pod.slot as usize]
-        .kubelet
-        .take()
-        .unwrap_or_else(|| Box::new(RestartBackoff::new(kubelet_config(&spec.kubernetes))));
+    let mut rb = take_backoff(c, spec, pod.slot);
     let restart_at = match kill_path(spec) {
         ProxyKillPath::PostStartTimeout { .. } => rb.restart_after_exit(killed_at, c.kubelet_rng()),
         _ => match rb.probe_kill(now, killed_at) {
@@ -350,20 +347,7 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
             }
         },
     };
-    c.counters_mut().pod_restarts += 1;
-    let s = c.objects_mut();
-    s.add_restart(now, pod.slot);
-    s.set_phase(now, pod.slot, PodPhase::Backoff);
-    let p = &mut s.pods[pod.slot as usize];
-    p.kubelet = Some(rb);
-    // A new container: whatever the old agent was waiting for is now stale.
-    p.gen = p.gen.wrapping_add(1);
-    let next = PodRef {
-        slot: pod.slot,
-        gen: p.gen,
-    };
-    ctx.schedule_at(restart_at, Event::ContainerRestart { cluster, pod: next });
-    f.check_health(now, cluster);
+    restart_container(f, ctx, cluster, pod, rb, restart_at);
     let probe = !matches!(kill_path(spec), ProxyKillPath::PostStartTimeout { .. });
     super::journal::proxy_killed(f, now, cluster, pod.slot, probe, killed_at, restart_at);
 }
@@ -387,11 +371,34 @@ pub fn on_istiod_exit(
         .starting_mut(pod.slot, pod.gen)
         .map_or(now, |r| r.started);
     c.istiod_mut().remove(pod.slot, now, &probe);
-    let mut rb = c.objects_mut().pods[pod.slot as usize]
+    let mut rb = take_backoff(c, spec, pod.slot);
+    let restart_at = rb.restart_after_exit(now, c.kubelet_rng());
+    restart_container(f, ctx, cluster, pod, rb, restart_at);
+    super::journal::istiod_starting(f, started, cluster, pod.slot, now, probe.period);
+    super::journal::istiod_exited(f, now, cluster, pod.slot, csr, restart_at);
+}
+
+/// The kubelet's restart back-off of pod `slot` (a new one at its first restart).
+fn take_backoff(c: &mut Cluster, spec: &ClusterSpec, slot: u32) -> Box<RestartBackoff> {
+    c.objects_mut().pods[slot as usize]
         .kubelet
         .take()
-        .unwrap_or_else(|| Box::new(RestartBackoff::new(kubelet_config(&spec.kubernetes))));
-    let restart_at = rb.restart_after_exit(now, c.kubelet_rng());
+        .unwrap_or_else(|| Box::new(RestartBackoff::new(kubelet_config(&spec.kubernetes))))
+}
+
+/// The container of `pod` is gone (killed or exited): the pod waits in Backoff, the
+/// kubelet keeping back-off `rb`, and a new container (a new generation: whatever the
+/// old one was waiting for is now stale) starts at `restart_at`.
+fn restart_container(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    pod: PodRef,
+    rb: Box<RestartBackoff>,
+    restart_at: SimTime,
+) {
+    let now = ctx.now();
+    let c = f.cluster_mut(cluster);
     c.counters_mut().pod_restarts += 1;
     let s = c.objects_mut();
     s.add_restart(now, pod.slot);
@@ -405,8 +412,6 @@ pub fn on_istiod_exit(
     };
     ctx.schedule_at(restart_at, Event::ContainerRestart { cluster, pod: next });
     f.check_health(now, cluster);
-    super::journal::istiod_starting(f, started, cluster, pod.slot, now, probe.period);
-    super::journal::istiod_exited(f, now, cluster, pod.slot, csr, restart_at);
 }
 
 /// CrashLoopBackOff is over: the container starts again (no image pull).
