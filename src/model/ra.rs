@@ -422,6 +422,7 @@ fn signer_request(client: ClientId, call: &ApiCall) -> ApiRequest {
 /// `istiod-pick` stream: one of istio-csr's replicas behind its Service (always up
 /// here), or a ready istiod replica (its pod slot; `None`: none is ready). Counted in
 /// `csr_requests`, or in `csr_no_istiod` when nothing answers.
+#[inline]
 pub fn route_ca_request(f: &mut Fleet, cluster: u32) -> Option<u32> {
     let istio_csr = f.spec(cluster).istiod.ca_mode == CaMode::IstioCsr;
     let c = f.cluster_mut(cluster);
@@ -672,6 +673,7 @@ pub fn on_api_send(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
 
 /// Sends pending call `tag` at `send_at` (its token's time): now if that has come, else
 /// at an `ApiSend` then.
+#[inline]
 fn dispatch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u64, send_at: SimTime) {
     if send_at <= ctx.now() {
         send(f, ctx, cluster, tag);
@@ -811,6 +813,7 @@ fn on_rejected(
 /// The client a pending call was sent through, whose limiter and retry rule it follows;
 /// `None` when that client is gone (its istiod replica terminated) or the call is a
 /// signer's (the signer keeps its own).
+#[inline]
 fn sender<'a>(c: &'a mut Cluster, pc: &PendingCall) -> Option<&'a mut RestClient> {
     match pc.owner {
         // Ready or starting: a starting replica's own serving-certificate flow too.
