@@ -138,25 +138,15 @@ impl Model for Fleet<'_> {
     /// reply's pending call): at 20 M pods these are cache misses, one per event.
     #[inline]
     fn prefetch(&self, next: &Event) {
-        match *next {
-            Event::WebhookDone { cluster, pod, .. }
-            | Event::ContainersStarted { cluster, pod }
-            | Event::PodReady { cluster, pod }
-            | Event::PodTerminated { cluster, pod }
-            | Event::CsrAttempt { cluster, pod }
-            | Event::StartupProbeKill { cluster, pod }
-            | Event::ContainerRestart { cluster, pod } => {
-                self.cluster(cluster).objects().prefetch_pod(pod.slot)
-            }
-            Event::Rotate { cluster, pod } => {
-                let c = self.cluster(cluster);
-                c.objects().prefetch_pod(pod.slot);
+        if let Some((cluster, pod)) = next.pod() {
+            let c = self.cluster(cluster);
+            c.objects().prefetch_pod(pod.slot);
+            if matches!(next, Event::Rotate { .. }) {
                 c.cert().prefetch_rotation(pod.slot);
             }
-            Event::ApiDone { cluster, tag } | Event::ApiSend { cluster, tag, .. } => {
-                self.cluster(cluster).cert().prefetch_call(tag)
-            }
-            _ => {}
+        } else if let Event::ApiDone { cluster, tag } | Event::ApiSend { cluster, tag, .. } = *next
+        {
+            self.cluster(cluster).cert().prefetch_call(tag)
         }
     }
 }
