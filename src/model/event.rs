@@ -202,6 +202,25 @@ pub enum Event {
     Certs(CertEvent),
 }
 
+impl Event {
+    /// The cluster and pod of a pod's own event (webhook, start, ready, terminated, CSR
+    /// attempt, probe kill, restart, rotation); `None` for any other.
+    #[inline]
+    pub fn pod(&self) -> Option<(u32, PodRef)> {
+        match *self {
+            Event::WebhookDone { cluster, pod, .. }
+            | Event::ContainersStarted { cluster, pod }
+            | Event::PodReady { cluster, pod }
+            | Event::PodTerminated { cluster, pod }
+            | Event::CsrAttempt { cluster, pod }
+            | Event::StartupProbeKill { cluster, pod }
+            | Event::Rotate { cluster, pod }
+            | Event::ContainerRestart { cluster, pod } => Some((cluster, pod)),
+            _ => None,
+        }
+    }
+}
+
 impl From<CertEvent> for Event {
     fn from(e: CertEvent) -> Self {
         Event::Certs(e)
@@ -280,14 +299,16 @@ impl TraceEvent for Event {
             | Event::DrainDeadline { cluster, node }
             | Event::NodeTerminate { cluster, node } => node_entity(cluster, node),
             Event::ReplicaSync { cluster, workload } => node_entity(cluster, workload),
-            Event::WebhookDone { cluster, pod, .. }
-            | Event::ContainersStarted { cluster, pod }
-            | Event::PodReady { cluster, pod }
-            | Event::PodTerminated { cluster, pod }
-            | Event::CsrAttempt { cluster, pod }
-            | Event::StartupProbeKill { cluster, pod }
-            | Event::Rotate { cluster, pod }
-            | Event::ContainerRestart { cluster, pod } => pod_entity(cluster, pod),
+            Event::WebhookDone { .. }
+            | Event::ContainersStarted { .. }
+            | Event::PodReady { .. }
+            | Event::PodTerminated { .. }
+            | Event::CsrAttempt { .. }
+            | Event::StartupProbeKill { .. }
+            | Event::Rotate { .. }
+            | Event::ContainerRestart { .. } => self
+                .pod()
+                .map_or(0, |(cluster, pod)| pod_entity(cluster, pod)),
             Event::Api(e) => e.entity(),
             Event::Signer(e) => e.entity(),
             Event::ApiSend { cluster, tag, .. } | Event::ApiDone { cluster, tag } => {

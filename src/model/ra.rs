@@ -349,6 +349,22 @@ impl CertPath {
         ((c.gen as u64) << 32) | slot as u64
     }
 
+    /// Prefetches the pending call `tag` names (a hint; see [`crate::engine::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch_call(&self, tag: u64) {
+        if let Some(c) = self.calls.get(tag as u32 as usize) {
+            crate::engine::prefetch(c);
+        }
+    }
+
+    /// Prefetches pod slot `slot`'s rotation state.
+    #[inline]
+    pub(crate) fn prefetch_rotation(&self, slot: u32) {
+        if let Some(r) = self.rotating.get(slot as usize) {
+            crate::engine::prefetch(r);
+        }
+    }
+
     fn call(&self, tag: u64) -> Option<PendingCall> {
         self.calls
             .get(tag as u32 as usize)

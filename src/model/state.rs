@@ -317,6 +317,14 @@ impl ClusterState {
             .collect()
     }
 
+    /// Prefetches pod slot `slot` (a hint; see [`crate::engine::prefetch`]).
+    #[inline]
+    pub fn prefetch_pod(&self, slot: u32) {
+        if let Some(p) = self.pods.get(slot as usize) {
+            crate::engine::prefetch(p);
+        }
+    }
+
     /// Whether `r` still names the same pod.
     #[inline]
     pub fn is_current(&self, r: PodRef) -> bool {
