@@ -403,9 +403,19 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<f64, String> {
     }
     let offset = match rest {
         "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
-            let oh: i64 = rest[1..3].parse().map_err(|_| err())?;
-            let om: i64 = rest[4..6].parse().map_err(|_| err())?;
+        // Bytes, not string slices: a multibyte character must not split a slice.
+        _ if rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':'
+            && [1, 2, 4, 5]
+                .iter()
+                .all(|&i| rest.as_bytes()[i].is_ascii_digit()) =>
+        {
+            let digits = |i: usize| i64::from(rest.as_bytes()[i] - b'0');
+            let (oh, om) = (digits(1) * 10 + digits(2), digits(4) * 10 + digits(5));
+            if oh > 23 || om > 59 {
+                return Err(err());
+            }
             let sign = if rest.starts_with('-') { -1 } else { 1 };
             sign * (oh * 3600 + om * 60)
         }
@@ -492,6 +502,20 @@ mod tests {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
         assert_eq!(timestamp_text(1.5), "1.500");
+    }
+
+    /// A multibyte character where the offset goes exited 101 (a string slice inside
+    /// it); `+-1:00` was read as an offset.
+    #[test]
+    fn rfc3339_offset_with_a_multibyte_character_or_a_sign_in_its_digits_is_an_error_not_a_panic() {
+        for bad in [
+            "2026-03-01T02:00:00\u{e9}1234",
+            "2026-03-01T02:00:00+-1:00",
+            "2026-03-01T02:00:00+1\u{e9}:0",
+            "2026-03-01T02:00:00+24:00",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
         assert_eq!(value_text(f64::INFINITY), "+Inf");
     }
 }
