@@ -49,6 +49,21 @@ fn cluster<'a>(summary: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no cluster {name}"))
 }
 
+/// The lowest sampled `istiod_ready` of `cluster` in the run's `timeseries.csv` in `out`.
+fn min_istiod_ready(out: &Path, cluster: &str) -> u32 {
+    let csv = fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (ci, ri) = (col("cluster"), col("istiod_ready"));
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[ci] == cluster)
+        .map(|r| r[ri].parse::<u32>().unwrap())
+        .min()
+        .unwrap()
+}
+
 fn clean(c: &Value) -> bool {
     c["recovered"] == true && c["peak_crashloop_pods"] == 0 && c["upgrade_failed"] == false
 }
@@ -104,18 +119,7 @@ fn incident_istiod_restarts_notready_but_never_without_endpoints() {
     assert_eq!(p["istiod_unready_s"].as_f64(), Some(0.0), "{p}");
     assert_eq!(p["webhook_failures"].as_u64(), Some(0), "{p}");
     // The time series shows the replicas out of the Service while they start.
-    let csv = fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
-    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
-    let (ci, ri) = (col("cluster"), col("istiod_ready"));
-    let min_ready = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|r| r[ci] == "payments")
-        .map(|r| r[ri].parse::<u32>().unwrap())
-        .min()
-        .unwrap();
+    let min_ready = min_istiod_ready(dir.path(), "payments");
     assert!((1..40).contains(&min_ready), "min istiod_ready {min_ready}");
 }
 
@@ -160,18 +164,7 @@ fn istiod_signing_its_own_certificate_through_the_herd_exits_and_crashloops_yet_
         .count();
     assert!(exits >= 10, "{exits} istiod exits");
     assert!(text.contains("Back-off restarting failed container discovery in pod istiod-"));
-    let csv = fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
-    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
-    let (ci, ri) = (col("cluster"), col("istiod_ready"));
-    let min_ready = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|r| r[ci] == "payments")
-        .map(|r| r[ri].parse::<u32>().unwrap())
-        .min()
-        .unwrap();
+    let min_ready = min_istiod_ready(dir.path(), "payments");
     assert!((1..=5).contains(&min_ready), "min istiod_ready {min_ready}");
     // On the chart's default (PILOT_CERT_PROVIDER=istiod) no replica exits.
     let base_dir = tempfile::tempdir().unwrap();
