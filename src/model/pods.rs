@@ -256,9 +256,7 @@ pub fn on_containers_started(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
     let p = &mut s.pods[pod.slot as usize];
     p.started_at = now;
     if p.workload == 0 {
-        // istiod: NotReady until its informers have listed through the apiserver.
-        s.set_phase(now, pod.slot, PodPhase::Warming);
-        super::startup::begin(f, ctx, cluster, pod);
+        start_istiod(f, ctx, cluster, pod);
     } else if p.injected {
         start_agent(f, ctx, cluster, pod);
     } else {
@@ -353,8 +351,8 @@ pub fn on_startup_probe_kill(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u
 }
 
 /// istiod's process exited while starting (`failed to create discovery service`: no
-/// serving certificate for its CSR `csr`): the kubelet restarts the container after its back-off (10 s,
-/// doubling to 300 s; CrashLoopBackOff).
+/// serving certificate for its CSR `csr`): the kubelet restarts the container after its
+/// back-off (10 s, doubling to 300 s; CrashLoopBackOff).
 pub fn on_istiod_exit(
     f: &mut Fleet,
     ctx: &mut Context<Event>,
@@ -423,11 +421,20 @@ pub fn on_container_restart(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u3
     }
     if s.pods[pod.slot as usize].workload == 0 {
         s.pods[pod.slot as usize].started_at = now;
-        s.set_phase(now, pod.slot, PodPhase::Warming);
-        super::startup::begin(f, ctx, cluster, pod);
+        start_istiod(f, ctx, cluster, pod);
     } else {
         start_agent(f, ctx, cluster, pod);
     }
+}
+
+/// istiod's container starts: NotReady (Warming) until its start-up is done
+/// ([`super::startup`]).
+fn start_istiod(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
+    let now = ctx.now();
+    f.cluster_mut(cluster)
+        .objects_mut()
+        .set_phase(now, pod.slot, PodPhase::Warming);
+    super::startup::begin(f, ctx, cluster, pod);
 }
 
 /// Deletes a pod (eviction, scale-down or restart): it terminates for the drain period,
