@@ -475,11 +475,15 @@ pub fn render_text(s: &Summary, horizon: SimTime) -> String {
         "  CSRs: {} created, {} istiod timeouts, {} refused by istiod's limiter, Failed objects peak {}, wasted signings {}\n",
         f.csr_requests, f.csr_timeouts, f.csr_rate_limited, f.csr_failed_objects_peak, f.csr_wasted_signings
     );
-    out += &format!(
-        "  CA: peak {} requests, mean utilisation {:.1} % (busiest CA)\n",
-        f.ca_peak_queue,
-        100.0 * f.ca_utilization
-    );
+    // Only a queueing CA (`kind = "usl"`) has a queue and a utilisation; zeros here
+    // would read as an idle CA where the CA is AWS Private CA, Vault or CAS.
+    if f.ca_peak_queue > 0 || f.ca_utilization > 0.0 {
+        out += &format!(
+            "  CA: peak {} requests, mean utilisation {:.1} % (busiest CA)\n",
+            f.ca_peak_queue,
+            100.0 * f.ca_utilization
+        );
+    }
     out += &format!(
         "  control plane: apiserver 429s {}, peak seats {}; webhook failures {}; no istiod ready {:.0} s; CSRs orphaned {}, skipped gone {}\n",
         f.apiserver_rejections,

@@ -259,6 +259,11 @@ impl CertPath {
         &self.stats
     }
 
+    /// One `IssueCertificate` call to AWS Private CA, by whichever signer sends it.
+    pub fn count_pca_issue(&mut self) {
+        self.stats.pca_issue_calls += 1;
+    }
+
     /// Rejections since the last call.
     pub fn take_rejected_interval(&mut self) -> u64 {
         let total = self.api.rejected_total();
@@ -1087,7 +1092,7 @@ fn route_signer_outputs(
             SignerOutput::Issuer { job, call } => match call {
                 IssuerCall::Sign { key } => f.issuer_sign(ctx, cluster, job, key),
                 IssuerCall::PcaIssue { key } => {
-                    f.cluster_mut(cluster).cert_mut().stats.pca_issue_calls += 1;
+                    f.cluster_mut(cluster).cert_mut().count_pca_issue();
                     if let Some(cert) = f.pca_issue(ctx, cluster, job, key) {
                         let cp = f.cluster_mut(cluster).cert_mut();
                         if cp.csrs.get(key).is_some() {

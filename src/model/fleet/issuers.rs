@@ -146,7 +146,9 @@ impl Fleet<'_> {
                 reply_when_done(ctx, now, cluster, job, done.map_err(drop));
             }
             IssuerState::Pca { account } => {
-                let acct = &mut issuers.pca[*account];
+                let account = *account;
+                self.clusters[cluster as usize].cert_mut().count_pca_issue();
+                let acct = &mut self.issuers.pca[account];
                 let lat = acct.config().api_latency;
                 let token = idempotency_token(cluster, key);
                 match acct.issue_certificate(now, token) {
