@@ -7,7 +7,8 @@
 //! owed, a new node is launched. The next batch starts when the previous one is
 //! terminated and no launched node is still coming up. MINIMAL: no surge, every old node
 //! is replaced after it is gone. KARPENTER: like DEFAULT with surge = budget =
-//! ceil(percent x nodes). Node groups of a cluster are upgraded one after another.
+//! ceil(percent x nodes). Node groups of a cluster are upgraded one after another, or
+//! all at once (`rollout.node_groups = "together"`), each with its own batches.
 //!
 //! Drain: evictions honour PDBs (a refused eviction is retried every 5 s) and the
 //! cluster's pacing strategy. A node not drained within `drain_timeout` fails the update
@@ -16,7 +17,7 @@
 use std::collections::VecDeque;
 
 use crate::engine::{rng, Context, RngStream, SimTime};
-use crate::scenario::{MaxUnavailable, NodeGroupSpec, UpdateStrategy};
+use crate::scenario::{MaxUnavailable, NodeGroupOrder, NodeGroupSpec, UpdateStrategy};
 
 use super::event::Event;
 use super::fleet::Fleet;
@@ -42,11 +43,12 @@ pub struct GroupUpgrade {
     pub surge_pending: bool,
 }
 
-/// A cluster's node upgrade: the group in progress, the groups still to do, how it
+/// A cluster's node upgrade: the groups in progress, the groups still to do, how it
 /// ended, and each node group's `node-launch` stream.
 #[derive(Debug, Clone)]
 pub struct NodeUpgrade {
-    current: Option<GroupUpgrade>,
+    /// Groups in progress (one, or every group when they go together).
+    current: Vec<GroupUpgrade>,
     groups_left: VecDeque<u32>,
     done_at: Option<SimTime>,
     failed: bool,
@@ -57,7 +59,7 @@ impl NodeUpgrade {
     /// Not started; `launch` holds the `node-launch` stream of each node group.
     pub fn new(launch: Vec<RngStream>) -> Self {
         NodeUpgrade {
-            current: None,
+            current: Vec::new(),
             groups_left: VecDeque::new(),
             done_at: None,
             failed: false,
@@ -72,9 +74,14 @@ impl NodeUpgrade {
         g.launch_min + span.mul_f64(rng::unit_f64(&mut self.launch[group as usize]))
     }
 
-    /// The group update in progress.
-    pub fn current(&self) -> Option<&GroupUpgrade> {
-        self.current.as_ref()
+    /// The group updates in progress.
+    pub fn current(&self) -> &[GroupUpgrade] {
+        &self.current
+    }
+
+    /// The update of group `group`, if it is in progress.
+    fn group_mut(&mut self, group: u32) -> Option<&mut GroupUpgrade> {
+        self.current.iter_mut().find(|u| u.group == group)
     }
 
     /// When the upgrade finished, if it did.
@@ -107,22 +114,38 @@ fn launch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, group: u32) {
     let c = f.cluster_mut(cluster);
     let node = c.objects_mut().add_node(group, g.max_pods, true);
     let delay = c.upgrade_mut().launch_delay(group, g);
-    if let Some(u) = c.upgrade_mut().current.as_mut() {
+    if let Some(u) = c.upgrade_mut().group_mut(group) {
         u.launching += 1;
     }
     c.note_trigger(in_window);
     ctx.schedule_in(delay, Event::NodeReady { cluster, node });
 }
 
-/// Starts the next node group's update of a cluster, or finishes the cluster.
+/// Starts the next node group's update of a cluster (every group, when they go
+/// together), or finishes the cluster when none is left or in progress.
 pub fn start_next_group(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
+    let together = f.scenario().rollout.node_groups == NodeGroupOrder::Together;
+    let u = f.cluster_mut(cluster).upgrade_mut();
+    if u.groups_left.is_empty() {
+        if u.current.is_empty() {
+            rollout::cluster_done(f, ctx, cluster);
+        }
+        return;
+    }
+    if together {
+        while let Some(group) = f.cluster_mut(cluster).upgrade_mut().groups_left.pop_front() {
+            start_group(f, ctx, cluster, group);
+        }
+    } else if f.cluster(cluster).upgrade().current.is_empty() {
+        let group = f.cluster_mut(cluster).upgrade_mut().groups_left.pop_front();
+        start_group(f, ctx, cluster, group.expect("checked non-empty"));
+    }
+}
+
+/// Starts the update of node group `group`: the surge, or the first batch.
+fn start_group(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, group: u32) {
     let spec = f.spec(cluster);
     let c = f.cluster_mut(cluster);
-    let Some(group) = c.upgrade_mut().groups_left.pop_front() else {
-        c.upgrade_mut().current = None;
-        rollout::cluster_done(f, ctx, cluster);
-        return;
-    };
     let g = &spec.node_groups[group as usize];
     let s = c.objects();
     let old_nodes: Vec<u32> = (0..s.nodes.len() as u32)
@@ -143,7 +166,7 @@ pub fn start_next_group(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
         UpdateStrategy::Karpenter => max_unavailable,
     }
     .min(size);
-    c.upgrade_mut().current = Some(GroupUpgrade {
+    c.upgrade_mut().current.push(GroupUpgrade {
         group,
         old_nodes,
         draining: 0,
@@ -156,25 +179,40 @@ pub fn start_next_group(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
         launch(f, ctx, cluster, group);
     }
     if surge == 0 {
-        next_batch(f, ctx, cluster);
+        next_batch(f, ctx, cluster, group);
     }
 }
 
-/// Cordons and drains the next batch of old nodes, or finishes the group.
-pub fn next_batch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
+/// Resumes every group update of a cluster in progress (after a paused rollout).
+pub fn resume(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
+    let groups: Vec<u32> = f
+        .cluster(cluster)
+        .upgrade()
+        .current
+        .iter()
+        .map(|u| u.group)
+        .collect();
+    for group in groups {
+        next_batch(f, ctx, cluster, group);
+    }
+}
+
+/// Cordons and drains the next batch of old nodes of group `group`, or finishes it.
+pub fn next_batch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, group: u32) {
     let now = ctx.now();
     if f.rollout().paused() {
         return; // resumed by the intervention
     }
     let spec = f.spec(cluster);
     let c = f.cluster_mut(cluster);
-    let Some(u) = c.upgrade_mut().current.as_mut() else {
+    let Some(u) = c.upgrade_mut().group_mut(group) else {
         return;
     };
     if u.draining > 0 || u.launching > 0 {
         return;
     }
     if u.old_nodes.is_empty() {
+        c.upgrade_mut().current.retain(|u| u.group != group);
         start_next_group(f, ctx, cluster);
         return;
     }
@@ -200,12 +238,13 @@ pub fn on_node_ready(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node
     let s = f.cluster_mut(cluster).objects_mut();
     s.nodes[node as usize].state = NodeState::Ready;
     s.mark_schedulable(node);
+    let group = s.nodes[node as usize].group;
     pods::schedule_pending(f, ctx, cluster);
-    if let Some(u) = f.cluster_mut(cluster).upgrade_mut().current.as_mut() {
+    if let Some(u) = f.cluster_mut(cluster).upgrade_mut().group_mut(group) {
         u.launching = u.launching.saturating_sub(1);
         if u.launching == 0 {
             u.surge_pending = false;
-            next_batch(f, ctx, cluster);
+            next_batch(f, ctx, cluster, group);
         }
     }
 }
@@ -304,7 +343,7 @@ pub fn on_drain_deadline(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, 
         }
     }
     let u = c.upgrade_mut();
-    u.current = None;
+    u.current.clear();
     u.groups_left.clear();
     u.failed = true;
     pods::schedule_pending(f, ctx, cluster);
@@ -320,7 +359,7 @@ pub fn on_node_terminate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, 
     }
     n.state = NodeState::Terminated;
     let group = n.group;
-    let Some(u) = c.upgrade_mut().current.as_mut() else {
+    let Some(u) = c.upgrade_mut().group_mut(group) else {
         return;
     };
     u.draining -= 1;
@@ -328,5 +367,5 @@ pub fn on_node_terminate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, 
         u.replacements_left -= 1;
         launch(f, ctx, cluster, group);
     }
-    next_batch(f, ctx, cluster);
+    next_batch(f, ctx, cluster, group);
 }

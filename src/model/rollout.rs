@@ -286,7 +286,7 @@ pub fn fire_intervention(f: &mut Fleet, ctx: &mut Context<Event>, index: u32) {
         Action::ResumeRollout => {
             f.rollout_mut().paused = false;
             for c in 0..f.cluster_count() {
-                nodes::next_batch(f, ctx, c);
+                nodes::resume(f, ctx, c);
             }
             let r = f.rollout();
             if !r.started && r.current < r.waves.len() {

@@ -238,6 +238,10 @@ string_enum!(
     RawPacing { AllAtOnce = "all_at_once", Batches = "batches", TokenBucket = "token_bucket", Aimd = "aimd" }
 );
 string_enum!(
+    /// `rollout.node_groups`.
+    RawNodeGroupOrder { InOrder = "in_order", Together = "together" }
+);
+string_enum!(
     /// `intervention.<name>.pods` of `restart_crashlooping`.
     RawRestartPods { Crashlooping = "crashlooping", NotReady = "not_ready" }
 );
@@ -656,6 +660,8 @@ pub(crate) struct RawRollout {
     pub gate_timeout: Option<Dur>,
     /// istiod replicas while a cluster is upgraded (restored after).
     pub istiod_replicas_during: Option<Int>,
+    /// A cluster's node groups updated `in_order` (one after another) or `together`.
+    pub node_groups: Option<RawNodeGroupOrder>,
     /// Pacing of evictions within a cluster.
     pub pacing: Option<RawPacing>,
     /// `batches`: pods per batch.

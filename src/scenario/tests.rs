@@ -116,6 +116,7 @@ fn full_example_loads_with_its_values() {
     assert_eq!(s.rollout.waves, [1, 5]);
     assert!(matches!(s.rollout.pacing, Pacing::Aimd { .. }));
     assert_eq!(s.rollout.istiod_replicas_during, Some(2));
+    assert_eq!(s.rollout.node_groups, NodeGroupOrder::Together);
     assert_eq!(s.interventions.len(), 6);
     assert_eq!(s.interventions[1].clusters, [0, 4]);
     assert_eq!(s.interventions[4].clusters, (1..13).collect::<Vec<_>>());

@@ -486,6 +486,21 @@ pub struct RolloutSpec {
     pub pacing: Pacing,
     /// istiod replicas during a cluster's upgrade (restored after); `None` = unchanged.
     pub istiod_replicas_during: Option<u32>,
+    /// Whether a cluster's node groups are updated one after another or all at once.
+    pub node_groups: NodeGroupOrder,
+}
+
+/// How a cluster's node groups are updated (`rollout.node_groups`). EKS updates each
+/// managed node group on its own (`UpdateNodegroupVersion` per group); whether they run
+/// one after another or together is the operator's tool: a script or eksctl, one group
+/// after another; Terraform applies independent resources concurrently (`-parallelism`,
+/// default 10), so every `aws_eks_node_group` whose AMI changed updates at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeGroupOrder {
+    /// One group after another, in declaration order.
+    InOrder,
+    /// Every group at once, each with its own batches.
+    Together,
 }
 
 /// How evictions (pod restarts) are paced within one cluster.
@@ -752,6 +767,7 @@ impl Default for RolloutSpec {
             gate_timeout: SimTime::from_secs(3600),
             pacing: Pacing::AllAtOnce,
             istiod_replicas_during: None,
+            node_groups: NodeGroupOrder::InOrder,
         }
     }
 }

@@ -68,13 +68,17 @@ impl Fleet<'_> {
             {
                 return Err(format!("{name}: pod counters drifted"));
             }
-            let mut draining_old = 0;
+            let mut draining_old: Vec<u32> = Vec::new();
             for (i, n) in s.nodes.iter().enumerate() {
                 if n.pods.len() as u32 > n.capacity {
                     return Err(format!("{name}: node {i} over capacity"));
                 }
                 if n.state == NodeState::Draining && !n.new_ami {
-                    draining_old += 1;
+                    let g = n.group as usize;
+                    if draining_old.len() <= g {
+                        draining_old.resize(g + 1, 0);
+                    }
+                    draining_old[g] += 1;
                 }
                 let listed = s.is_listed_schedulable(i as u32);
                 if listed != (n.state == NodeState::Ready) {
@@ -84,11 +88,12 @@ impl Fleet<'_> {
                     ));
                 }
             }
-            if let Some(u) = c.upgrade.current() {
-                if draining_old > u.max_unavailable {
+            for u in c.upgrade.current() {
+                let draining = draining_old.get(u.group as usize).copied().unwrap_or(0);
+                if draining > u.max_unavailable {
                     return Err(format!(
-                        "{name}: {draining_old} old nodes unavailable, maxUnavailable {}",
-                        u.max_unavailable
+                        "{name}: {draining} old nodes of group {} unavailable, maxUnavailable {}",
+                        u.group, u.max_unavailable
                     ));
                 }
             }

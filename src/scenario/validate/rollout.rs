@@ -151,6 +151,11 @@ impl Checker<'_> {
                     true,
                 )
             }),
+            node_groups: match r.node_groups {
+                None => d.node_groups,
+                Some(RawNodeGroupOrder::InOrder) => NodeGroupOrder::InOrder,
+                Some(RawNodeGroupOrder::Together) => NodeGroupOrder::Together,
+            },
         }
     }
 
