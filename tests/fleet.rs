@@ -178,6 +178,77 @@ fn istiod_signing_its_own_certificate_through_the_herd_exits_and_crashloops_yet_
     assert!(bp["istiod_probe_failures"].as_u64().unwrap() <= 200, "{bp}");
 }
 
+/// The injection webhook's "no endpoints" (the seed's first symptom) from sourced
+/// mechanisms and two real setup choices: the node groups updated together (Terraform)
+/// and istiod's system group all at once. The PDB keeps one old replica; the new ones
+/// miss their certificates behind the apps' herd and exit; EKS `force` deletes the last
+/// old one and every pod the apps' drains still evict is refused. The same scenario
+/// with the groups one after another keeps an endpoint: the order decides it.
+#[test]
+fn webhook_has_no_endpoints_when_node_groups_roll_together_while_istiod_signs_its_own_certificate()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let sc = scenario("incident-no-endpoints.toml");
+    fleetsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let s: Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["assumptions"].as_array().map(Vec::len), Some(0), "{s}");
+    let p = cluster(&s, "payments");
+    assert!(p["webhook_failures"].as_u64().unwrap() > 0, "{p}");
+    assert!(p["istiod_unready_s"].as_f64().unwrap() > 60.0, "{p}");
+    assert_eq!(p["recovered"], false, "{p}");
+    assert_eq!(min_istiod_ready(dir.path(), "payments"), 0);
+    let text = fs::read_to_string(&events).unwrap();
+    let refused = text
+        .lines()
+        .filter(|l| {
+            l.contains(r#""reason":"FailedCreate""#)
+                && l.contains(r#"failed calling webhook \"namespace.sidecar-injector.istio.io\""#)
+                && l.contains(r#"no endpoints available for service \"istiod\""#)
+        })
+        .count();
+    assert!(
+        refused > 0,
+        "no FailedCreate with no endpoints in the events"
+    );
+    let in_order_dir = tempfile::tempdir().unwrap();
+    let in_order = run_json_with(
+        "incident-no-endpoints.toml",
+        1,
+        in_order_dir.path(),
+        &[r#"rollout.node_groups="in_order""#],
+    );
+    let q = cluster(&in_order, "payments");
+    assert_eq!(q["webhook_failures"].as_u64(), Some(0), "{q}");
+}
+
+/// Regression: a controller-runtime signer in front of AWS Private CA sent
+/// IssueCertificate calls that `pca_issue_calls` did not count (only
+/// aws-privateca-issuer's were), so the incident reported 0 calls to its CA.
+#[test]
+fn pca_issue_calls_count_a_controller_runtime_signers_calls_to_aws_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = run_json("incident-ca-herd.toml", 1, dir.path());
+    let p = cluster(&s, "payments");
+    let calls = p["pca_issue_calls"].as_u64().unwrap();
+    assert!(calls > 0, "{p}");
+    assert!(calls <= p["csr_requests"].as_u64().unwrap(), "{p}");
+    // Clusters on istiod's built-in CA call no CA.
+    assert_eq!(cluster(&s, "canary")["pca_issue_calls"].as_u64(), Some(0));
+}
+
 /// The seed reports recovery within an hour of istiod 40 -> 1, deleting the Failed CSRs
 /// and restarting pods gradually. On the sourced model the three recover payments within
 /// an hour of the first action (32 min) with no assumption on; the controlled restart

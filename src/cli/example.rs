@@ -38,6 +38,7 @@ pub const EXAMPLES: &[Example] = examples![
     "incident-istio-current",
     "incident-istiod-restart",
     "incident-mitigated",
+    "incident-no-endpoints",
     "scale-200-clusters",
     "sweep-istiod-replicas",
     "sweep-restart-strategies",
