@@ -62,7 +62,7 @@ const HIGHLIGHT: [(u8, u8, u8); 6] = [
 /// Output: six stacked panels over time in minutes, drawn from the fleet-total rows:
 /// pods ready (with desired), pods pending and in CrashLoopBackOff (plus one line per
 /// `highlight`ed cluster's pods in backoff, dashed), nodes on the old and new AMI, istiod ready
-/// replicas, the CA (queue and CSRs in flight, utilisation in % on the right axis), and
+/// replicas (fleet, and each highlighted cluster's, dashed), the CA (queue and CSRs in flight, utilisation in % on the right axis), and
 /// failed CSR objects.
 ///
 /// Errors: a missing column, a non-numeric cell, no fleet-total rows, or a highlighted
@@ -86,6 +86,7 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
     let numeric: Vec<&str> = TIMESERIES_COLUMNS[2..].to_vec();
     let mut fleet: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     let mut highlighted: Vec<Vec<(f64, f64)>> = vec![Vec::new(); highlight.len()];
+    let mut highlighted_istiod: Vec<Vec<(f64, f64)>> = vec![Vec::new(); highlight.len()];
     let mut seen = vec![false; highlight.len()];
     for (line, record) in table.rows() {
         let t = number(&table, *line, record, c_time)?;
@@ -101,6 +102,8 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
                 seen[k] = true;
                 let v = number(&table, *line, record, col("pods_backoff"))?;
                 highlighted[k].push((t, v));
+                let v = number(&table, *line, record, col("istiod_ready"))?;
+                highlighted_istiod[k].push((t, v));
             }
         }
     }
@@ -139,6 +142,19 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
                 .color(HIGHLIGHT[k % HIGHLIGHT.len()]),
         );
     }
+    // The fleet's total hides one cluster's istiod falling to 0 (no webhook endpoint).
+    let mut istiod = Panel::new("istiod replicas ready").series(
+        Series::new("istiod ready (fleet)", series("istiod_ready"))
+            .style(Style::Step)
+            .color(PURPLE),
+    );
+    for (k, (name, points)) in highlight.iter().zip(highlighted_istiod).enumerate() {
+        istiod = istiod.series(
+            Series::new(format!("istiod ready: {name}"), points)
+                .style(Style::Dashed)
+                .color(HIGHLIGHT[k % HIGHLIGHT.len()]),
+        );
+    }
 
     Ok(
         Chart::new("Fleet timeline", "time since start", XAxis::Seconds)
@@ -157,13 +173,7 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
                             .color(BLUE),
                     ),
             )
-            .panel(
-                Panel::new("istiod replicas ready").series(
-                    Series::new("istiod ready", series("istiod_ready"))
-                        .style(Style::Step)
-                        .color(PURPLE),
-                ),
-            )
+            .panel(istiod)
             .panel(
                 Panel::new("Certificate authority")
                     // CSRs in flight first, so the CA queue (often the same count) is
@@ -459,6 +469,7 @@ mod tests {
             }
         }
         assert!(svg.contains("in backoff: payments-prod"));
+        assert!(svg.contains("istiod ready: payments-prod"));
     }
 
     #[test]
