@@ -9,7 +9,7 @@ bin=target/release/fleetsim
 ex=output/examples
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for s in incident-ca-herd incident-mitigated healthy-baseline; do
+for s in incident-ca-herd incident-mitigated incident-no-endpoints healthy-baseline; do
   "$bin" run "scenarios/$s.toml" --out "$work/$s" >/dev/null
   cp "$work/$s/timeline.png" "$ex/timeline-$s.png"
 done
