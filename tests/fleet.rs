@@ -64,6 +64,28 @@ fn min_istiod_ready(out: &Path, cluster: &str) -> u32 {
         .unwrap()
 }
 
+/// Runs a shipped scenario with `--events`: its summary and the events file's text.
+fn run_with_events(name: &str, seed: u64, out: &Path) -> (Value, String) {
+    let events = out.join("events.jsonl");
+    let sc = scenario(name);
+    fleetsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let summary = fs::read_to_string(out.join("summary.json")).unwrap();
+    (
+        serde_json::from_str(&summary).unwrap(),
+        fs::read_to_string(&events).unwrap(),
+    )
+}
+
 fn clean(c: &Value) -> bool {
     c["recovered"] == true && c["peak_crashloop_pods"] == 0 && c["upgrade_failed"] == false
 }
@@ -132,22 +154,7 @@ fn incident_istiod_restarts_notready_but_never_without_endpoints() {
 fn istiod_signing_its_own_certificate_through_the_herd_exits_and_crashloops_yet_keeps_one_endpoint()
 {
     let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.jsonl");
-    let sc = scenario("incident-istiod-restart.toml");
-    fleetsim(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--seed",
-        "1",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--events",
-        events.to_str().unwrap(),
-    ])
-    .expect_code(0);
-    let s: Value =
-        serde_json::from_str(&fs::read_to_string(dir.path().join("summary.json")).unwrap())
-            .unwrap();
+    let (s, text) = run_with_events("incident-istiod-restart.toml", 1, dir.path());
     assert_eq!(s["assumptions"].as_array().map(Vec::len), Some(0), "{s}");
     let p = cluster(&s, "payments");
     assert_eq!(p["webhook_failures"].as_u64(), Some(0), "{p}");
@@ -157,7 +164,6 @@ fn istiod_signing_its_own_certificate_through_the_herd_exits_and_crashloops_yet_
         p["istiod_probe_failures"].as_u64().unwrap() > 10 * 160,
         "{p}"
     );
-    let text = fs::read_to_string(&events).unwrap();
     let exits = text
         .lines()
         .filter(|l| l.contains("failed to create discovery service: failed generating key and cert by kubernetes: no certificate returned for the CSR"))
@@ -188,29 +194,13 @@ fn istiod_signing_its_own_certificate_through_the_herd_exits_and_crashloops_yet_
 fn webhook_has_no_endpoints_when_node_groups_roll_together_while_istiod_signs_its_own_certificate()
 {
     let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.jsonl");
-    let sc = scenario("incident-no-endpoints.toml");
-    fleetsim(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--seed",
-        "1",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--events",
-        events.to_str().unwrap(),
-    ])
-    .expect_code(0);
-    let s: Value =
-        serde_json::from_str(&fs::read_to_string(dir.path().join("summary.json")).unwrap())
-            .unwrap();
+    let (s, text) = run_with_events("incident-no-endpoints.toml", 1, dir.path());
     assert_eq!(s["assumptions"].as_array().map(Vec::len), Some(0), "{s}");
     let p = cluster(&s, "payments");
     assert!(p["webhook_failures"].as_u64().unwrap() > 0, "{p}");
     assert!(p["istiod_unready_s"].as_f64().unwrap() > 60.0, "{p}");
     assert_eq!(p["recovered"], false, "{p}");
     assert_eq!(min_istiod_ready(dir.path(), "payments"), 0);
-    let text = fs::read_to_string(&events).unwrap();
     let refused = text
         .lines()
         .filter(|l| {
