@@ -20,6 +20,7 @@ pub mod issuers;
 pub mod observe;
 
 use crate::ca::{CaEvent, CaOutcome, CertificateAuthority};
+use crate::control::client::TokenBucket;
 use crate::engine::{Context, RngStream, SimTime};
 use crate::metrics::Recorder;
 use crate::scenario::{ClusterSpec, Scenario};
@@ -95,6 +96,9 @@ pub struct Cluster {
     rotation_rng: RngStream,
     /// The node groups' update.
     upgrade: NodeUpgrade,
+    /// The ReplicaSet controller's overall retry bucket (client-go
+    /// `DefaultControllerRateLimiter`: 10 qps, 100 burst), shared by its ReplicaSets.
+    replicaset_retries: TokenBucket,
     /// Eviction pacer.
     pacer: Pacer,
     /// AIMD observation window.
@@ -110,6 +114,11 @@ impl Cluster {
     /// Its index in the scenario.
     pub fn index(&self) -> u32 {
         self.index
+    }
+
+    /// The ReplicaSet controller's overall retry bucket.
+    pub fn replicaset_retries_mut(&mut self) -> &mut TokenBucket {
+        &mut self.replicaset_retries
     }
 
     /// Pods, nodes and workloads.

@@ -195,12 +195,22 @@ pub fn on_webhook_done(
         return;
     }
     if w.batch_failed {
-        // Requeue with per-item exponential back-off; the next sync starts at batch 1.
-        let delay = requeue_delay(&spec.kubernetes, w.requeues);
+        // Requeue (`AddRateLimited`) with the later of the per-item exponential back-off
+        // and the controller's shared bucket, which every requeue draws from (client-go
+        // `MaxOfRateLimiter` asks both); the next sync starts at batch 1.
+        let per_item = now + requeue_delay(&spec.kubernetes, w.requeues);
         w.requeues += 1;
         w.next_batch = 1;
         w.sync_scheduled = true;
-        ctx.schedule_in(delay, Event::ReplicaSync { cluster, workload });
+        let c = f.cluster_mut(cluster);
+        let shared = c
+            .replicaset_retries_mut()
+            .reserve(now, 1, None)
+            .unwrap_or(now);
+        ctx.schedule_at(
+            per_item.max(shared),
+            Event::ReplicaSync { cluster, workload },
+        );
     } else {
         w.requeues = 0;
         w.next_batch = w.next_batch.saturating_mul(2);

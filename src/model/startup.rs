@@ -240,6 +240,28 @@ mod tests {
         );
     }
 
+    /// Every ReplicaSet of a cluster requeues through one controller-wide bucket
+    /// (client-go `DefaultControllerRateLimiter`: the later of 5 ms x 2^n per item and
+    /// 10 qps / 100 burst overall). With the bucket at one token per 50 s the failed
+    /// creates are retried less often and the pods come back later.
+    #[test]
+    fn replicaset_requeues_wait_for_the_controllers_shared_bucket() {
+        let base = super::super::run(&one_group(80.0, 160), 1, "x").summary;
+        let mut sc = one_group(80.0, 160);
+        sc.clusters[0].kubernetes.requeue_rate_per_s = 0.02;
+        sc.clusters[0].kubernetes.requeue_burst = 1;
+        let slow = super::super::run(&sc, 1, "x").summary;
+        let (a, b) = (base.fleet.webhook_failures, slow.fleet.webhook_failures);
+        assert!(b < a, "webhook failures {a} at 10 qps, {b} at 0.02 qps");
+        let at = |s: &crate::metrics::Summary| s.fleet.time_to_recover_s.unwrap_or(f64::MAX);
+        assert!(
+            at(&slow) > at(&base) + 30.0,
+            "recovered at {} s and {} s",
+            at(&base),
+            at(&slow)
+        );
+    }
+
     #[test]
     fn informer_lists_wait_for_the_replicas_client_limiter() {
         // 19 LISTs: at 80 QPS / burst 160 all go at once; at 1 QPS / burst 1 the last

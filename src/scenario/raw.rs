@@ -536,6 +536,10 @@ pub(crate) struct RawKubernetes {
     pub requeue_base: Option<Dur>,
     /// Requeue cap (>= requeue_base).
     pub requeue_max: Option<Dur>,
+    /// The ReplicaSet controller's overall retry bucket: tokens per second (> 0).
+    pub requeue_rate_per_s: Option<Num>,
+    /// Its size (>= 1).
+    pub requeue_burst: Option<Int>,
     /// csrcleaner scan period (> 0).
     pub csr_cleaner_period: Option<Dur>,
     /// Age after which Failed, Denied and issued CSRs are deleted.

@@ -461,6 +461,11 @@ pub struct KubernetesSpec {
     pub requeue_base: SimTime,
     /// ReplicaSet requeue cap (1000 s).
     pub requeue_max: SimTime,
+    /// The ReplicaSet controller's overall retry bucket, shared by every ReplicaSet of
+    /// the cluster: tokens per second (10).
+    pub requeue_rate_per_s: f64,
+    /// Its size (100).
+    pub requeue_burst: u32,
     /// csrcleaner scan period (1 h).
     pub csr_cleaner_period: SimTime,
     /// Age after which csrcleaner deletes Failed, Denied and issued CSRs (1 h).
@@ -750,6 +755,8 @@ impl Default for KubernetesSpec {
             csr_cleaner_approved_unissued: false,
             requeue_base: SimTime::from_millis(5),
             requeue_max: SimTime::from_secs(1000),
+            requeue_rate_per_s: 10.0,
+            requeue_burst: 100,
             csr_cleaner_period: SimTime::from_secs(3600),
             csr_failed_max_age: SimTime::from_secs(3600),
             eviction_retry: SimTime::from_secs(5),

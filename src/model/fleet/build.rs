@@ -2,6 +2,7 @@
 //! old AMI, every pod Ready with a certificate — and the initial events.
 
 use crate::ca::CertificateAuthority;
+use crate::control::client::TokenBucket;
 use crate::engine::{Context, SimTime};
 use crate::metrics::Recorder;
 use crate::scenario::{ClusterSpec, Pacing, Scenario};
@@ -121,6 +122,10 @@ fn build_cluster(sc: &Scenario, index: u32, spec: &ClusterSpec, seed: u64) -> Cl
                 .iter()
                 .map(|g| Role::NodeLaunch.stream(seed, &[name, &g.name]))
                 .collect(),
+        ),
+        replicaset_retries: TokenBucket::new(
+            spec.kubernetes.requeue_rate_per_s,
+            spec.kubernetes.requeue_burst,
         ),
         pacer: Pacer::new(&sc.rollout.pacing, SimTime::ZERO),
         aimd: AimdWindow::default(),

@@ -909,6 +909,21 @@ impl Checker<'_> {
                 d.requeue_max,
                 DurationRule::Positive,
             ),
+            requeue_rate_per_s: self.num(
+                &p("requeue_rate_per_s"),
+                r.requeue_rate_per_s,
+                d.requeue_rate_per_s,
+                Bound::Exclusive(0.0),
+                Bound::Inclusive(1e6),
+            ),
+            requeue_burst: self.int32(
+                &p("requeue_burst"),
+                r.requeue_burst,
+                d.requeue_burst,
+                1,
+                1_000_000,
+                false,
+            ),
             csr_cleaner_period: self.dur(
                 &p("csr_cleaner_period"),
                 &r.csr_cleaner_period,
