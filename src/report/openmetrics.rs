@@ -371,58 +371,8 @@ pub fn render(
 
 /// Unix seconds of an RFC 3339 time (`2026-03-01T02:00:00Z`, `…T02:00:00.5+01:00`).
 pub fn parse_rfc3339(text: &str) -> std::result::Result<f64, String> {
-    let err = || format!("`{text}` is not an RFC 3339 time such as 2026-03-01T02:00:00Z");
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(err());
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return Err(err());
-    }
-    let int = |r: std::ops::Range<usize>| -> std::result::Result<i64, String> {
-        let s = text.get(r).ok_or_else(err)?;
-        if !s.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(err());
-        }
-        s.parse().map_err(|_| err())
-    };
-    let (y, mo, d) = (int(0..4)?, int(5..7)?, int(8..10)?);
-    let (h, mi, s) = (int(11..13)?, int(14..16)?, int(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return Err(err());
-    }
-    let mut rest = &text[19..];
-    let mut frac = 0.0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let n = r.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return Err(err());
-        }
-        frac = format!("0.{}", &r[..n]).parse().map_err(|_| err())?;
-        rest = &r[n..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        // Bytes, not string slices: a multibyte character must not split a slice.
-        _ if rest.len() == 6
-            && matches!(rest.as_bytes()[0], b'+' | b'-')
-            && rest.as_bytes()[3] == b':'
-            && [1, 2, 4, 5]
-                .iter()
-                .all(|&i| rest.as_bytes()[i].is_ascii_digit()) =>
-        {
-            let digits = |i: usize| i64::from(rest.as_bytes()[i] - b'0');
-            let (oh, om) = (digits(1) * 10 + digits(2), digits(4) * 10 + digits(5));
-            if oh > 23 || om > 59 {
-                return Err(err());
-            }
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => return Err(err()),
-    };
-    let days = crate::numfmt::days_from_civil(y, mo, d);
-    Ok((days * 86_400 + h * 3600 + mi * 60 + s - offset) as f64 + frac)
+    crate::numfmt::parse_rfc3339(text)
+        .ok_or_else(|| format!("`{text}` is not an RFC 3339 time such as 2026-03-01T02:00:00Z"))
 }
 
 /// The default start: 2026-01-01T00:00:00Z, so that the same run gives the same file.
