@@ -105,6 +105,8 @@ enum Owner {
     },
     /// istio-csr's deferred CertificateRequest Delete (a goroutine nobody waits for).
     IstioCsrDelete { key: ObjKey },
+    /// cert-manager's approver's `UpdateStatus` (Approved) of a CR it read at `version`.
+    Approver { key: ObjKey, version: u64 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +132,8 @@ pub struct CertStats {
     pub csr_skipped_gone: u64,
     /// Objects the signer marked Failed.
     pub csr_marked_failed: u64,
+    /// CRs cert-manager's approver approved (istio-csr clusters).
+    pub cr_approvals: u64,
     /// Flows that ended without a certificate.
     pub flows_failed: u64,
     /// API calls that failed after client-go's retries.
@@ -164,6 +168,8 @@ pub struct CertPath {
     csr_servers: Vec<IstioCsrServer>,
     /// istio-csr: `--preserve-certificate-requests`.
     preserve_crs: bool,
+    /// istio-csr clusters: cert-manager's approver of the CRs.
+    approver: Option<istiocsr::Approver>,
     /// aws-privateca-issuer: what `IssueCertificate` returned per CR, until its
     /// annotation write lands.
     pca_issued: std::collections::BTreeMap<ObjKey, crate::control::issuer::PcaCertificate>,
@@ -203,6 +209,7 @@ impl CertPath {
             _ => (None, istiod_client),
         };
         let csr_servers = istiocsr::servers(spec, &mut api);
+        let approver = istiocsr::approver(spec, &mut api);
         CertPath {
             api,
             csrs: ObjectStore::default(),
@@ -219,6 +226,7 @@ impl CertPath {
             rejected_at_sample: 0,
             csr_servers,
             preserve_crs: spec.signer.preserve_certificate_requests,
+            approver,
             pca_issued: std::collections::BTreeMap::new(),
             rotating: Vec::new(),
         }
@@ -827,7 +835,8 @@ fn on_rejected(
         Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
             istiocsr::gave_up(f, ctx, cluster, pc)
         }
-        Owner::Signer { .. } => {}
+        // The approver's requeue after a give-up is not modelled (istiocsr module docs).
+        Owner::Signer { .. } | Owner::Approver { .. } => {}
     }
 }
 
@@ -843,7 +852,7 @@ fn sender<'a>(c: &'a mut Cluster, pc: &PendingCall) -> Option<&'a mut RestClient
             .istiod_mut()
             .starting_mut(pod.slot, pod.gen)
             .map(|r| &mut r.client),
-        Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
+        Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } | Owner::Approver { .. } => {
             Some(istiocsr::client_mut(c.cert_mut(), pc))
         }
         Owner::Signer { .. } => None,
@@ -906,6 +915,7 @@ pub fn on_api_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, tag: u
             }
         }
         Owner::IstioCsr { flow, call } => istiocsr::on_done(f, ctx, cluster, flow, call),
+        Owner::Approver { key, version } => istiocsr::on_approved(f, ctx, cluster, key, version),
         Owner::IstioCsrDelete { key } => {
             let cp = f.cluster_mut(cluster).cert_mut();
             if cp.csrs.delete(key).is_some() {
@@ -1020,10 +1030,18 @@ pub fn on_informer(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, key: O
         None => InformerEvent::Delete { key },
     };
     let mut out = Vec::new();
+    // cert-manager's approver watches the same CRs (istio-csr clusters).
+    let approve = match (&ev, cp.approver.is_some()) {
+        (InformerEvent::Upsert { view, .. }, true) => Some(*view),
+        _ => None,
+    };
     if let Some(s) = cp.signer.as_mut() {
         s.informer(ev, ctx, &mut out);
     }
     route_signer_outputs(f, ctx, cluster, out);
+    if let Some(view) = approve {
+        istiocsr::approve(f, ctx, cluster, key, &view);
+    }
 }
 
 /// The signer's own timer.

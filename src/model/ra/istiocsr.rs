@@ -18,16 +18,22 @@
 //!   are not scheduled on the upgraded nodes: they are always up.
 //! - The flow is [`IstioCsrFlow`]: TokenReview (the istio kube client's bucket), CR
 //!   Create, watch (no token), Get, wait, Delete (the cert-manager client's bucket).
-//! - The CR is **approved when created**: cert-manager's approver (the internal
-//!   `certificaterequests-approver` or approver-policy) is not run; its status update
-//!   is not costed (a difference stated in docs/fidelity.md).
+//! - cert-manager's internal approver (`certificaterequests-approver`,
+//!   `pkg/controller/certificaterequests/approver/{approver,sync}.go`) approves every CR
+//!   it sees that is not yet Approved, Denied, Issued or Failed: one `UpdateStatus`
+//!   (condition Approved) through cert-manager's client (`--kube-api-qps` 20 / burst 50),
+//!   after the informer's delay; aws-privateca-issuer reconciles the CR only once its
+//!   informer shows the approval. Its `Approved` event (a separate clientset) and its 5
+//!   workers are not modelled (the bucket binds first), nor its requeue after a call
+//!   client-go gave up on.
 //! - The agent's container going away (killed by the startup probe, deleted) cancels
 //!   the gRPC context: a waiting flow ends at once and deletes its CR; a flow in an
 //!   API call ends when that call returns.
 
 use crate::control::apiserver::{ApiRequest, ApiServer, ClientId, Identity, Resource, Verb};
+use crate::control::certificates::CertControllersConfig;
 use crate::control::client::RestClient;
-use crate::control::signer::{CrState, IstioCsrAction, IstioCsrFlow};
+use crate::control::signer::{CrState, IstioCsrAction, IstioCsrFlow, ObjectView};
 use crate::engine::Context;
 use crate::scenario::{CaMode, ClusterSpec};
 
@@ -36,6 +42,73 @@ use super::super::fleet::Fleet;
 use super::super::objects::ObjKey;
 use super::super::state::PodRef;
 use super::{dispatch, finish_flow, notify, CertPath, FlowRef, Owner, PendingCall};
+
+/// cert-manager's controller process as the approver of istio-csr's CRs: its client.
+pub struct Approver {
+    /// cert-manager's client (`--kube-api-qps` 20, `--kube-api-burst` 50).
+    client: RestClient,
+    /// Its apiserver identity.
+    id: ClientId,
+}
+
+/// cert-manager's approver of cluster `spec`, if its agents go to istio-csr.
+pub(super) fn approver(spec: &ClusterSpec, api: &mut ApiServer) -> Option<Approver> {
+    if spec.istiod.ca_mode != CaMode::IstioCsr {
+        return None;
+    }
+    let config = CertControllersConfig::default();
+    Some(Approver {
+        client: RestClient::client_go(config.qps, config.burst),
+        id: api.register_client(&Identity::service_account("cert-manager", "cert-manager")),
+    })
+}
+
+/// The approver's informer delivered CR `key` (resourceVersion `version`): if it is not
+/// yet approved, denied or done, the approver writes the Approved condition.
+pub(super) fn approve(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    key: ObjKey,
+    view: &ObjectView,
+) {
+    if view.approved || view.denied || view.failed || view.has_certificate {
+        return;
+    }
+    let cp = f.cluster_mut(cluster).cert_mut();
+    let Some(a) = cp.approver.as_mut() else {
+        return;
+    };
+    let send_at = a
+        .client
+        .acquire(ctx.now(), false, None)
+        .expect("no deadline");
+    let req = ApiRequest::new(a.id, Verb::Update, Resource::Other).in_namespace(2);
+    let owner = Owner::Approver {
+        key,
+        version: view.version,
+    };
+    let tag = cp.alloc_call(owner, req, u32::MAX);
+    dispatch(f, ctx, cluster, tag, send_at);
+}
+
+/// The approver's `UpdateStatus` landed: approved, unless the CR is gone or was written
+/// since the approver read it (409).
+pub(super) fn on_approved(
+    f: &mut Fleet,
+    ctx: &mut Context<Event>,
+    cluster: u32,
+    key: ObjKey,
+    version: u64,
+) {
+    let now = ctx.now();
+    let cp = f.cluster_mut(cluster).cert_mut();
+    if cp.csrs.get(key).is_some_and(|o| o.version == version) {
+        cp.csrs.update(key, now, |o| o.approved = true);
+        cp.stats.cr_approvals += 1;
+        notify(cp, ctx, cluster, key);
+    }
+}
 
 /// One istio-csr process: its two Kubernetes clients.
 #[derive(Debug, Clone)]
@@ -203,8 +276,6 @@ pub(super) fn on_done(
     let cr = match call {
         CsrCall::Create => {
             let k = cp.csrs.create(now, true);
-            // Approved at creation: cert-manager's approver is not run (module docs).
-            cp.csrs.update(k, now, |o| o.approved = true);
             cp.flows[flow.slot as usize].csr = Some(k);
             notify(cp, ctx, cluster, k);
             CrState::Pending
@@ -294,6 +365,9 @@ pub(super) fn wake_flow(cp: &mut CertPath, ctx: &mut Context<Event>, cluster: u3
 /// The client a call of istio-csr's was sent through: the istio kube client for
 /// TokenReviews, the cert-manager client for the rest.
 pub(super) fn client_mut<'a>(cp: &'a mut CertPath, pc: &PendingCall) -> &'a mut RestClient {
+    if let (Owner::Approver { .. }, Some(a)) = (pc.owner, cp.approver.as_mut()) {
+        return &mut a.client;
+    }
     let srv = &mut cp.csr_servers[pc.replica as usize];
     match pc.owner {
         Owner::IstioCsr {
@@ -383,6 +457,27 @@ action = "restart_workloads"
         );
         assert!(c.recovered);
         assert_eq!(c.csr_orphaned, 0, "every CR deleted");
+    }
+
+    /// cert-manager's approver approves every CR once, through its own client, and
+    /// aws-privateca-issuer signs none before: approvals = CRs created = IssueCertificate
+    /// calls' lower bound.
+    #[test]
+    fn every_cr_is_approved_once_by_cert_managers_approver_before_it_is_signed() {
+        use crate::engine::{Limits, Simulation};
+        let sc = scenario(20, "");
+        let mut sim = Simulation::new(super::super::super::fleet::Fleet::new(&sc, 1));
+        sim.init(|f, ctx| f.start(ctx));
+        let r = sim.run(Limits {
+            horizon: sc.horizon,
+            max_events: u64::MAX,
+        });
+        let stats = sim.model.cluster(0).cert().stats().clone();
+        assert!(stats.cr_approvals >= 20, "{}", stats.cr_approvals);
+        let s = sim.model.summarize(&r, 1, "h", 0.0);
+        let f = &s.clusters[0].figures;
+        assert_eq!(stats.cr_approvals, f.csr_requests, "one approval per CR");
+        assert!(f.pca_issue_calls >= stats.cr_approvals);
     }
 
     /// With `--preserve-certificate-requests` nothing is deleted: every CR stays.
