@@ -138,7 +138,12 @@ mod tests {
         assert!(p.pending.iter().all(|d| d.live));
         p.strike(pod(2, 7), SimTime(10));
         p.strike(pod(1, 7), SimTime(10));
-        let live: Vec<u32> = p.pending.iter().filter(|d| d.live).map(|d| d.pod.slot).collect();
+        let live: Vec<u32> = p
+            .pending
+            .iter()
+            .filter(|d| d.live)
+            .map(|d| d.pod.slot)
+            .collect();
         assert_eq!(live, [3, 4]);
         p.trim();
         assert_eq!(p.pending.front().map(|d| d.pod.slot), Some(3));
