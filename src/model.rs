@@ -33,6 +33,7 @@ pub mod nodes;
 pub mod objects;
 pub mod pacing;
 pub mod pods;
+pub mod probes;
 pub mod ra;
 pub mod rollout;
 pub mod startup;
@@ -121,9 +122,7 @@ impl Model for Fleet<'_> {
                 reply,
             } => ra::on_issuer_done(self, ctx, cluster, job, reply),
             Event::PcaPoll { cluster, job, cert } => self.on_pca_poll(ctx, cluster, job, cert),
-            Event::StartupProbeKill { cluster, pod } => {
-                pods::on_startup_probe_kill(self, ctx, cluster, pod)
-            }
+            Event::ProbeDeadline { cluster } => probes::on_deadline(self, ctx, cluster),
             Event::ContainerRestart { cluster, pod } => {
                 pods::on_container_restart(self, ctx, cluster, pod)
             }

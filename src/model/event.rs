@@ -156,12 +156,12 @@ pub enum Event {
         /// The certificate `IssueCertificate` started.
         cert: crate::control::issuer::PcaCertificate,
     },
-    /// The startup probe's limit: no certificate => the kubelet kills the proxy.
-    StartupProbeKill {
+    /// A cluster's earliest proxy deadline (the startup probe's limit) is due: the
+    /// kubelet kills each proxy due now that still has no certificate
+    /// ([`super::probes`]).
+    ProbeDeadline {
         /// Cluster.
         cluster: u32,
-        /// Pod.
-        pod: PodRef,
     },
     /// CrashLoopBackOff is over: the kubelet restarts the container.
     ContainerRestart {
@@ -204,7 +204,7 @@ pub enum Event {
 
 impl Event {
     /// The cluster and pod of a pod's own event (webhook, start, ready, terminated, CSR
-    /// attempt, probe kill, restart, rotation); `None` for any other.
+    /// attempt, restart, rotation); `None` for any other.
     #[inline]
     pub fn pod(&self) -> Option<(u32, PodRef)> {
         match *self {
@@ -213,7 +213,6 @@ impl Event {
             | Event::PodReady { cluster, pod }
             | Event::PodTerminated { cluster, pod }
             | Event::CsrAttempt { cluster, pod }
-            | Event::StartupProbeKill { cluster, pod }
             | Event::Rotate { cluster, pod }
             | Event::ContainerRestart { cluster, pod } => Some((cluster, pod)),
             _ => None,
@@ -280,7 +279,7 @@ impl TraceEvent for Event {
             Event::IssuerDone { .. } => 27,
             Event::PcaPoll { .. } => 28,
             Event::Rotate { .. } => 29,
-            Event::StartupProbeKill { .. } => 19,
+            Event::ProbeDeadline { .. } => 30,
             Event::ContainerRestart { .. } => 20,
             Event::Intervention { .. } => 21,
             Event::RestartBatch { .. } => 22,
@@ -304,7 +303,6 @@ impl TraceEvent for Event {
             | Event::PodReady { .. }
             | Event::PodTerminated { .. }
             | Event::CsrAttempt { .. }
-            | Event::StartupProbeKill { .. }
             | Event::Rotate { .. }
             | Event::ContainerRestart { .. } => self
                 .pod()
@@ -329,6 +327,7 @@ impl TraceEvent for Event {
                 ((cluster as u64) << 48) ^ ((job.gen as u64) << 32) ^ job.worker as u64
             }
             Event::Intervention { index } | Event::RestartBatch { index } => index as u64,
+            Event::ProbeDeadline { cluster } => cluster as u64,
             Event::IstiodList {
                 cluster,
                 pod,

@@ -31,6 +31,7 @@ use super::istiod::Istiod;
 use super::journal::{Journal, Recording};
 use super::nodes::NodeUpgrade;
 use super::pacing::{AimdWindow, Pacer};
+use super::probes::ProbeDeadlines;
 use super::ra::CertPath;
 use super::rollout::RolloutState;
 use super::state::ClusterState;
@@ -105,6 +106,8 @@ pub struct Cluster {
     aimd: AimdWindow,
     /// The agents of the injected pods.
     agents: Agents,
+    /// The proxies' startup-probe deadlines.
+    probes: ProbeDeadlines,
     counters: Counters,
     window: EndWindow,
     health: Health,
@@ -216,6 +219,11 @@ impl Cluster {
     /// The agents of the injected pods.
     pub fn agents_mut(&mut self) -> &mut Agents {
         &mut self.agents
+    }
+
+    /// The proxies' startup-probe deadlines.
+    pub fn probes_mut(&mut self) -> &mut ProbeDeadlines {
+        &mut self.probes
     }
 }
 

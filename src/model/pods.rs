@@ -100,6 +100,16 @@ pub fn kill_path(spec: &ClusterSpec) -> ProxyKillPath {
     }
 }
 
+/// How long after its agent starts a proxy without a certificate is killed, if it is.
+fn kill_after(spec: &ClusterSpec) -> Option<SimTime> {
+    match kill_path(spec) {
+        ProxyKillPath::StartupProbe { after } | ProxyKillPath::PostStartTimeout { after } => {
+            Some(after)
+        }
+        ProxyKillPath::Never => None,
+    }
+}
+
 /// ReplicaSet requeue: the scheduled sync is due.
 pub fn on_replica_sync(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, workload: u32) {
     f.cluster_mut(cluster).objects_mut().workloads[workload as usize].sync_scheduled = false;
@@ -285,11 +295,8 @@ fn start_agent(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
     p.started_at = now;
     p.agent_failures = 0;
     s.set_phase(now, pod.slot, PodPhase::WaitingCert);
-    match kill_path(spec) {
-        ProxyKillPath::StartupProbe { after } | ProxyKillPath::PostStartTimeout { after } => {
-            ctx.schedule_in(after, Event::StartupProbeKill { cluster, pod })
-        }
-        ProxyKillPath::Never => {}
+    if let Some(after) = kill_after(spec) {
+        super::probes::watch(f, ctx, cluster, pod, after);
     }
     certs::on_csr_attempt(f, ctx, cluster, pod);
 }
@@ -297,7 +304,13 @@ fn start_agent(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
 /// The certificate arrived: the proxy becomes ready after the workload's ready delay.
 pub fn on_certificate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef) {
     let now = ctx.now();
-    let s = f.cluster_mut(cluster).objects_mut();
+    let spec = f.spec(cluster);
+    let c = f.cluster_mut(cluster);
+    let started_at = c.objects().pods[pod.slot as usize].started_at;
+    if let Some(after) = kill_after(spec) {
+        c.probes_mut().strike(pod, started_at.saturating_add(after));
+    }
+    let s = c.objects_mut();
     let delay = s.workloads[s.pods[pod.slot as usize].workload as usize].ready_delay;
     s.set_phase(now, pod.slot, PodPhase::Warming);
     ctx.schedule_in(delay, Event::PodReady { cluster, pod });

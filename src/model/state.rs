@@ -240,6 +240,9 @@ pub struct ClusterState {
     counts: PodCounts,
     /// Pods created so far (the next pod's serial).
     created: u32,
+    /// Nodes not terminated: [old AMI, new AMI] (kept by `add_node` and
+    /// `terminate_node`, so that a sample does not scan the nodes).
+    live_nodes: [u32; 2],
     /// Phase spans of sampled pods, with `--trace`.
     trace: Option<Box<super::journal::PhaseTrace>>,
 }
@@ -256,6 +259,7 @@ impl ClusterState {
             unscheduled: vec![VecDeque::new(); groups + 1],
             counts: PodCounts::default(),
             created: 0,
+            live_nodes: [0; 2],
             trace: None,
         }
     }
@@ -267,6 +271,7 @@ impl ClusterState {
 
     /// Adds a node (Launching) and returns its index.
     pub fn add_node(&mut self, group: u32, capacity: u32, new_ami: bool) -> u32 {
+        self.live_nodes[new_ami as usize] += 1;
         self.nodes.push(Node {
             group,
             new_ami,
@@ -525,17 +530,28 @@ impl ClusterState {
 
     /// Nodes not terminated, split into (old AMI, new AMI).
     pub fn node_counts(&self) -> (u32, u32) {
-        let mut old = 0;
-        let mut new = 0;
+        (self.live_nodes[0], self.live_nodes[1])
+    }
+
+    /// [`node_counts`](Self::node_counts) by scanning the nodes (the invariants check
+    /// the counters against it).
+    #[cfg(test)]
+    pub fn node_counts_scanned(&self) -> (u32, u32) {
+        let mut counts = [0; 2];
         for n in &self.nodes {
             if n.state != NodeState::Terminated {
-                if n.new_ami {
-                    new += 1;
-                } else {
-                    old += 1;
-                }
+                counts[n.new_ami as usize] += 1;
             }
         }
-        (old, new)
+        (counts[0], counts[1])
+    }
+
+    /// The node is gone (its pods have left it).
+    pub fn terminate_node(&mut self, node: u32) {
+        let n = &mut self.nodes[node as usize];
+        if n.state != NodeState::Terminated {
+            n.state = NodeState::Terminated;
+            self.live_nodes[n.new_ami as usize] -= 1;
+        }
     }
 }

@@ -130,6 +130,7 @@ fn build_cluster(sc: &Scenario, index: u32, spec: &ClusterSpec, seed: u64) -> Cl
         pacer: Pacer::new(&sc.rollout.pacing, SimTime::ZERO),
         aimd: AimdWindow::default(),
         agents: Agents::new(Role::AgentJitter.stream(seed, &[name])),
+        probes: Default::default(),
         counters: Counters::default(),
         window: EndWindow::default(),
         health: Health {

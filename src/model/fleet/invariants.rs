@@ -68,6 +68,13 @@ impl Fleet<'_> {
             {
                 return Err(format!("{name}: pod counters drifted"));
             }
+            if s.node_counts() != s.node_counts_scanned() {
+                return Err(format!(
+                    "{name}: node counters {:?}, nodes {:?}",
+                    s.node_counts(),
+                    s.node_counts_scanned()
+                ));
+            }
             let mut draining_old: Vec<u32> = Vec::new();
             for (i, n) in s.nodes.iter().enumerate() {
                 if n.pods.len() as u32 > n.capacity {
