@@ -327,6 +327,24 @@ fn docs_cover_every_output_and_link_only_inside_the_repository() {
             }
         }
     }
+    // Source comments and shipped scenarios must not point outside the repository either
+    // (src/scenario/types.rs named ../shared/DEFAULTS.md).
+    let mut dirs = vec![root().join("src"), root().join("scenarios")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs" || x == "toml") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for needle in ["../shared", "DEFAULTS.md", "DESIGN.md"] {
+                    if text.contains(needle) {
+                        bad.push(format!("{} names {needle}", p.display()));
+                    }
+                }
+            }
+        }
+    }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 

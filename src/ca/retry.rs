@@ -1,6 +1,6 @@
 //! How a client waits before asking again: istio-agent's certificate-request retry policy.
 //!
-//! istio-agent (DEFAULTS.md) wraps each CSR call in a gRPC retry interceptor with
+//! istio-agent (docs/sources.md) wraps each CSR call in a gRPC retry interceptor with
 //! **5 attempts in total**, waiting `100 ms x 2^(k-1)` (100, 200, 400, 800 ms) before
 //! attempt `k + 1`, each wait jittered uniformly by ±10 %
 //! (`BackoffExponentialWithJitter(100ms, 0.1)`). When all five fail, the SDS layer retries
@@ -47,7 +47,7 @@ pub struct AgentBackoff {
 }
 
 impl Default for AgentBackoff {
-    /// istio-agent's defaults (DEFAULTS.md).
+    /// istio-agent's defaults (docs/sources.md).
     fn default() -> Self {
         AgentBackoff {
             inner_attempts: 5,

@@ -66,7 +66,7 @@ pub enum Format {
     Json,
 }
 
-/// Flags of `fleetsim ca` (DESIGN.md).
+/// Flags of `fleetsim ca` (docs/ca.md).
 #[derive(clap::Args, Debug)]
 #[command(
     about = "The certificate authority alone under Poisson arrivals, compared with queueing theory",
@@ -378,7 +378,7 @@ pub fn analytic_for(cfg: &StandaloneConfig) -> Option<(&'static str, QueueMetric
     }
 }
 
-/// The run's figures as the JSON object DESIGN.md specifies.
+/// The run's figures as one JSON object (docs/ca.md).
 pub fn to_json(
     cfg: &StandaloneConfig,
     r: &StandaloneReport,

@@ -15,7 +15,7 @@ fn run(sc: &Scenario, seed: u64, hash: &str) -> RunOutput {
     out
 }
 
-/// The DESIGN.md "simple model": one cluster, 800 injected pods, a CA with USL
+/// The design's "simple model": one cluster, 800 injected pods, a CA with USL
 /// contention, 10 s istiod wait, 30 s signer deadline.
 pub fn herd(istiod: u32, max_unavailable_percent: f64) -> Scenario {
     let mut sc = Scenario::empty("herd");
@@ -72,7 +72,7 @@ pub fn herd(istiod: u32, max_unavailable_percent: f64) -> Scenario {
 
 /// The herd on the sourced components (Istio 1.15.0: chiron waits ~10 s; a
 /// controller-runtime signer, one worker, 20 QPS, in front of the USL CA). This is a
-/// regression check of what the sourced model gives, not a design claim: DESIGN.md's
+/// regression check of what the sourced model gives, not a design claim: the design's
 /// simple model collapsed with 40 replicas; here both recover, and 40 replicas push more
 /// CSRs through istiod's give-ups than one.
 #[test]

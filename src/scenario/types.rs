@@ -1,8 +1,8 @@
 //! Validated scenario types: what the model consumes. Built only by the loader
 //! (`scenario::load`) after validation, or in code by tests through the `Default`s.
 //!
-//! Every default comes from `../shared/DEFAULTS.md`; the scenario reference
-//! (`docs/scenario.md`) cites the source of each.
+//! Every default has a source: `docs/sources.md` and the scenario reference
+//! (`docs/scenario.md`) cite it.
 
 use crate::ca::{CaConfig, RateLimit};
 use crate::control::apiserver::ApiServerConfig;
@@ -657,7 +657,7 @@ pub struct InterventionSpec {
 }
 
 // ---------------------------------------------------------------------------------------
-// Defaults (DEFAULTS.md). The loader fills every omitted field from these.
+// Defaults (docs/sources.md). The loader fills every omitted field from these.
 
 /// The Istio release when `istiod.version` is not given (the newest read in source).
 pub const DEFAULT_ISTIO: &str = "1.30.3";
