@@ -46,7 +46,7 @@
 //!
 //! The difference, 1.31 MiB per cluster of 10 000 pods and 200 nodes, is ~137 B per
 //! pod. Where it goes (heaptrack's peak on scale-200-clusters, sizes from
-//! `size_of`): the pod slots 56 B each (~62 B per pod: the rollout's surge adds ~10 %
+//! `size_of`): the pod slots 48 B each since a dead field went (56 B when measured; ~62 B per pod then: the rollout's surge adds ~10 %
 //! slots), istio-agent's rotation state 24 B per slot (~26 B), the pending events
 //! (peak 759 000 for 2 M pods: 0.38 per pod at 48 B, ~38 B with the radix heap's bucket
 //! slack), the nodes (48 B each and a pod list of 64 x 4 B; old and new nodes, ~12 B
@@ -71,7 +71,7 @@ pub const BASE_BYTES: u64 = 16 << 20;
 /// 2 pods, 1 h, peak 50.7 MiB whatever the sample interval (1 s, 10 s, 1 h); 10 000
 /// clusters x 2 pods, 1 h / 1 s: 438 MiB, i.e. ~43 KiB per cluster.
 pub const PER_CLUSTER_BYTES: u64 = 48 << 10;
-/// Per pod (workload replicas and istiod): its slot (56 B, ~1.1 slots per pod with
+/// Per pod (workload replicas and istiod): its slot (48 B, ~1.1 slots per pod with
 /// the rollout's surge), its rotation state (24 B per slot), its share of the pending
 /// events (0.38 per pod at the peak, 48 B each, plus the event queue's bucket slack) and
 /// of its node's pod list. Measured on scale-200-clusters and its tenfold fleet (see the
