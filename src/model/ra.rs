@@ -852,9 +852,10 @@ fn sender<'a>(c: &'a mut Cluster, pc: &PendingCall) -> Option<&'a mut RestClient
             .istiod_mut()
             .starting_mut(pod.slot, pod.gen)
             .map(|r| &mut r.client),
-        Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } | Owner::Approver { .. } => {
+        Owner::IstioCsr { .. } | Owner::IstioCsrDelete { .. } => {
             Some(istiocsr::client_mut(c.cert_mut(), pc))
         }
+        Owner::Approver { .. } => istiocsr::approver_client(c.cert_mut()),
         Owner::Signer { .. } => None,
     }
 }

@@ -52,6 +52,23 @@ const HIGHLIGHT: [(u8, u8, u8); 6] = [
     (118, 183, 178),
 ];
 
+/// One dashed line per highlighted cluster, `"{label}: {name}"`, in its highlight colour.
+fn with_highlights(
+    mut panel: Panel,
+    label: &str,
+    highlight: &[String],
+    points: Vec<Vec<(f64, f64)>>,
+) -> Panel {
+    for (k, (name, points)) in highlight.iter().zip(points).enumerate() {
+        panel = panel.series(
+            Series::new(format!("{label}: {name}"), points)
+                .style(Style::Dashed)
+                .color(HIGHLIGHT[k % HIGHLIGHT.len()]),
+        );
+    }
+    panel
+}
+
 /// The fleet timeline from `timeseries.csv` text.
 ///
 /// Input: a header naming at least [`TIMESERIES_COLUMNS`] (any order, extra columns
@@ -61,9 +78,9 @@ const HIGHLIGHT: [(u8, u8, u8); 6] = [
 ///
 /// Output: six stacked panels over time in minutes, drawn from the fleet-total rows:
 /// pods ready (with desired), pods pending and in CrashLoopBackOff (plus one line per
-/// `highlight`ed cluster's pods in backoff, dashed), nodes on the old and new AMI, istiod ready
-/// replicas (fleet, and each highlighted cluster's, dashed), the CA (queue and CSRs in flight, utilisation in % on the right axis), and
-/// failed CSR objects.
+/// `highlight`ed cluster's pods in backoff, dashed), nodes on the old and new AMI, istiod
+/// ready replicas (fleet, and each highlighted cluster's, dashed), the CA (queue and CSRs
+/// in flight, utilisation in % on the right axis), and failed CSR objects.
 ///
 /// Errors: a missing column, a non-numeric cell, no fleet-total rows, or a highlighted
 /// cluster that is not in the CSV.
@@ -124,7 +141,7 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
         .map(|(t, u)| (t, u * 100.0))
         .collect();
 
-    let mut waiting = Panel::new("Pods pending and in CrashLoopBackOff")
+    let waiting = Panel::new("Pods pending and in CrashLoopBackOff")
         .series(
             Series::new("pending", series("pods_pending"))
                 .style(Style::Step)
@@ -135,26 +152,14 @@ pub fn timeline_from_csv(csv: &str, highlight: &[String]) -> Result<Chart> {
                 .style(Style::Step)
                 .color(RED),
         );
-    for (k, (name, points)) in highlight.iter().zip(highlighted).enumerate() {
-        waiting = waiting.series(
-            Series::new(format!("in backoff: {name}"), points)
-                .style(Style::Dashed)
-                .color(HIGHLIGHT[k % HIGHLIGHT.len()]),
-        );
-    }
+    let waiting = with_highlights(waiting, "in backoff", highlight, highlighted);
     // The fleet's total hides one cluster's istiod falling to 0 (no webhook endpoint).
-    let mut istiod = Panel::new("istiod replicas ready").series(
+    let istiod = Panel::new("istiod replicas ready").series(
         Series::new("istiod ready (fleet)", series("istiod_ready"))
             .style(Style::Step)
             .color(PURPLE),
     );
-    for (k, (name, points)) in highlight.iter().zip(highlighted_istiod).enumerate() {
-        istiod = istiod.series(
-            Series::new(format!("istiod ready: {name}"), points)
-                .style(Style::Dashed)
-                .color(HIGHLIGHT[k % HIGHLIGHT.len()]),
-        );
-    }
+    let istiod = with_highlights(istiod, "istiod ready", highlight, highlighted_istiod);
 
     Ok(
         Chart::new("Fleet timeline", "time since start", XAxis::Seconds)

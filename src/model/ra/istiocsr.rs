@@ -92,6 +92,11 @@ pub(super) fn approve(
     dispatch(f, ctx, cluster, tag, send_at);
 }
 
+/// The approver's client (its calls' limiter and retry rule).
+pub(super) fn approver_client(cp: &mut CertPath) -> Option<&mut RestClient> {
+    cp.approver.as_mut().map(|a| &mut a.client)
+}
+
 /// The approver's `UpdateStatus` landed: approved, unless the CR is gone or was written
 /// since the approver read it (409).
 pub(super) fn on_approved(
@@ -365,9 +370,6 @@ pub(super) fn wake_flow(cp: &mut CertPath, ctx: &mut Context<Event>, cluster: u3
 /// The client a call of istio-csr's was sent through: the istio kube client for
 /// TokenReviews, the cert-manager client for the rest.
 pub(super) fn client_mut<'a>(cp: &'a mut CertPath, pc: &PendingCall) -> &'a mut RestClient {
-    if let (Owner::Approver { .. }, Some(a)) = (pc.owner, cp.approver.as_mut()) {
-        return &mut a.client;
-    }
     let srv = &mut cp.csr_servers[pc.replica as usize];
     match pc.owner {
         Owner::IstioCsr {
