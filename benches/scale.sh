@@ -15,12 +15,19 @@ bin=target/release/fleetsim
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 rounds=${1:-1}
+# Huge pages for glibc malloc's heap (glibc >= 2.35; THP in "madvise" mode, as here):
+# at 2.5 GiB every pod event's first touch of its slot is a TLB miss with 4 KiB pages.
+# FLEETSIM_BENCH_THP=1 runs with them, to compare (off by default: the gain has not
+# shown above this machine's noise; README, "Speed and memory").
+if [ "${FLEETSIM_BENCH_THP:-0}" = 1 ]; then
+  export GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+fi
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c 0)
 # scale-2000 is scale-200-clusters with count and waves x 10 (waves [1, 9, 40, 50] and
 # the rest -> [10, 90, 400, 500] and the rest).
 scale2000=(--set cluster.c.count=2000 --set 'rollout.waves=[10, 90, 400, 500]')
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); GLIBC_TUNABLES=${GLIBC_TUNABLES:-unset}"
 printf '%-22s %10s %10s %12s %12s\n' scenario wall_s user_s events max_rss_MiB
 one() { # one NAME FILE ARGS...: prints a row, leaves "wall user rss events" in $out/NAME
   local name=$1 file=$2; shift 2
