@@ -42,7 +42,7 @@ pub mod streams;
 
 use std::time::Instant;
 
-use crate::engine::{Context, Limits, Model, SimTime, Simulation};
+use crate::engine::{Context, Limits, Model, Order, SimTime, Simulation};
 use crate::metrics::{Recorder, Summary};
 use crate::scenario::Scenario;
 
@@ -173,6 +173,7 @@ pub fn run(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
         scenario_hash,
         Recorder::default(),
         journal::Recording::default(),
+        Order::default(),
     )
 }
 
@@ -185,6 +186,7 @@ pub fn run_summary(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
         scenario_hash,
         Recorder::fleet_only(),
         journal::Recording::default(),
+        Order::default(),
     )
 }
 
@@ -192,17 +194,19 @@ pub fn run_summary(sc: &Scenario, seed: u64, scenario_hash: &str) -> RunOutput {
 /// [`Recorder::to_csv`] of a buffered run) and keeping the records of `--events` and
 /// `--trace` that `rec` asks for (they change nothing in the run: same events, same
 /// trace hash); the recorder returned holds the fleet rows. The error is the first write
-/// error.
+/// error. `order` is the order events run in (the same results under both; `--events`
+/// and `--trace` run in the global order).
 pub fn run_streaming(
     sc: &Scenario,
     seed: u64,
     scenario_hash: &str,
     out: Box<dyn std::io::Write + Send>,
     rec: journal::Recording,
+    order: Order,
 ) -> std::io::Result<RunOutput> {
     let names = sc.clusters.iter().map(|c| c.name.clone()).collect();
     let recorder = Recorder::streaming(out, names);
-    let mut r = run_with(sc, seed, scenario_hash, recorder, rec);
+    let mut r = run_with(sc, seed, scenario_hash, recorder, rec, order);
     r.recorder.finish()?;
     Ok(r)
 }
@@ -213,12 +217,20 @@ fn run_with(
     scenario_hash: &str,
     recorder: Recorder,
     rec: journal::Recording,
+    order: Order,
 ) -> RunOutput {
     let started = Instant::now();
     let mut fleet = Fleet::new(sc, seed);
     fleet.set_recorder(recorder);
     fleet.set_recording(rec);
-    let mut sim = Simulation::new(fleet);
+    // The records of `--events` and `--trace` are kept in the order events run: the
+    // global order keeps them in time order across clusters.
+    let order = if rec.events || rec.trace {
+        Order::Global
+    } else {
+        order
+    };
+    let mut sim = Simulation::partitioned(fleet, fleet::partitions(sc), order);
     sim.init(|fleet, ctx| fleet.start(ctx));
     let report = sim.run(Limits {
         // Inclusive of the last sample at the horizon.

@@ -64,12 +64,36 @@ pub struct RunArgs {
     /// e.g. 2026-03-01T02:00:00Z); default 2026-01-01T00:00:00Z.
     #[arg(long, value_name = "RFC3339", value_parser = parse_start)]
     pub start: Option<f64>,
+    /// The order events run in. `windowed` (the default) runs each cluster's events up to
+    /// the next fleet-wide event before the next cluster's, which keeps a cluster's
+    /// state in the cache; `global` runs every event in time order. The outputs are the
+    /// same bytes either way (docs/outputs.md); `--events` and `--trace` run in `global`.
+    #[arg(long, value_enum, default_value_t = EventOrder::Windowed)]
+    pub order: EventOrder,
     /// Scenario overrides.
     #[command(flatten)]
     pub set: SetArgs,
     /// Memory budget.
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+/// `run --order`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventOrder {
+    /// Cluster by cluster between fleet-wide events.
+    Windowed,
+    /// Every event in time order.
+    Global,
+}
+
+impl From<EventOrder> for crate::engine::Order {
+    fn from(o: EventOrder) -> Self {
+        match o {
+            EventOrder::Windowed => crate::engine::Order::Windowed,
+            EventOrder::Global => crate::engine::Order::Global,
+        }
+    }
 }
 
 fn parse_start(text: &str) -> Result<f64, String> {
@@ -195,6 +219,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &doc.hash,
         Box::new(std::io::BufWriter::with_capacity(1 << 16, series)),
         recording,
+        args.order.into(),
     )
     .with_context(|| format!("writing {}", set.final_path("timeseries.csv").display()))?;
     let mut files = write_streamed_outputs(set, &doc, &result, &series_path)?;

@@ -35,8 +35,8 @@ const RADIX: usize = 1 << DIGIT;
 const LEVELS: usize = 64usize.div_ceil(DIGIT as usize);
 const BUCKETS: usize = LEVELS * RADIX;
 const MASK_WORDS: usize = BUCKETS.div_ceil(64);
-/// Emptied buckets keep at most this many slots of capacity (bounds the memory held
-/// beyond the pending events to `BUCKETS * KEEP_CAPACITY` entries).
+/// Emptied buckets keep at most this many slots of capacity by default (bounds the
+/// memory held beyond the pending events to `BUCKETS * KEEP_CAPACITY` entries).
 const KEEP_CAPACITY: usize = 1024;
 /// [`EventQueue::peek_cheap`] scans a first bucket of at most this many events.
 const PEEK_SCAN: usize = 8;
@@ -60,12 +60,21 @@ pub struct EventQueue<E> {
     /// The last popped time (or the time `front` holds); every pending time is >= it.
     last: u64,
     len: usize,
+    /// Emptied buckets keep at most this much capacity.
+    keep_capacity: usize,
 }
 
 impl<E> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
+        Self::with_kept_capacity(KEEP_CAPACITY)
+    }
+
+    /// An empty queue whose emptied buckets keep at most `keep` slots of capacity each
+    /// (a queue among thousands keeps less).
+    pub fn with_kept_capacity(keep: usize) -> Self {
         EventQueue {
+            keep_capacity: keep,
             front: VecDeque::new(),
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             occupied: [0; MASK_WORDS],
@@ -99,7 +108,7 @@ impl<E> EventQueue<E> {
     /// Removes and returns the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        self.pop_if(|_| true)
+        self.pop_where(|_| true, |_, _| true)
     }
 
     /// Removes and returns the earliest event if its time is before `horizon`; `None`
@@ -107,11 +116,53 @@ impl<E> EventQueue<E> {
     /// is then left as it was, so later pushes may use any time from the last popped one).
     #[inline]
     pub fn pop_before(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
-        self.pop_if(|t| t < horizon.as_nanos())
+        self.pop_where(|t| t < horizon.as_nanos(), |_, _| true)
     }
 
+    /// Removes and returns the earliest event if its time is at or before `limit` and
+    /// `accept(time, event)` holds; `None` otherwise. Later pushes may use any time from
+    /// `limit` on (or from the last popped time, if later).
+    #[inline]
+    pub fn pop_at_or_before_if(
+        &mut self,
+        limit: SimTime,
+        accept: impl Fn(u64, &E) -> bool,
+    ) -> Option<(SimTime, E)> {
+        self.pop_where(|t| t <= limit.as_nanos(), accept)
+    }
+
+    /// The earliest event and its time, if that time is before `horizon` (the queue may
+    /// reorganise itself up to that time, as a pop would).
+    #[inline]
+    pub fn peek_before(&mut self, horizon: SimTime) -> Option<(SimTime, &E)> {
+        let time_ok = |t: u64| t < horizon.as_nanos();
+        if self.front.is_empty() {
+            if self.len == 0 {
+                return None;
+            }
+            let b = self.first_bucket();
+            if self.buckets[b].len() == 1 {
+                let (t, ref e) = self.buckets[b][0];
+                return time_ok(t).then_some((SimTime(t), e));
+            }
+            if !self.refill(b, &time_ok) {
+                return None;
+            }
+        }
+        let head = self.front.front().expect("front filled");
+        time_ok(self.last).then_some((SimTime(self.last), head))
+    }
+
+    /// Pops the earliest event if its time passes `time_ok` and it passes `accept`. The
+    /// queue may reorganise itself up to a time that passes `time_ok` (which then becomes
+    /// `last`) even when `accept` refuses the event: `time_ok` must accept only times
+    /// that later pushes do not undercut.
     #[inline(always)]
-    fn pop_if(&mut self, accept: impl Fn(u64) -> bool) -> Option<(SimTime, E)> {
+    fn pop_where(
+        &mut self,
+        time_ok: impl Fn(u64) -> bool,
+        accept: impl Fn(u64, &E) -> bool,
+    ) -> Option<(SimTime, E)> {
         if self.front.is_empty() {
             if self.len == 0 {
                 return None;
@@ -121,7 +172,8 @@ impl<E> EventQueue<E> {
             if bucket.len() == 1 {
                 // The common case near the front: a lone earliest event is popped
                 // directly, without passing through `front`.
-                if !accept(bucket[0].0) {
+                let (t, ref e) = bucket[0];
+                if !time_ok(t) || !accept(t, e) {
                     return None;
                 }
                 let (t, e) = bucket.pop().expect("one event");
@@ -130,11 +182,12 @@ impl<E> EventQueue<E> {
                 self.len -= 1;
                 return Some((SimTime(t), e));
             }
-            if !self.refill(b, &accept) {
+            if !self.refill(b, &time_ok) {
                 return None;
             }
         }
-        if !accept(self.last) {
+        let head = self.front.front().expect("front filled");
+        if !time_ok(self.last) || !accept(self.last, head) {
             return None;
         }
         self.len -= 1;
@@ -155,14 +208,14 @@ impl<E> EventQueue<E> {
     /// time is accepted, makes it `last`, refiles bucket `b` (filling `front`) and
     /// returns true; otherwise changes nothing and returns false.
     #[inline(never)]
-    fn refill(&mut self, b: usize, accept: &impl Fn(u64) -> bool) -> bool {
+    fn refill(&mut self, b: usize, time_ok: &impl Fn(u64) -> bool) -> bool {
         let mut bucket = std::mem::take(&mut self.buckets[b]);
         let m = bucket
             .iter()
             .map(|&(t, _)| t)
             .min()
             .expect("occupied bucket");
-        if !accept(m) {
+        if !time_ok(m) {
             self.buckets[b] = bucket;
             return false;
         }
@@ -185,7 +238,7 @@ impl<E> EventQueue<E> {
         // Put the emptied vector back to keep its capacity, unless it is large: every
         // bucket in turn can see a large share of the pending events, and keeping all
         // those peaks would hold ~10-30x the pending set in memory.
-        if bucket.capacity() <= KEEP_CAPACITY {
+        if bucket.capacity() <= self.keep_capacity {
             self.buckets[b] = bucket;
         }
         true

@@ -223,3 +223,229 @@ proptest! {
         }
     }
 }
+
+/// A partitioned model for the two orders: partitions count up and reschedule
+/// themselves from their own streams; a global sample reads every partition, pokes some
+/// of them and reschedules itself. Delays are small multiples of one unit, so events of
+/// a partition often fall at the very time of a sample (ties the orders must break alike).
+mod partitioned {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Ev {
+        Tick { part: u32, id: u64 },
+        Sample { n: u64 },
+    }
+
+    impl TraceEvent for Ev {
+        fn kind(&self) -> u32 {
+            match self {
+                Ev::Tick { .. } => 1,
+                Ev::Sample { .. } => 2,
+            }
+        }
+        fn entity(&self) -> u64 {
+            match *self {
+                Ev::Tick { part, id } => ((part as u64) << 32) ^ id,
+                Ev::Sample { n } => n,
+            }
+        }
+        fn partition_key(&self) -> Option<u32> {
+            match *self {
+                Ev::Tick { part, .. } => Some(part),
+                Ev::Sample { .. } => None,
+            }
+        }
+    }
+
+    pub struct Parts {
+        pub rngs: Vec<RngStream>,
+        pub global_rng: RngStream,
+        pub counters: Vec<u64>,
+        /// Each partition's events as it saw them: (time, id, its counter before).
+        pub logs: Vec<Vec<(SimTime, u64, u64)>>,
+        /// What each sample saw: (time, every counter).
+        pub samples: Vec<(SimTime, Vec<u64>)>,
+        pub unit: u64,
+        pub period: u64,
+        pub samples_left: u64,
+    }
+
+    impl Model for Parts {
+        type Event = Ev;
+        fn handle(&mut self, e: Ev, ctx: &mut Context<Ev>) {
+            let now = ctx.now();
+            match e {
+                Ev::Tick { part, id } => {
+                    let p = part as usize;
+                    self.logs[p].push((now, id, self.counters[p]));
+                    self.counters[p] = self.counters[p].wrapping_mul(31).wrapping_add(id + 1);
+                    let draw = rand::Rng::next_u64(&mut self.rngs[p]);
+                    let children = draw % 3; // 0, 1 or 2 follow-ups
+                    for c in 0..children {
+                        let d = [0, 1, 2, 5, 10][((draw >> (8 + 4 * c)) % 5) as usize];
+                        ctx.schedule_in(
+                            SimTime(d * self.unit),
+                            Ev::Tick {
+                                part,
+                                id: id * 3 + c + 1,
+                            },
+                        );
+                    }
+                }
+                Ev::Sample { n } => {
+                    self.samples.push((now, self.counters.clone()));
+                    let draw = rand::Rng::next_u64(&mut self.global_rng);
+                    let parts = self.counters.len() as u64;
+                    for k in 0..(draw % 4) {
+                        let part = ((draw >> (8 * k + 8)) % parts) as u32;
+                        let d = [0, 1, 10][((draw >> (8 * k + 12)) % 3) as usize];
+                        ctx.schedule_in(SimTime(d * self.unit), Ev::Tick { part, id: n });
+                    }
+                    if self.samples_left > 0 {
+                        self.samples_left -= 1;
+                        // Now and then a second global event at the same instant.
+                        let d = if draw % 7 == 0 { 0 } else { self.period };
+                        ctx.schedule_in(SimTime(d * self.unit), Ev::Sample { n: n + 1 });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The model with its initial events: without partitions (`None`) or in `order`.
+    pub fn build(seed: u64, parts: u32, order: Option<Order>) -> Simulation<Parts> {
+        let model = Parts {
+            rngs: (0..parts)
+                .map(|p| rng::stream(seed, 100 + p as u64))
+                .collect(),
+            global_rng: rng::stream(seed, 1),
+            counters: vec![0; parts as usize],
+            logs: vec![Vec::new(); parts as usize],
+            samples: Vec::new(),
+            unit: 1_000,
+            period: 10,
+            samples_left: 40,
+        };
+        let mut sim = match order {
+            None => Simulation::new(model),
+            Some(o) => Simulation::partitioned(model, Partitions::new((0..parts).collect()), o),
+        };
+        let mut init = rng::stream(seed, 2);
+        for p in 0..parts {
+            for id in 0..3 {
+                let t = rand::Rng::next_u64(&mut init) % 4 * 5_000;
+                sim.schedule_at(
+                    SimTime(t),
+                    Ev::Tick {
+                        part: p,
+                        id: 1000 + id,
+                    },
+                );
+            }
+        }
+        sim.schedule_at(SimTime::ZERO, Ev::Sample { n: 0 });
+        sim
+    }
+
+    pub fn run(seed: u64, parts: u32, order: Option<Order>, limits: Limits) -> (Parts, RunReport) {
+        let mut sim = build(seed, parts, order);
+        let r = sim.run(limits);
+        (sim.model, r)
+    }
+}
+
+proptest! {
+    /// The two orders give every partition the same events at the same times in the same
+    /// order, every global event the same view, and the same fingerprint.
+    #[test]
+    fn windowed_order_gives_what_the_global_order_gives(seed in any::<u64>(), parts in 1u32..6, horizon in 20_000u64..500_000) {
+        let limits = Limits::horizon(SimTime(horizon));
+        let (a, ra) = partitioned::run(seed, parts, Some(Order::Global), limits);
+        let (b, rb) = partitioned::run(seed, parts, Some(Order::Windowed), limits);
+        prop_assert_eq!(&a.logs, &b.logs);
+        prop_assert_eq!(&a.samples, &b.samples);
+        prop_assert_eq!(&a.counters, &b.counters);
+        prop_assert_eq!(ra, rb);
+        prop_assert!(ra.events > 0);
+    }
+}
+
+#[test]
+fn the_orders_agree_on_drained_runs_and_differ_from_an_unpartitioned_fingerprint() {
+    let limits = Limits::horizon(SimTime::MAX);
+    let (a, ra) = partitioned::run(3, 4, Some(Order::Global), limits);
+    let (b, rb) = partitioned::run(3, 4, Some(Order::Windowed), limits);
+    let (c, rc) = partitioned::run(3, 4, None, limits);
+    assert_eq!(ra.stop, StopReason::Drained);
+    assert_eq!((ra, &a.logs, &a.samples), (rb, &b.logs, &b.samples));
+    // Without partitions the same events run in the same global order...
+    assert_eq!(
+        (&a.logs, &a.samples, ra.events),
+        (&c.logs, &c.samples, rc.events)
+    );
+    // ...but the fingerprint is one fold over all of them.
+    assert_ne!(ra.trace_hash, rc.trace_hash);
+    assert!(a.samples.len() > 30 && a.logs.iter().all(|l| l.len() > 3));
+}
+
+#[test]
+fn a_windowed_run_can_be_continued_to_a_later_horizon() {
+    let (a, ra) = partitioned::run(9, 3, Some(Order::Global), Limits::horizon(SimTime(300_000)));
+    let mut sim = partitioned::build(9, 3, Some(Order::Windowed));
+    let first = sim.run(Limits::horizon(SimTime(100_000)));
+    assert_eq!(
+        (first.stop, first.end),
+        (StopReason::Horizon, SimTime(100_000))
+    );
+    let second = sim.run(Limits::horizon(SimTime(300_000)));
+    assert_eq!(
+        (second.events, second.trace_hash),
+        (ra.events, ra.trace_hash)
+    );
+    assert_eq!(sim.model.logs, a.logs);
+}
+
+#[test]
+fn an_event_budget_stops_a_windowed_run_too() {
+    let limits = Limits {
+        horizon: SimTime::MAX,
+        max_events: 50,
+    };
+    let (_, r) = partitioned::run(4, 3, Some(Order::Windowed), limits);
+    assert_eq!((r.stop, r.events), (StopReason::EventBudget, 50));
+}
+
+#[test]
+#[should_panic(expected = "an event of partition 0 scheduled an event of partition 1")]
+fn a_partition_scheduling_another_partitions_event_panics() {
+    struct Leaky;
+    impl Model for Leaky {
+        type Event = partitioned::Ev;
+        fn handle(&mut self, e: partitioned::Ev, ctx: &mut Context<partitioned::Ev>) {
+            if let partitioned::Ev::Tick { part: 0, .. } = e {
+                ctx.schedule_in(SimTime(1), partitioned::Ev::Tick { part: 1, id: 0 });
+            }
+        }
+    }
+    let mut sim = Simulation::partitioned(Leaky, Partitions::new(vec![0, 1]), Order::Windowed);
+    sim.schedule_at(SimTime(5), partitioned::Ev::Tick { part: 0, id: 0 });
+    sim.run(Limits::horizon(SimTime::MAX));
+}
+
+#[test]
+#[should_panic(expected = "scheduled an event of no partition (a global event)")]
+fn a_partition_scheduling_a_global_event_panics_in_either_order() {
+    struct Leaky;
+    impl Model for Leaky {
+        type Event = partitioned::Ev;
+        fn handle(&mut self, e: partitioned::Ev, ctx: &mut Context<partitioned::Ev>) {
+            if let partitioned::Ev::Tick { .. } = e {
+                ctx.schedule_in(SimTime(1), partitioned::Ev::Sample { n: 0 });
+            }
+        }
+    }
+    let mut sim = Simulation::partitioned(Leaky, Partitions::new(vec![0, 1]), Order::Global);
+    sim.schedule_at(SimTime(5), partitioned::Ev::Tick { part: 1, id: 0 });
+    sim.run(Limits::horizon(SimTime::MAX));
+}

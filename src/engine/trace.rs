@@ -31,6 +31,15 @@ impl TraceHash {
         self.fold(entity);
     }
 
+    /// One value for several hashes (a partitioned run's, in partition order).
+    pub fn combine(parts: &[TraceHash]) -> u64 {
+        let mut h = TraceHash::new();
+        for p in parts {
+            h.fold(p.0);
+        }
+        h.0
+    }
+
     /// The current value.
     pub fn value(&self) -> u64 {
         self.0

@@ -244,6 +244,11 @@ impl From<CaEvent> for Event {
     }
 }
 
+/// The partition key of the events of the clusters that share fleet-level CAs and
+/// issuers, and of the CAs' own events ([`crate::model::fleet::partitions`]); a
+/// cluster's other events have key `cluster + 1`.
+pub const SHARED_KEY: u32 = 0;
+
 fn pod_entity(cluster: u32, pod: PodRef) -> u64 {
     ((cluster as u64) << 40) | ((pod.slot as u64) << 8) | (pod.gen as u64 & 0xff)
 }
@@ -253,6 +258,46 @@ fn node_entity(cluster: u32, node: u32) -> u64 {
 }
 
 impl TraceEvent for Event {
+    /// A cluster's events belong to the cluster; the fleet's samples, ticks, waves and
+    /// interventions are global; a CA's events belong with the clusters that share it.
+    #[inline]
+    fn partition_key(&self) -> Option<u32> {
+        let cluster = match *self {
+            Event::Ca(_) => return Some(SHARED_KEY),
+            Event::Sample
+            | Event::AimdTick
+            | Event::CsrCleaner
+            | Event::WaveStart { .. }
+            | Event::Intervention { .. }
+            | Event::RestartBatch { .. } => return None,
+            Event::NodeReady { cluster, .. }
+            | Event::DrainTick { cluster, .. }
+            | Event::DrainDeadline { cluster, .. }
+            | Event::NodeTerminate { cluster, .. }
+            | Event::ReplicaSync { cluster, .. }
+            | Event::WebhookDone { cluster, .. }
+            | Event::ContainersStarted { cluster, .. }
+            | Event::PodReady { cluster, .. }
+            | Event::PodTerminated { cluster, .. }
+            | Event::CsrAttempt { cluster, .. }
+            | Event::ApiSend { cluster, .. }
+            | Event::ApiDone { cluster, .. }
+            | Event::FlowWake { cluster, .. }
+            | Event::Informer { cluster, .. }
+            | Event::IssuerDone { cluster, .. }
+            | Event::PcaPoll { cluster, .. }
+            | Event::ProbeDeadline { cluster }
+            | Event::ContainerRestart { cluster, .. }
+            | Event::IstiodList { cluster, .. }
+            | Event::Rotate { cluster, .. } => cluster,
+            // A cluster's apiserver, signer and Certificate controllers carry its index.
+            Event::Api(e) => e.apiserver,
+            Event::Signer(e) => e.signer,
+            Event::Certs(e) => e.index,
+        };
+        Some(cluster + 1)
+    }
+
     fn kind(&self) -> u32 {
         match self {
             Event::Ca(_) => 1,

@@ -21,7 +21,7 @@ pub mod observe;
 
 use crate::ca::{CaEvent, CaOutcome, CertificateAuthority};
 use crate::control::client::TokenBucket;
-use crate::engine::{Context, RngStream, SimTime};
+use crate::engine::{Context, Partitions, RngStream, SimTime};
 use crate::metrics::Recorder;
 use crate::scenario::{ClusterSpec, Scenario};
 
@@ -225,6 +225,27 @@ impl Cluster {
     pub fn probes_mut(&mut self) -> &mut ProbeDeadlines {
         &mut self.probes
     }
+}
+
+/// The partitions of the fleet's events (see [`crate::engine`]): each cluster is one,
+/// except the clusters that reach a fleet-level CA or issuer (`ca = ...`, a Certificate
+/// set's `issuer`): those share one partition with the CAs' own events, since the CAs'
+/// queues, quotas and streams serve them all in one order. Partition 0 is that shared
+/// one (empty when no cluster shares); the others follow in cluster order.
+pub fn partitions(sc: &Scenario) -> Partitions {
+    let mut of_key = Vec::with_capacity(sc.clusters.len() + 1);
+    of_key.push(0); // super::event::SHARED_KEY
+    let mut next = 1;
+    for spec in &sc.clusters {
+        let shared = spec.ca.is_some() || spec.certificates.iter().any(|c| c.issuer.is_some());
+        if shared {
+            of_key.push(0);
+        } else {
+            of_key.push(next);
+            next += 1;
+        }
+    }
+    Partitions::new(of_key)
 }
 
 /// The whole fleet.

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::ca::{CaConfig, ServiceTime, Usl};
-use crate::engine::{Limits, Simulation};
+use crate::engine::{Limits, Order, Simulation};
 use crate::scenario::*;
 
 /// [`super::run`], and the kernel's guard never had to clamp a schedule into the past.
@@ -104,10 +104,12 @@ fn replicaset_requeue_sequence() {
     assert_eq!(pods::requeue_delay(&k, 30), SimTime::from_secs(1000));
 }
 
-/// Runs event by event, checking invariants after each; returns the summary.
+/// Runs event by event in the global order, checking invariants after each (and, through
+/// the kernel, that no cluster's event schedules another's or a fleet-wide one); returns
+/// the summary.
 fn run_checked(sc: &Scenario, seed: u64, pdb_floor: bool) -> Summary {
     let fleet = Fleet::new(sc, seed);
-    let mut sim = Simulation::new(fleet);
+    let mut sim = Simulation::partitioned(fleet, super::fleet::partitions(sc), Order::Global);
     sim.init(|f, ctx| f.start(ctx));
     let horizon = sc.horizon.saturating_add(SimTime(1));
     let mut last = SimTime::ZERO;
@@ -531,8 +533,15 @@ fn streamed_time_series_equals_the_buffered_one() {
     sc.sample_interval = SimTime::from_secs(5);
     let held = run(&sc, 3, "h");
     let sink = Shared::default();
-    let streamed =
-        super::run_streaming(&sc, 3, "h", Box::new(sink.clone()), Default::default()).unwrap();
+    let streamed = super::run_streaming(
+        &sc,
+        3,
+        "h",
+        Box::new(sink.clone()),
+        Default::default(),
+        Default::default(),
+    )
+    .unwrap();
     let bytes = sink.0.lock().unwrap().clone();
     let csv = held.recorder.to_csv(&held.cluster_names);
     assert!(csv.lines().count() > 100);
@@ -569,8 +578,44 @@ fn a_streamed_time_series_reports_write_errors() {
     }
     let mut sc = herd(1, 25.0);
     sc.horizon = SimTime::from_secs(60);
-    let e = super::run_streaming(&sc, 1, "h", Box::new(Full), Default::default())
-        .err()
-        .unwrap();
+    let e = super::run_streaming(
+        &sc,
+        1,
+        "h",
+        Box::new(Full),
+        Default::default(),
+        Default::default(),
+    )
+    .err()
+    .unwrap();
     assert_eq!(e.to_string(), "disk full");
+}
+
+/// Each cluster is a partition of its own, but for those that reach a fleet-level CA or
+/// issuer: they and the CAs' events share partition 0.
+#[test]
+fn clusters_sharing_a_fleet_level_ca_share_a_partition_the_others_have_their_own() {
+    use crate::engine::TraceEvent;
+    let mut sc = herd(1, 100.0); // payments names CA 0
+    sc.clusters
+        .push(ClusterSpec::with_defaults("plain-a", None));
+    sc.clusters
+        .push(ClusterSpec::with_defaults("shared-b", Some(0)));
+    sc.clusters
+        .push(ClusterSpec::with_defaults("plain-c", None));
+    let p = super::fleet::partitions(&sc);
+    let of = |e: &Event| p.of(e);
+    let node = |cluster| Event::NodeReady { cluster, node: 0 };
+    assert_eq!(
+        [of(&node(0)), of(&node(1)), of(&node(2)), of(&node(3))],
+        [0, 1, 0, 2]
+    );
+    assert_eq!(p.count(), 3);
+    let ca = Event::Ca(crate::ca::CaEvent {
+        ca: 0,
+        kind: crate::ca::CaEventKind::Complete { gen: 0 },
+    });
+    assert_eq!(of(&ca), 0);
+    assert_eq!(Event::Sample.partition_key(), None);
+    assert_eq!(of(&Event::WaveStart { wave: 1 }), crate::engine::GLOBAL);
 }
