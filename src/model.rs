@@ -16,9 +16,10 @@
 //!   istiod's wait, CSR objects, the signer's deadline, Failed CSRs that slow the CA,
 //!   csrcleaner), [`nodes`] (the EKS managed node group rolling update: DEFAULT,
 //!   MINIMAL, Karpenter budget; cordon, drain with PDBs, the 15 min limit and `force`),
-//!   [`rollout`] (waves with health gates and soak, interventions) and [`pacing`]
-//!   (eviction pacers, AIMD), [`startup`] (istiod's informer LISTs through the
-//!   apiserver until `/ready`, the readiness probe). The certificate authority is [`crate::ca`]'s component.
+//!   [`rollout`] (waves with health gates and soak, each seen done at the pipeline's
+//!   poll, interventions) and [`pacing`] (eviction pacers, AIMD), [`startup`] (istiod's
+//!   informer LISTs through the apiserver until `/ready`, the readiness probe). The
+//!   certificate authority is [`crate::ca`]'s component.
 //! - [`streams`]: the roles that draw random numbers; each component owns the streams of
 //!   its roles (one per role and entity, see [`crate::engine::rng`]).
 
@@ -70,6 +71,7 @@ impl Model for Fleet<'_> {
             Event::AimdTick => rollout::on_aimd_tick(self, ctx),
             Event::CsrCleaner => certs::on_csr_cleaner(self, ctx),
             Event::WaveStart { wave } => rollout::start_wave(self, ctx, wave),
+            Event::RolloutPoll { wave } => rollout::poll_wave(self, ctx, wave),
             Event::NodeReady { cluster, node } => nodes::on_node_ready(self, ctx, cluster, node),
             Event::DrainTick { cluster, node, gen } => {
                 nodes::on_drain_tick(self, ctx, cluster, node, gen)

@@ -296,6 +296,33 @@ fn healthy_baseline_never_has_a_pod_in_backoff() {
     }
 }
 
+/// `--set rollout.poll_interval=1s`: the pipeline sees each wave done sooner than with
+/// the waiter's 30 s, so the baseline's later waves start, and the fleet finishes,
+/// earlier; the canary (the first wave) is the same.
+#[test]
+fn a_shorter_rollout_poll_interval_finishes_the_baseline_earlier() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in SEEDS {
+        let default = run_json("healthy-baseline.toml", seed, dir.path());
+        let fast = run_json_with(
+            "healthy-baseline.toml",
+            seed,
+            dir.path(),
+            &["rollout.poll_interval=1s"],
+        );
+        assert_eq!(
+            cluster(&fast, "canary")["upgrade_complete_s"],
+            cluster(&default, "canary")["upgrade_complete_s"],
+            "seed {seed}"
+        );
+        let (d, f) = (
+            default["upgrade_complete_s"].as_f64().unwrap(),
+            fast["upgrade_complete_s"].as_f64().unwrap(),
+        );
+        assert!(f < d, "seed {seed}: 1 s {f}, 30 s {d}");
+    }
+}
+
 /// Summary without the one nondeterministic figure.
 fn strip_wall(text: &str) -> Value {
     let mut v: Value = serde_json::from_str(text).unwrap();

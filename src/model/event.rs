@@ -25,6 +25,11 @@ pub enum Event {
         /// Wave index.
         wave: u32,
     },
+    /// The pipeline polls wave `wave`'s clusters (`aws eks wait nodegroup-active`).
+    RolloutPoll {
+        /// Wave index.
+        wave: u32,
+    },
     /// A launched node became Ready.
     NodeReady {
         /// Cluster.
@@ -305,6 +310,7 @@ impl TraceEvent for Event {
             Event::AimdTick => 3,
             Event::CsrCleaner => 4,
             Event::WaveStart { .. } => 5,
+            Event::RolloutPoll { .. } => 31,
             Event::NodeReady { .. } => 6,
             Event::DrainTick { .. } => 7,
             Event::DrainDeadline { .. } => 8,
@@ -337,7 +343,7 @@ impl TraceEvent for Event {
         match *self {
             Event::Ca(e) => e.ca as u64,
             Event::Sample | Event::AimdTick | Event::CsrCleaner => 0,
-            Event::WaveStart { wave } => wave as u64,
+            Event::WaveStart { wave } | Event::RolloutPoll { wave } => wave as u64,
             Event::NodeReady { cluster, node }
             | Event::DrainTick { cluster, node, .. }
             | Event::DrainDeadline { cluster, node }

@@ -1,5 +1,11 @@
 //! The fleet rollout: waves of clusters with health gates and soak, the istiod
 //! scale-down window, AIMD pacing, and interventions at a time or on a condition.
+//!
+//! The pipeline sees a wave done the way `aws eks wait nodegroup-active` (boto3
+//! `EKS.Waiter.NodegroupActive`) does: it polls, at once when the wave starts and then
+//! every `rollout.poll_interval` (30 s), until every cluster of the wave has finished
+//! (done or failed). A cluster's own events never touch the rollout: only the fleet's
+//! events (wave start, poll, sample, intervention) read the clusters and move it on.
 
 use crate::engine::{Context, SimTime};
 use crate::predicate::Value;
@@ -19,9 +25,8 @@ pub struct RolloutState {
     current: usize,
     /// The current wave has started.
     started: bool,
-    /// Clusters of the current wave not yet done.
-    outstanding: u32,
-    /// When the current wave's clusters were all done (the gate's clock).
+    /// When the current wave was seen done: the first poll at which all its clusters
+    /// had finished (the gate's clock).
     wave_done_at: Option<SimTime>,
     /// When the gate was first seen healthy (soak's clock).
     healthy_since: Option<SimTime>,
@@ -53,7 +58,6 @@ impl RolloutState {
             waves,
             current: 0,
             started: false,
-            outstanding: 0,
             wave_done_at: None,
             healthy_since: None,
             paused: false,
@@ -71,6 +75,11 @@ impl RolloutState {
     pub fn halted(&self) -> bool {
         self.halted
     }
+
+    /// The wave in progress, once it has started.
+    pub fn started_wave(&self) -> Option<usize> {
+        self.started.then_some(self.current)
+    }
 }
 
 /// Schedules the first wave and the timed interventions.
@@ -86,7 +95,7 @@ pub fn schedule_start(f: &Fleet, ctx: &mut Context<Event>) {
     }
 }
 
-/// Starts every cluster of a wave.
+/// Starts every cluster of a wave, then polls it at once (the waiter's first attempt).
 pub fn start_wave(f: &mut Fleet, ctx: &mut Context<Event>, wave: u32) {
     let r = f.rollout_mut();
     if r.halted || wave as usize != r.current || r.started {
@@ -99,9 +108,34 @@ pub fn start_wave(f: &mut Fleet, ctx: &mut Context<Event>, wave: u32) {
     r.wave_done_at = None;
     r.healthy_since = None;
     let clusters = r.waves[wave as usize].clone();
-    r.outstanding = clusters.len() as u32;
     for cluster in clusters {
         start_cluster(f, ctx, cluster);
+    }
+    poll_wave(f, ctx, wave);
+}
+
+/// The pipeline's waiter polls wave `wave`: if it is the current, started wave and every
+/// cluster of it has finished (done or failed), the wave is done now and the rollout may
+/// advance; otherwise it polls again `rollout.poll_interval` later. Polling stops once
+/// the wave is seen done, or when it is no longer the wave in progress.
+pub fn poll_wave(f: &mut Fleet, ctx: &mut Context<Event>, wave: u32) {
+    let now = ctx.now();
+    let r = f.rollout();
+    if r.halted || !r.started || wave as usize != r.current || r.wave_done_at.is_some() {
+        return;
+    }
+    let finished = r.waves[r.current].iter().all(|&c| {
+        let u = f.cluster(c).upgrade();
+        u.done_at().is_some() || u.failed()
+    });
+    if finished {
+        f.rollout_mut().wave_done_at = Some(now);
+        try_advance(f, ctx);
+    } else {
+        ctx.schedule_in(
+            f.scenario().rollout.poll_interval,
+            Event::RolloutPoll { wave },
+        );
     }
 }
 
@@ -125,7 +159,8 @@ fn start_cluster(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     nodes::start_next_group(f, ctx, cluster);
 }
 
-/// A cluster's upgrade finished (or failed).
+/// A cluster's upgrade finished (or failed). Only the cluster's own state changes: the
+/// rollout sees it at its next poll ([`poll_wave`]).
 pub fn cluster_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     let now = ctx.now();
     let c = f.cluster_mut(cluster);
@@ -133,15 +168,9 @@ pub fn cluster_done(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
     if let Some(n) = c.istiod_mut().take_restore() {
         pods::scale_workload(f, ctx, cluster, 0, n);
     }
-    let r = f.rollout_mut();
-    r.outstanding = r.outstanding.saturating_sub(1);
-    if r.outstanding == 0 && r.started {
-        r.wave_done_at = Some(now);
-        try_advance(f, ctx);
-    }
 }
 
-/// Starts the next wave when the current one is done and its gate (if any) holds.
+/// Starts the next wave when the current one was seen done and its gate (if any) holds.
 fn try_advance(f: &mut Fleet, ctx: &mut Context<Event>) {
     let now = ctx.now();
     let sc = f.scenario();

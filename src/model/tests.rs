@@ -225,6 +225,100 @@ fn node_groups_together_drain_at_once_in_order_one_after_the_other() {
     );
 }
 
+/// Two small clusters in two waves of one (`waves = [1]`), the first wave at 1 min, a
+/// 45 s soak: off the 30 s grid, so a wave start at a grid point plus the soak is the
+/// poll's doing.
+fn two_waves(poll_interval: SimTime) -> Scenario {
+    let mut sc = small(6, 20, UpdateStrategy::Default, 2, Pacing::AllAtOnce);
+    let second = ClusterSpec {
+        name: "second".into(),
+        ..sc.clusters[0].clone()
+    };
+    sc.clusters.push(second);
+    sc.rollout.start = SimTime::from_secs(60);
+    sc.rollout.waves = vec![1];
+    sc.rollout.soak = SimTime::from_secs(45);
+    sc.rollout.poll_interval = poll_interval;
+    sc
+}
+
+/// Runs event by event: the summary, when each wave started and when each cluster's
+/// upgrade finished.
+fn wave_starts(sc: &Scenario, seed: u64) -> (Summary, Vec<SimTime>, Vec<Option<SimTime>>) {
+    let mut sim = Simulation::new(Fleet::new(sc, seed));
+    sim.init(|f, ctx| f.start(ctx));
+    let horizon = sc.horizon.saturating_add(SimTime(1));
+    let mut starts = Vec::new();
+    loop {
+        let r = sim.run(Limits {
+            horizon,
+            max_events: sim.events() + 1,
+        });
+        if sim.model.rollout().started_wave() == Some(starts.len()) {
+            starts.push(r.end);
+        }
+        if r.stop != crate::engine::StopReason::EventBudget {
+            let done = sim
+                .model
+                .clusters()
+                .iter()
+                .map(|c| c.upgrade().done_at())
+                .collect();
+            return (sim.model.summarize(&r, seed, "test", 0.0), starts, done);
+        }
+    }
+}
+
+/// The pipeline waits for a wave like `aws eks wait nodegroup-active`: it polls at the
+/// wave's start and then every 30 s, so the wave is seen done at the first poll after
+/// its last cluster finished, and the next wave starts that poll plus the soak later,
+/// not at the nanosecond the cluster finished.
+#[test]
+fn the_next_wave_starts_at_the_first_poll_after_the_last_cluster_finished_plus_soak() {
+    let sc = two_waves(SimTime::from_secs(30));
+    let (s, starts, done) = wave_starts(&sc, 3);
+    assert!(s.fleet.upgrade_complete_s.is_some(), "{}", s.to_json());
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert_eq!(starts[0], sc.rollout.start);
+    let first_done = done[0].expect("first wave done");
+    let grid = SimTime::from_secs(30);
+    assert_ne!(
+        (first_done - sc.rollout.start).as_nanos() % grid.as_nanos(),
+        0,
+        "the cluster finished on the grid: the test would not tell"
+    );
+    let seen = starts[1] - sc.rollout.soak;
+    eprintln!("waves at {starts:?}, clusters done {done:?}");
+    assert_eq!(
+        (seen - starts[0]).as_nanos() % grid.as_nanos(),
+        0,
+        "wave 1 at {starts:?}: not a poll plus the soak"
+    );
+    assert!(
+        seen > first_done && seen - first_done < grid,
+        "seen done at {seen}, the last cluster finished at {first_done}"
+    );
+}
+
+/// A shorter poll interval sees the first wave done sooner and starts the second
+/// earlier; the first wave's clusters are not touched by the polls.
+#[test]
+fn a_shorter_poll_interval_starts_the_next_wave_earlier() {
+    let (_, at30, done30) = wave_starts(&two_waves(SimTime::from_secs(30)), 3);
+    let (_, at1, done1) = wave_starts(&two_waves(SimTime::from_secs(1)), 3);
+    assert_eq!(done1[0], done30[0]);
+    let first_done = done1[0].expect("first wave done");
+    assert!(at1[1] < at30[1], "1 s: {at1:?}, 30 s: {at30:?}");
+    let seen = at1[1] - SimTime::from_secs(45);
+    assert!(
+        seen > first_done && seen - first_done < SimTime::from_secs(1),
+        "seen done at {seen}, the last cluster finished at {first_done}"
+    );
+    let (second1, second30) = (done1[1].expect("done"), done30[1].expect("done"));
+    assert!(second1 < second30, "1 s: {second1}, 30 s: {second30}");
+    eprintln!("30 s: waves at {at30:?}, done {done30:?}; 1 s: waves at {at1:?}, done {done1:?}");
+}
+
 #[test]
 fn same_seed_same_trace_hash_different_seed_differs() {
     let sc = herd(40, 50.0);

@@ -662,6 +662,8 @@ pub(crate) struct RawRollout {
     pub soak: Option<Dur>,
     /// A wave not healthy by then halts the rollout (> 0).
     pub gate_timeout: Option<Dur>,
+    /// How often the pipeline polls a wave for completion (`eks wait`: 30 s) (> 0).
+    pub poll_interval: Option<Dur>,
     /// istiod replicas while a cluster is upgraded (restored after).
     pub istiod_replicas_during: Option<Int>,
     /// A cluster's node groups updated `in_order` (one after another) or `together`.

@@ -117,6 +117,7 @@ fn full_example_loads_with_its_values() {
     assert!(matches!(s.rollout.pacing, Pacing::Aimd { .. }));
     assert_eq!(s.rollout.istiod_replicas_during, Some(2));
     assert_eq!(s.rollout.node_groups, NodeGroupOrder::Together);
+    assert_eq!(s.rollout.poll_interval, SimTime::from_secs(30));
     assert_eq!(s.interventions.len(), 6);
     assert_eq!(s.interventions[1].clusters, [0, 4]);
     assert_eq!(s.interventions[4].clusters, (1..13).collect::<Vec<_>>());
@@ -366,6 +367,17 @@ fn strategy_dependent_and_action_defaults() {
     );
 }
 
+/// `rollout.poll_interval`: the waiter's 30 s unless set.
+#[test]
+fn poll_interval_defaults_to_the_waiters_30_s() {
+    assert_eq!(
+        load_ok(MINIMAL).scenario.rollout.poll_interval,
+        SimTime::from_secs(30)
+    );
+    let set = load_ok("[ca.pca]\n[cluster.a]\n[rollout]\npoll_interval = \"1m30s\"\n");
+    assert_eq!(set.scenario.rollout.poll_interval, SimTime::from_secs(90));
+}
+
 #[test]
 fn semantic_checks() {
     for (text, want) in [
@@ -389,6 +401,8 @@ fn semantic_checks() {
         ("[ca.pca]\n[cluster.a]\n[intervention.i]\nat = \"1m\"\naction = \"restart_crashlooping\"\npods = \"all\"\n", "t.toml:6: intervention.i.pods: unknown value \"all\"; expected one of: crashlooping, not_ready"),
         ("[ca.pca]\n[cluster.\"a b\"]\n", "t.toml:2: cluster.\"a b\": bad name \"a b\""),
         ("[ca.pca]\n[cluster.a]\n[rollout]\nwaves = [0]\n", "t.toml:4: rollout.waves[0]: must be >= 1, got 0"),
+        ("[ca.pca]\n[cluster.a]\n[rollout]\npoll_interval = \"0s\"\n", "t.toml:4: rollout.poll_interval: must be > 0, got \"0s\""),
+        ("[ca.pca]\n[cluster.a]\n[rollout]\npoll_interval = \"-30s\"\n", "t.toml:4: rollout.poll_interval: invalid duration \"-30s\""),
         ("ca = 3\n[cluster.a]\n", "t.toml:1: ca: expected tables [ca.<name>], got integer 3"),
         ("[ca.pca]\n[cluster.a]\nistiod = 1\n", "t.toml:3: cluster.a.istiod: expected a table [cluster.a.istiod], got integer 1"),
         ("[ca]\npca = 1\n[cluster.a]\n", "t.toml:2: ca.pca: expected a table [ca.pca] describing a CA, got integer 1"),

@@ -487,6 +487,11 @@ pub struct RolloutSpec {
     pub soak: SimTime,
     /// A wave not healthy within this time halts the rollout.
     pub gate_timeout: SimTime,
+    /// How often the pipeline polls the wave's clusters for completion: the wave is
+    /// done at the first poll (on this grid from the wave's start, the first at once) at
+    /// which every cluster of it has finished. `aws eks wait nodegroup-active` (boto3
+    /// `EKS.Waiter.NodegroupActive`) polls every 30 s.
+    pub poll_interval: SimTime,
     /// Pacing of pod evictions (and paced restarts) within a cluster.
     pub pacing: Pacing,
     /// istiod replicas during a cluster's upgrade (restored after); `None` = unchanged.
@@ -772,6 +777,7 @@ impl Default for RolloutSpec {
             health_gate: false,
             soak: SimTime::ZERO,
             gate_timeout: SimTime::from_secs(3600),
+            poll_interval: SimTime::from_secs(30),
             pacing: Pacing::AllAtOnce,
             istiod_replicas_during: None,
             node_groups: NodeGroupOrder::InOrder,

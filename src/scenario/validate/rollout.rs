@@ -140,6 +140,12 @@ impl Checker<'_> {
                 d.gate_timeout,
                 DurationRule::Positive,
             ),
+            poll_interval: self.dur(
+                "rollout.poll_interval",
+                &r.poll_interval,
+                d.poll_interval,
+                DurationRule::Positive,
+            ),
             pacing,
             istiod_replicas_during: r.istiod_replicas_during.map(|n| {
                 self.int32(
