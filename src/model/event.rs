@@ -273,6 +273,7 @@ impl TraceEvent for Event {
             | Event::AimdTick
             | Event::CsrCleaner
             | Event::WaveStart { .. }
+            | Event::RolloutPoll { .. }
             | Event::Intervention { .. }
             | Event::RestartBatch { .. } => return None,
             Event::NodeReady { cluster, .. }
@@ -334,7 +335,8 @@ impl TraceEvent for Event {
             Event::ContainerRestart { .. } => 20,
             Event::Intervention { .. } => 21,
             Event::RestartBatch { .. } => 22,
-            Event::IstiodList { .. } => 29,
+            // Was 29, Rotate's code, until the trace hash was re-blessed for partitions.
+            Event::IstiodList { .. } => 32,
             Event::Certs(e) => 0x1000 | e.kind(),
         }
     }
