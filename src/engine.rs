@@ -148,6 +148,13 @@ pub trait Model {
     fn prefetch(&self, next: &Self::Event) {
         let _ = next;
     }
+    /// A hint, in a windowed run, that `partition`'s events run next (after the current
+    /// partition's): a model may prefetch that partition's state. Same rules as
+    /// [`Model::prefetch`].
+    #[inline]
+    fn prefetch_partition(&self, partition: u32) {
+        let _ = partition;
+    }
 }
 
 /// Asks the CPU to bring the cache lines holding `value` closer (its first and last
@@ -155,20 +162,34 @@ pub trait Model {
 /// [`Model::prefetch`]: it reads nothing and changes nothing; a no-op off x86-64.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
+    let p = (value as *const T).cast::<u8>();
+    prefetch_line(p);
+    prefetch_line(p.wrapping_add(std::mem::size_of::<T>().saturating_sub(1)));
+}
+
+/// [`prefetch`] of every cache line of `value` (a struct of a few hundred bytes or a
+/// few kilobytes that a handler reads all over).
+#[inline]
+pub fn prefetch_all<T>(value: &T) {
+    let p = (value as *const T).cast::<u8>();
+    for offset in (0..std::mem::size_of::<T>()).step_by(64) {
+        prefetch_line(p.wrapping_add(offset));
+    }
+}
+
+/// The prefetch instruction for the line holding `p` (never dereferenced).
+#[inline(always)]
+fn prefetch_line(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = (value as *const T).cast::<i8>();
-        let last = p.wrapping_add(std::mem::size_of::<T>().saturating_sub(1));
         // SAFETY: SSE is part of the x86-64 baseline, so the instruction exists; a
-        // prefetch never faults and has no effect the program can observe.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(last);
-        }
+        // prefetch never faults, even on an invalid address, and has no effect the
+        // program can observe.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = p;
 }
 
 /// Limits that end a run.
@@ -258,8 +279,37 @@ struct Sequenced<E> {
 struct Windows<E> {
     global: EventQueue<Sequenced<E>>,
     parts: Vec<EventQueue<Sequenced<E>>>,
+    /// Bit `p` is set when partition `p` may have events (set by a push, cleared when
+    /// the partition is found empty): a barrier visits only these, not every partition.
+    pending: Vec<u64>,
+    /// A lower bound on the time of partition `p`'s earliest event (exact after a
+    /// window stopped at it): a barrier skips a partition whose next event comes after
+    /// it without touching its queue (a fleet's idle clusters hold only rotations
+    /// hours ahead; finding their earliest would scan them at every barrier).
+    next: Vec<u64>,
     /// The next insertion sequence number.
     seq: u64,
+}
+
+impl<E> Windows<E> {
+    /// The first partition at or after `from` that may have an event at or before
+    /// `limit`.
+    #[inline]
+    fn next_due(&self, from: usize, limit: SimTime) -> Option<usize> {
+        let mut w = from / 64;
+        let mut word = *self.pending.get(w)? & (!0u64 << (from % 64));
+        loop {
+            while word != 0 {
+                let p = w * 64 + word.trailing_zeros() as usize;
+                if self.next[p] <= limit.as_nanos() {
+                    return Some(p);
+                }
+                word &= word - 1;
+            }
+            w += 1;
+            word = *self.pending.get(w)?;
+        }
+    }
 }
 
 /// Emptied buckets of a partition's queue keep at most this many slots: a fleet has
@@ -332,6 +382,9 @@ impl<E: TraceEvent> Context<E> {
                 let queue = if part == GLOBAL {
                     &mut w.global
                 } else {
+                    w.pending[part as usize / 64] |= 1 << (part % 64);
+                    let next = &mut w.next[part as usize];
+                    *next = (*next).min(time.as_nanos());
                     &mut w.parts[part as usize]
                 };
                 queue.push(time, Sequenced { seq, event });
@@ -421,6 +474,8 @@ impl<M: Model> Simulation<M> {
                 parts: (0..count)
                     .map(|_| EventQueue::with_kept_capacity(PARTITION_KEEP_CAPACITY))
                     .collect(),
+                pending: vec![0; count.div_ceil(64)],
+                next: vec![u64::MAX; count],
                 seq: 0,
             }));
         }
@@ -533,7 +588,6 @@ impl<M: Model> Simulation<M> {
     /// Partition by partition up to each global event, then that event.
     fn run_windowed(&mut self, limits: Limits) -> StopReason {
         let horizon = limits.horizon.as_nanos();
-        let parts = self.ctx.windows.as_ref().map_or(0, |w| w.parts.len());
         let stop = 'run: loop {
             // The barrier: the next global event before the horizon, or the horizon.
             let w = self.ctx.windows.as_deref_mut().expect("windowed");
@@ -542,10 +596,19 @@ impl<M: Model> Simulation<M> {
                 None => (horizon, 0),
             };
             let limit = SimTime(barrier.0);
-            for p in 0..parts {
+            let mut next = self
+                .ctx
+                .windows
+                .as_deref()
+                .and_then(|w| w.next_due(0, limit));
+            while let Some(p) = next {
                 let w = self.ctx.windows.as_deref_mut().expect("windowed");
-                if w.parts[p].is_empty() {
-                    continue;
+                next = w.next_due(p + 1, limit);
+                // The next partition's state is cold by now (every other partition ran
+                // since): ask for it while this one runs.
+                if let Some(q) = next {
+                    prefetch(&w.parts[q]);
+                    self.model.prefetch_partition(q as u32);
                 }
                 loop {
                     if self.events >= limits.max_events {
@@ -553,9 +616,16 @@ impl<M: Model> Simulation<M> {
                     }
                     let w = self.ctx.windows.as_deref_mut().expect("windowed");
                     let q = &mut w.parts[p];
-                    let Some((time, e)) = q.pop_at_or_before_if(limit, |t, e| (t, e.seq) < barrier)
-                    else {
-                        break;
+                    let (time, e) = match q.pop_at_or_before_if(limit, |t, e| (t, e.seq) < barrier)
+                    {
+                        Ok(popped) => popped,
+                        Err(head) => {
+                            w.next[p] = head.map_or(u64::MAX, SimTime::as_nanos);
+                            if head.is_none() {
+                                w.pending[p / 64] &= !(1 << (p % 64));
+                            }
+                            break;
+                        }
                     };
                     if let Some(next) = q.peek_cheap() {
                         self.model.prefetch(&next.event);

@@ -128,11 +128,16 @@ impl Model for Fleet<'_> {
             Event::ContainerRestart { cluster, pod } => {
                 pods::on_container_restart(self, ctx, cluster, pod)
             }
-            Event::Rotate { cluster, pod } => ra::on_rotate(self, ctx, cluster, pod),
+            Event::RotationDue { cluster, gen } => ra::on_rotation_due(self, ctx, cluster, gen),
             Event::Intervention { index } => rollout::fire_intervention(self, ctx, index),
             Event::RestartBatch { index } => rollout::restart_batch(self, ctx, index),
             Event::Certs(e) => certificates::on_event(self, ctx, e),
         }
+    }
+
+    #[inline]
+    fn prefetch_partition(&self, partition: u32) {
+        Fleet::prefetch_partition(self, partition);
     }
 
     /// The pod slot a pod event's handler reads first (and a rotation's state, an API
@@ -140,10 +145,11 @@ impl Model for Fleet<'_> {
     #[inline]
     fn prefetch(&self, next: &Event) {
         if let Some((cluster, pod)) = next.pod() {
+            self.cluster(cluster).objects().prefetch_pod(pod.slot);
+        } else if let Event::RotationDue { cluster, .. } = *next {
             let c = self.cluster(cluster);
-            c.objects().prefetch_pod(pod.slot);
-            if matches!(next, Event::Rotate { .. }) {
-                c.cert().prefetch_rotation(pod.slot);
+            if let Some(slot) = c.cert().prefetch_rotation() {
+                c.objects().prefetch_pod(slot);
             }
         } else if let Event::ApiDone { cluster, tag } | Event::ApiSend { cluster, tag, .. } = *next
         {

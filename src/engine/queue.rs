@@ -108,7 +108,7 @@ impl<E> EventQueue<E> {
     /// Removes and returns the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        self.pop_where(|_| true, |_, _| true)
+        self.pop_where(|_| true, |_, _| true).ok()
     }
 
     /// Removes and returns the earliest event if its time is before `horizon`; `None`
@@ -116,19 +116,21 @@ impl<E> EventQueue<E> {
     /// is then left as it was, so later pushes may use any time from the last popped one).
     #[inline]
     pub fn pop_before(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
-        self.pop_where(|t| t < horizon.as_nanos(), |_, _| true)
+        self.pop_where(|t| t < horizon.as_nanos(), |_, _| true).ok()
     }
 
     /// Removes and returns the earliest event if its time is at or before `limit` and
-    /// `accept(time, event)` holds; `None` otherwise. Later pushes may use any time from
-    /// `limit` on (or from the last popped time, if later).
+    /// `accept(time, event)` holds; otherwise `Err` with the earliest event's time
+    /// (`None` when the queue is empty). Later pushes may use any time from `limit` on
+    /// (or from the last popped time, if later).
     #[inline]
     pub fn pop_at_or_before_if(
         &mut self,
         limit: SimTime,
         accept: impl Fn(u64, &E) -> bool,
-    ) -> Option<(SimTime, E)> {
+    ) -> Result<(SimTime, E), Option<SimTime>> {
         self.pop_where(|t| t <= limit.as_nanos(), accept)
+            .map_err(|t| t.map(SimTime))
     }
 
     /// The earliest event and its time, if that time is before `horizon` (the queue may
@@ -145,7 +147,7 @@ impl<E> EventQueue<E> {
                 let (t, ref e) = self.buckets[b][0];
                 return time_ok(t).then_some((SimTime(t), e));
             }
-            if !self.refill(b, &time_ok) {
+            if self.refill(b, &time_ok).is_err() {
                 return None;
             }
         }
@@ -157,15 +159,16 @@ impl<E> EventQueue<E> {
     /// queue may reorganise itself up to a time that passes `time_ok` (which then becomes
     /// `last`) even when `accept` refuses the event: `time_ok` must accept only times
     /// that later pushes do not undercut.
+    /// `Err` carries the earliest time when it is refused (`None`: empty).
     #[inline(always)]
     fn pop_where(
         &mut self,
         time_ok: impl Fn(u64) -> bool,
         accept: impl Fn(u64, &E) -> bool,
-    ) -> Option<(SimTime, E)> {
+    ) -> Result<(SimTime, E), Option<u64>> {
         if self.front.is_empty() {
             if self.len == 0 {
-                return None;
+                return Err(None);
             }
             let b = self.first_bucket();
             let bucket = &mut self.buckets[b];
@@ -174,24 +177,23 @@ impl<E> EventQueue<E> {
                 // directly, without passing through `front`.
                 let (t, ref e) = bucket[0];
                 if !time_ok(t) || !accept(t, e) {
-                    return None;
+                    return Err(Some(t));
                 }
                 let (t, e) = bucket.pop().expect("one event");
                 self.occupied[b / 64] &= !(1 << (b % 64));
                 self.last = t;
                 self.len -= 1;
-                return Some((SimTime(t), e));
+                return Ok((SimTime(t), e));
             }
-            if !self.refill(b, &time_ok) {
-                return None;
-            }
+            self.refill(b, &time_ok).map_err(Some)?;
         }
         let head = self.front.front().expect("front filled");
         if !time_ok(self.last) || !accept(self.last, head) {
-            return None;
+            return Err(Some(self.last));
         }
         self.len -= 1;
-        self.front.pop_front().map(|e| (SimTime(self.last), e))
+        let e = self.front.pop_front().expect("front filled");
+        Ok((SimTime(self.last), e))
     }
 
     /// The first non-empty bucket; requires `front` empty and `len > 0`.
@@ -205,10 +207,10 @@ impl<E> EventQueue<E> {
     }
 
     /// With `front` empty and `b` the first non-empty bucket: if the earliest pending
-    /// time is accepted, makes it `last`, refiles bucket `b` (filling `front`) and
-    /// returns true; otherwise changes nothing and returns false.
+    /// time is accepted, makes it `last` and refiles bucket `b` (filling `front`);
+    /// otherwise changes nothing and returns that time.
     #[inline(never)]
-    fn refill(&mut self, b: usize, time_ok: &impl Fn(u64) -> bool) -> bool {
+    fn refill(&mut self, b: usize, time_ok: &impl Fn(u64) -> bool) -> Result<(), u64> {
         let mut bucket = std::mem::take(&mut self.buckets[b]);
         let m = bucket
             .iter()
@@ -217,7 +219,7 @@ impl<E> EventQueue<E> {
             .expect("occupied bucket");
         if !time_ok(m) {
             self.buckets[b] = bucket;
-            return false;
+            return Err(m);
         }
         self.occupied[b / 64] &= !(1 << (b % 64));
         self.last = m;
@@ -241,7 +243,7 @@ impl<E> EventQueue<E> {
         if bucket.capacity() <= self.keep_capacity {
             self.buckets[b] = bucket;
         }
-        true
+        Ok(())
     }
 
     /// The earliest event, when finding it costs no more than a few comparisons: the

@@ -235,17 +235,34 @@ impl Cluster {
 pub fn partitions(sc: &Scenario) -> Partitions {
     let mut of_key = Vec::with_capacity(sc.clusters.len() + 1);
     of_key.push(0); // super::event::SHARED_KEY
-    let mut next = 1;
-    for spec in &sc.clusters {
+    of_key.extend(cluster_partitions(sc));
+    Partitions::new(of_key)
+}
+
+/// The partition of each cluster (see [`partitions`]).
+fn cluster_partitions(sc: &Scenario) -> impl Iterator<Item = u32> + '_ {
+    let mut next = 0;
+    sc.clusters.iter().map(move |spec| {
         let shared = spec.ca.is_some() || spec.certificates.iter().any(|c| c.issuer.is_some());
         if shared {
-            of_key.push(0);
+            0
         } else {
-            of_key.push(next);
             next += 1;
+            next
+        }
+    })
+}
+
+/// The cluster of each partition that has exactly one (`u32::MAX` for the shared one).
+fn partition_clusters(sc: &Scenario) -> Vec<u32> {
+    let mut out = vec![u32::MAX];
+    for (cluster, p) in cluster_partitions(sc).enumerate() {
+        if p != 0 {
+            debug_assert_eq!(p as usize, out.len());
+            out.push(cluster as u32);
         }
     }
-    Partitions::new(of_key)
+    out
 }
 
 /// The whole fleet.
@@ -264,6 +281,9 @@ pub struct Fleet<'s> {
     journal: Journal,
     /// cert-manager's Certificate controllers per cluster (`None`: no Certificates).
     certs: Vec<Option<super::certificates::ClusterCerts>>,
+    /// The cluster of each partition (`u32::MAX`: the shared one), for the kernel's
+    /// prefetch of a partition's state.
+    partition_clusters: Vec<u32>,
 }
 
 impl<'s> Fleet<'s> {
@@ -310,6 +330,21 @@ impl<'s> Fleet<'s> {
     #[inline]
     pub fn cluster(&self, cluster: u32) -> &Cluster {
         &self.clusters[cluster as usize]
+    }
+
+    /// Prefetches the state a partition's first events read: its cluster's own struct
+    /// and its workloads (a hint; see [`crate::engine::Model::prefetch_partition`]).
+    #[inline]
+    pub fn prefetch_partition(&self, partition: u32) {
+        let Some(&cluster) = self.partition_clusters.get(partition as usize) else {
+            return;
+        };
+        if let Some(c) = self.clusters.get(cluster as usize) {
+            crate::engine::prefetch_all(c);
+            if let Some(w) = c.objects.workloads.first() {
+                crate::engine::prefetch(w);
+            }
+        }
     }
 
     /// A cluster, to change.

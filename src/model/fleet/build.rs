@@ -55,6 +55,7 @@ impl<'s> Fleet<'s> {
             window_start: SimTime(sc.horizon.as_nanos() / 10 * 9),
             outcomes: Vec::new(),
             journal: super::Journal::new(sc.clusters.len(), Default::default()),
+            partition_clusters: super::partition_clusters(sc),
         }
     }
 
