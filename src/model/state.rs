@@ -14,7 +14,7 @@ pub const NONE: u32 = u32::MAX;
 
 /// A reference to a pod slot at one generation; events carry it so that events about a
 /// pod that has since been replaced or restarted are recognised as stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PodRef {
     /// Slot in [`ClusterState::pods`].
     pub slot: u32,
@@ -274,7 +274,8 @@ impl ClusterState {
             new_ami,
             state: NodeState::Launching,
             capacity,
-            pods: Vec::new(),
+            // Sized once: growing to 58 pods from empty took five reallocations a node.
+            pods: Vec::with_capacity(capacity as usize),
             cordoned_at: SimTime::ZERO,
             tick_gen: 0,
             eviction_failed: false,
@@ -548,6 +549,11 @@ impl ClusterState {
         if n.state != NodeState::Terminated {
             n.state = NodeState::Terminated;
             self.live_nodes[n.new_ami as usize] -= 1;
+            // A terminated node stays (its index is its name) but holds no pod again:
+            // its list's memory goes (at 400 000 nodes, ~90 MB).
+            if n.pods.is_empty() {
+                n.pods = Vec::new();
+            }
         }
     }
 }
