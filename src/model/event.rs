@@ -186,12 +186,13 @@ pub enum Event {
         /// Which informer.
         informer: u32,
     },
-    /// istio-agent's certificate rotation (or its retry) is due.
-    Rotate {
+    /// A cluster's earliest istio-agent certificate rotation (or retry) is due: every
+    /// rotation due now runs ([`super::ra::rotation`]).
+    RotationDue {
         /// Cluster.
         cluster: u32,
-        /// Pod.
-        pod: PodRef,
+        /// The timer's generation (an earlier rotation replaced a stale one).
+        gen: u32,
     },
     /// An intervention fires.
     Intervention {
@@ -218,7 +219,6 @@ impl Event {
             | Event::PodReady { cluster, pod }
             | Event::PodTerminated { cluster, pod }
             | Event::CsrAttempt { cluster, pod }
-            | Event::Rotate { cluster, pod }
             | Event::ContainerRestart { cluster, pod } => Some((cluster, pod)),
             _ => None,
         }
@@ -295,7 +295,7 @@ impl TraceEvent for Event {
             | Event::ProbeDeadline { cluster }
             | Event::ContainerRestart { cluster, .. }
             | Event::IstiodList { cluster, .. }
-            | Event::Rotate { cluster, .. } => cluster,
+            | Event::RotationDue { cluster, .. } => cluster,
             // A cluster's apiserver, signer and Certificate controllers carry its index.
             Event::Api(e) => e.apiserver,
             Event::Signer(e) => e.signer,
@@ -330,12 +330,13 @@ impl TraceEvent for Event {
             Event::Informer { .. } => 26,
             Event::IssuerDone { .. } => 27,
             Event::PcaPoll { .. } => 28,
-            Event::Rotate { .. } => 29,
+            Event::RotationDue { .. } => 29,
             Event::ProbeDeadline { .. } => 30,
             Event::ContainerRestart { .. } => 20,
             Event::Intervention { .. } => 21,
             Event::RestartBatch { .. } => 22,
-            // Was 29, Rotate's code, until the trace hash was re-blessed for partitions.
+            // Was 29, a per-pod rotation's code, until the trace hash was re-blessed for
+            // partitions.
             Event::IstiodList { .. } => 32,
             Event::Certs(e) => 0x1000 | e.kind(),
         }
@@ -356,7 +357,6 @@ impl TraceEvent for Event {
             | Event::PodReady { .. }
             | Event::PodTerminated { .. }
             | Event::CsrAttempt { .. }
-            | Event::Rotate { .. }
             | Event::ContainerRestart { .. } => self
                 .pod()
                 .map_or(0, |(cluster, pod)| pod_entity(cluster, pod)),
@@ -381,6 +381,7 @@ impl TraceEvent for Event {
             }
             Event::Intervention { index } | Event::RestartBatch { index } => index as u64,
             Event::ProbeDeadline { cluster } => cluster as u64,
+            Event::RotationDue { cluster, gen } => ((cluster as u64) << 32) | gen as u64,
             Event::IstiodList {
                 cluster,
                 pod,

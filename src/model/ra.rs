@@ -50,7 +50,7 @@ use super::state::{PodPhase, PodRef};
 mod istiocsr;
 mod rotation;
 pub use istiocsr::{agent_gone, IstioCsrServer};
-pub use rotation::{on_rotate, rotation_done, schedule_initial_rotations, schedule_rotation};
+pub use rotation::{on_rotation_due, rotation_done, schedule_initial_rotations, schedule_rotation};
 
 /// A flow slot at a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,6 +175,8 @@ pub struct CertPath {
     pca_issued: std::collections::BTreeMap<ObjKey, crate::control::issuer::PcaCertificate>,
     /// istio-agent rotation, per pod slot.
     rotating: Vec<rotation::Rot>,
+    /// The rotations waiting, with the cluster's one timer.
+    timers: rotation::RotationTimers,
 }
 
 impl CertPath {
@@ -229,6 +231,7 @@ impl CertPath {
             approver,
             pca_issued: std::collections::BTreeMap::new(),
             rotating: Vec::new(),
+            timers: rotation::RotationTimers::default(),
         }
     }
 
@@ -370,12 +373,15 @@ impl CertPath {
         }
     }
 
-    /// Prefetches pod slot `slot`'s rotation state.
+    /// The pod slot of the next rotation due (to prefetch), with its rotation state
+    /// prefetched.
     #[inline]
-    pub(crate) fn prefetch_rotation(&self, slot: u32) {
+    pub(crate) fn prefetch_rotation(&self) -> Option<u32> {
+        let slot = self.timers.first_slot()?;
         if let Some(r) = self.rotating.get(slot as usize) {
             crate::engine::prefetch(r);
         }
+        Some(slot)
     }
 
     fn call(&self, tag: u64) -> Option<PendingCall> {
