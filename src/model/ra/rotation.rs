@@ -317,6 +317,49 @@ pub fn schedule_initial_rotations(f: &mut Fleet, ctx: &mut Context<Event>) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn pod(slot: u32) -> PodRef {
+        PodRef { slot, gen: 1 }
+    }
+
+    /// The timers give rotations in (time, scheduling order): the initial ones (sorted
+    /// stably, so equal times keep slot order) before later ones at the same time.
+    #[test]
+    fn rotation_timers_pop_in_time_then_scheduling_order() {
+        let s = SimTime::from_secs;
+        let mut initial = vec![
+            (s(5), pod(0)),
+            (s(2), pod(1)),
+            (s(5), pod(2)),
+            (s(9), pod(3)),
+        ];
+        initial.sort_by_key(|&(at, _)| at);
+        let mut t = RotationTimers {
+            initial,
+            ..RotationTimers::default()
+        };
+        for (at, slot) in [(s(5), 10), (s(1), 11), (s(5), 12)] {
+            t.seq += 1;
+            t.later.push(Reverse((at, t.seq, pod(slot))));
+        }
+        assert_eq!(t.pop_due(SimTime::ZERO), None);
+        let mut order = Vec::new();
+        for now in [s(1), s(2), s(5), s(9)] {
+            while let Some(p) = t.pop_due(now) {
+                order.push((now.as_secs_f64() as u32, p.slot));
+            }
+        }
+        assert_eq!(
+            order,
+            [(1, 11), (2, 1), (5, 0), (5, 2), (5, 10), (5, 12), (9, 3)]
+        );
+        assert!(
+            t.peek().is_none() && t.initial.capacity() == 0,
+            "read and freed"
+        );
+    }
+
     fn scenario(version: &str, horizon: &str) -> crate::scenario::Scenario {
         super::super::istio_csr_fleet(version, horizon, 100, "", "")
     }
