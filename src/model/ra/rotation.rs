@@ -147,6 +147,12 @@ pub fn on_rotation_due(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, ge
     t.armed = None;
     if let Some((at, _, _)) = t.peek() {
         arm(ctx, cluster, t, at);
+        // The next rotation's pod is as cold as this one's was; its time is known now,
+        // and a few hundred of the cluster's events run before it.
+        let c = f.cluster(cluster);
+        if let Some(slot) = c.cert().prefetch_rotation() {
+            c.objects().prefetch_pod(slot);
+        }
     }
 }
 
