@@ -37,6 +37,7 @@ pub mod pods;
 pub mod probes;
 pub mod ra;
 pub mod rollout;
+pub mod schedulable;
 pub mod startup;
 pub mod state;
 pub mod streams;

@@ -5,7 +5,7 @@
 //! counters (ready, pending, back-off, crashloop) exact and integrates crashloop
 //! pod-seconds, so metrics never scan the pods.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use crate::engine::SimTime;
 
@@ -227,9 +227,8 @@ pub struct ClusterState {
     pub nodes: Vec<Node>,
     /// Workloads; 0 is istiod.
     pub workloads: Vec<Workload>,
-    /// Schedulable nodes of each node group keyed by (u32::MAX - free slots, node):
-    /// most free first.
-    pub schedulable: Vec<BTreeSet<(u32, u32)>>,
+    /// Schedulable nodes of each node group by free slots.
+    pub schedulable: Vec<super::schedulable::FreeIndex>,
     /// Pods waiting for a node, first-in first-out: one queue per node group for pods
     /// pinned to it, and a last one for pods that may go anywhere.
     pub unscheduled: Vec<VecDeque<(u32, u32)>>,
@@ -252,7 +251,7 @@ impl ClusterState {
             free_pods: Vec::new(),
             nodes: Vec::new(),
             workloads: Vec::new(),
-            schedulable: vec![BTreeSet::new(); groups],
+            schedulable: vec![Default::default(); groups],
             unscheduled: vec![VecDeque::new(); groups + 1],
             counts: PodCounts::default(),
             created: 0,
@@ -284,15 +283,19 @@ impl ClusterState {
     }
 
     /// The node with the most free room among schedulable nodes of `group` (any group
-    /// when `None`; ties go to the lower group, then the lower node), if one has room.
+    /// when `None`; ties go to the lower node index), if one has room.
     pub fn best_node(&self, group: Option<u32>) -> Option<u32> {
-        let first = |g: usize| self.schedulable[g].first().copied();
-        let best = match group {
-            Some(g) => first(g as usize),
-            None => (0..self.schedulable.len()).filter_map(first).min(),
-        };
-        best.filter(|&(key, _)| key != u32::MAX)
-            .map(|(_, node)| node)
+        // Most free first, then the lower node (across groups too).
+        let key = |(free, node): (u32, u32)| (u32::MAX - free, node);
+        match group {
+            Some(g) => self.schedulable[g as usize].best(),
+            None => self
+                .schedulable
+                .iter()
+                .filter_map(|s| s.best())
+                .min_by_key(|&b| key(b)),
+        }
+        .map(|(_, node)| node)
     }
 
     /// Queues a pod for scheduling.
@@ -463,20 +466,20 @@ impl ClusterState {
     pub fn mark_schedulable(&mut self, node: u32) {
         let free = self.node_free(node);
         let g = self.nodes[node as usize].group as usize;
-        self.schedulable[g].insert((u32::MAX - free, node));
+        self.schedulable[g].insert(node, free);
     }
 
     /// Whether a node is in the schedulable set.
     pub fn is_listed_schedulable(&self, node: u32) -> bool {
         let g = self.nodes[node as usize].group as usize;
-        self.schedulable[g].contains(&(u32::MAX - self.node_free(node), node))
+        self.schedulable[g].contains(node, self.node_free(node))
     }
 
     /// Removes a node from the schedulable set.
     pub fn mark_unschedulable(&mut self, node: u32) {
         let free = self.node_free(node);
         let g = self.nodes[node as usize].group as usize;
-        self.schedulable[g].remove(&(u32::MAX - free, node));
+        self.schedulable[g].remove(node, free);
     }
 
     /// Binds a pod to a node.
