@@ -400,11 +400,11 @@ pub fn on_istiod_exit(
 }
 
 /// The kubelet's restart back-off of pod `slot` (a new one at its first restart).
-fn take_backoff(c: &mut Cluster, spec: &ClusterSpec, slot: u32) -> Box<RestartBackoff> {
-    c.objects_mut().pods[slot as usize]
-        .kubelet
-        .take()
-        .unwrap_or_else(|| Box::new(RestartBackoff::new(kubelet_config(&spec.kubernetes))))
+fn take_backoff(c: &mut Cluster, spec: &ClusterSpec, slot: u32) -> RestartBackoff {
+    c.objects_mut()
+        .backoffs
+        .remove(&slot)
+        .unwrap_or_else(|| RestartBackoff::new(kubelet_config(&spec.kubernetes)))
 }
 
 /// The container of `pod` is gone (killed or exited): the pod waits in Backoff, the
@@ -415,7 +415,7 @@ fn restart_container(
     ctx: &mut Context<Event>,
     cluster: u32,
     pod: PodRef,
-    rb: Box<RestartBackoff>,
+    rb: RestartBackoff,
     restart_at: SimTime,
 ) {
     let now = ctx.now();
@@ -424,8 +424,8 @@ fn restart_container(
     let s = c.objects_mut();
     s.add_restart(now, pod.slot);
     s.set_phase(now, pod.slot, PodPhase::Backoff);
+    s.backoffs.insert(pod.slot, rb);
     let p = &mut s.pods[pod.slot as usize];
-    p.kubelet = Some(rb);
     p.gen = p.gen.wrapping_add(1);
     let next = PodRef {
         slot: pod.slot,

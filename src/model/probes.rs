@@ -25,13 +25,28 @@ use super::event::Event;
 use super::fleet::Fleet;
 use super::state::PodRef;
 
-/// One agent's deadline.
+/// One agent's deadline (16 bytes: a struck-out one has [`STRUCK`] for its pod).
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
     at: SimTime,
     pod: PodRef,
-    /// False once the pod got its certificate.
-    live: bool,
+}
+
+/// The pod of a struck-out deadline (no slot has this index).
+const STRUCK: PodRef = PodRef {
+    slot: u32::MAX,
+    gen: u32::MAX,
+};
+
+impl Deadline {
+    fn new(at: SimTime, pod: PodRef) -> Deadline {
+        Deadline { at, pod }
+    }
+
+    /// Not struck out: the pod may still be waiting.
+    fn live(&self) -> bool {
+        self.pod != STRUCK
+    }
 }
 
 /// A cluster's proxy deadlines. See the module docs.
@@ -62,7 +77,7 @@ impl ProbeDeadlines {
                 break;
             }
             if d.pod == pod {
-                d.live = false;
+                d.pod = STRUCK;
                 return;
             }
         }
@@ -102,7 +117,7 @@ impl ProbeDeadlines {
 
     /// Drops struck-out entries at the front, so the timer goes to a live one.
     fn trim(&mut self) {
-        while self.pending.front().is_some_and(|d| !d.live) {
+        while self.pending.front().is_some_and(|d| !d.live()) {
             self.pending.pop_front();
         }
     }
@@ -113,11 +128,7 @@ impl ProbeDeadlines {
 pub fn watch(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef, after: SimTime) {
     let at = ctx.now().saturating_add(after);
     let p = f.cluster_mut(cluster).probes_mut();
-    p.pending.push_back(Deadline {
-        at,
-        pod,
-        live: true,
-    });
+    p.pending.push_back(Deadline::new(at, pod));
     if !p.armed {
         p.armed = true;
         ctx.schedule_at(at, Event::ProbeDeadline { cluster });
@@ -133,7 +144,7 @@ pub fn on_deadline(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32) {
             break;
         };
         p.pending.pop_front();
-        if d.live {
+        if d.live() {
             super::pods::on_startup_probe_kill(f, ctx, cluster, d.pod);
         }
     }
@@ -159,21 +170,18 @@ mod tests {
     fn strike_finds_the_pod_among_equal_deadlines_and_trim_skips_it() {
         let mut p = ProbeDeadlines::default();
         for (slot, at) in [(1, 10), (2, 10), (3, 10), (4, 20)] {
-            p.pending.push_back(Deadline {
-                at: SimTime(at),
-                pod: pod(slot, 7),
-                live: true,
-            });
+            p.pending
+                .push_back(Deadline::new(SimTime(at), pod(slot, 7)));
         }
         p.strike(pod(2, 6), SimTime(10)); // another generation: not its deadline
         p.strike(pod(4, 7), SimTime(10)); // another time: not its deadline
-        assert!(p.pending.iter().all(|d| d.live));
+        assert!(p.pending.iter().all(|d| d.live()));
         p.strike(pod(2, 7), SimTime(10));
         p.strike(pod(1, 7), SimTime(10));
         let live: Vec<u32> = p
             .pending
             .iter()
-            .filter(|d| d.live)
+            .filter(|d| d.live())
             .map(|d| d.pod.slot)
             .collect();
         assert_eq!(live, [3, 4]);
@@ -193,7 +201,7 @@ mod tests {
             let mut t = 0;
             for (i, g) in gaps.iter().enumerate() {
                 t += g;
-                p.pending.push_back(Deadline { at: SimTime(t), pod: pod(i as u32, 1), live: true });
+                p.pending.push_back(Deadline::new(SimTime(t), pod(i as u32, 1)));
             }
             let expected = p.pending.partition_point(|d| d.at < SimTime(at));
             proptest::prop_assert_eq!(p.first_at_or_after(SimTime(at)), expected);

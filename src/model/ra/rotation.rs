@@ -43,12 +43,20 @@ pub(super) struct Rot {
     gen: u32,
     /// A rotation request is out.
     out: bool,
-    /// Failed attempts of the current rotation.
-    failures: u32,
+    /// Failed attempts of the current rotation (saturating: 16 bits keep the state at
+    /// 16 bytes a pod slot; the back-off is capped long before).
+    failures: u16,
     /// The current certificate's expiry.
     not_after: SimTime,
     /// Its expiry was counted.
     expired: bool,
+}
+
+#[cfg(test)]
+#[test]
+fn a_pods_rotation_state_is_16_bytes() {
+    // 22 M pod slots at 20 M pods: 8 bytes less a slot is ~170 MB less memory.
+    assert_eq!(std::mem::size_of::<Rot>(), 16);
 }
 
 const NONE: Rot = Rot {
@@ -255,8 +263,8 @@ pub fn rotation_done(
         return true;
     }
     c.counters_mut().csr_timeouts += 1;
-    let failures = r.failures + 1;
-    let wait = c.agents_mut().retry_wait(&spec.agent, failures);
+    let failures = r.failures.saturating_add(1);
+    let wait = c.agents_mut().retry_wait(&spec.agent, failures.into());
     let cp = c.cert_mut();
     let e = &mut cp.rotating[pod.slot as usize];
     e.out = false;
