@@ -89,8 +89,8 @@ fn agent_error(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRe
     let c = f.cluster_mut(cluster);
     c.note_csr_answer(false, in_window);
     let p = &mut c.objects_mut().pods[pod.slot as usize];
-    p.agent_failures += 1;
-    let failures = p.agent_failures;
+    p.agent_failures = p.agent_failures.saturating_add(1);
+    let failures = u32::from(p.agent_failures);
     let wait = c.agents_mut().retry_wait(&spec.agent, failures);
     super::journal::agent_retry(f, now, cluster, pod.slot, failures, wait);
     ctx.schedule_in(wait.max(SimTime(1)), Event::CsrAttempt { cluster, pod });

@@ -201,7 +201,7 @@ impl PhaseTrace {
         if keep {
             self.open[i] = Some(Open {
                 serial: pod.serial,
-                workload: pod.workload,
+                workload: pod.workload.into(),
                 phase,
                 since: now,
             });
@@ -223,7 +223,7 @@ impl PhaseTrace {
         self.tracked += 1;
         self.open[i] = Some(Open {
             serial: pod.serial,
-            workload: pod.workload,
+            workload: pod.workload.into(),
             phase: pod.phase,
             since: now,
         });
@@ -269,7 +269,7 @@ impl Journal {
 fn pod_id(f: &Fleet, cluster: u32, slot: u32) -> PodId {
     let p = &f.cluster(cluster).objects().pods[slot as usize];
     PodId {
-        workload: p.workload,
+        workload: p.workload.into(),
         serial: p.serial,
     }
 }
@@ -459,12 +459,15 @@ pub fn drain_failed(f: &mut Fleet, now: SimTime, cluster: u32, node: u32) {
         if p.phase == PodPhase::Terminating {
             continue;
         }
-        match blockers.iter_mut().find(|b| b.workload == p.workload) {
+        match blockers
+            .iter_mut()
+            .find(|b| b.workload == u32::from(p.workload))
+        {
             Some(b) => b.pods_left += 1,
             None => {
                 let w = &s.workloads[p.workload as usize];
                 blockers.push(Blocker {
-                    workload: p.workload,
+                    workload: p.workload.into(),
                     pods_left: 1,
                     pdb_max_unavailable: w.pdb_max_unavailable,
                     ready: w.ready,

@@ -276,7 +276,7 @@ pub fn on_drain_tick(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, node
         let ready = p.phase == PodPhase::Ready;
         if !s.workloads[p.workload as usize].eviction_allowed(ready) {
             retry_at = retry_at.min(now + spec.kubernetes.eviction_retry);
-            let w = p.workload;
+            let w = u32::from(p.workload);
             super::journal::eviction_refused(f, now, cluster, node, w);
             continue;
         }

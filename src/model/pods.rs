@@ -470,7 +470,7 @@ pub fn delete_pod(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, slot: u
     if matches!(p.phase, PodPhase::Free | PodPhase::Terminating) {
         return;
     }
-    let (workload, node) = (p.workload, p.node);
+    let (workload, node) = (u32::from(p.workload), p.node);
     let waiting = PodRef { slot, gen: p.gen };
     super::ra::agent_gone(f, ctx, cluster, waiting);
     let c = f.cluster_mut(cluster);
@@ -536,7 +536,8 @@ pub fn scale_workload(
             .iter()
             .enumerate()
             .filter(|(_, p)| {
-                p.workload == workload && !matches!(p.phase, PodPhase::Free | PodPhase::Terminating)
+                u32::from(p.workload) == workload
+                    && !matches!(p.phase, PodPhase::Free | PodPhase::Terminating)
             })
             .map(|(i, p)| ((p.phase == PodPhase::Ready) as u8, u32::MAX - i as u32))
             .collect();

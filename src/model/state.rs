@@ -54,27 +54,32 @@ impl PodPhase {
     }
 }
 
-/// One pod.
+/// One pod: 32 bytes, two to a cache line (at 20 M pods the slots are the run's largest
+/// memory and every pod event's first cache miss), so the counters are 16-bit.
 #[derive(Debug, Clone)]
 pub struct Pod {
     /// Bumped whenever the slot gets a new pod or the pod's containers restart.
     pub gen: u32,
-    /// Owning workload (0 is istiod).
-    pub workload: u32,
+    /// Owning workload (0 is istiod; a cluster has at most
+    /// [`crate::scenario::limits::MAX_WORKLOADS_PER_CLUSTER`]).
+    pub workload: u16,
+    /// Position in the node's pod list (a node holds at most
+    /// [`crate::scenario::limits::MAX_PODS_PER_NODE`]).
+    pub node_pos: u16,
     /// Node it is bound to, or [`NONE`].
     pub node: u32,
-    /// Position in the node's pod list.
-    pub node_pos: u32,
     /// Phase.
     pub phase: PodPhase,
     /// Whether it carries the sidecar.
     pub injected: bool,
-    /// Container restarts by the kubelet.
-    pub restarts: u32,
+    /// Container restarts by the kubelet (saturating; the cluster's `pod_restarts`
+    /// counts them all).
+    pub restarts: u16,
     /// When its containers last started.
     pub started_at: SimTime,
-    /// istio-agent: failed certificate attempts since the agent started.
-    pub agent_failures: u32,
+    /// istio-agent: failed certificate attempts since the agent started (saturating;
+    /// its back-off is capped long before).
+    pub agent_failures: u16,
     /// Pods the cluster created before this one (its name in `--events`/`--trace`).
     pub serial: u32,
 }
@@ -358,7 +363,8 @@ impl ClusterState {
         };
         let p = &mut self.pods[slot as usize];
         p.gen = p.gen.wrapping_add(1);
-        p.workload = workload;
+        // Validated: at most MAX_WORKLOADS_PER_CLUSTER workloads, istiod being 0.
+        p.workload = u16::try_from(workload).expect("validated workload count");
         p.node = NONE;
         p.injected = injected;
         p.restarts = 0;
@@ -435,7 +441,8 @@ impl ClusterState {
     /// Records a restart (which may make a pod count as crashlooping).
     pub fn add_restart(&mut self, now: SimTime, slot: u32) {
         let was = self.pods[slot as usize].crashlooping();
-        self.pods[slot as usize].restarts += 1;
+        let p = &mut self.pods[slot as usize];
+        p.restarts = p.restarts.saturating_add(1);
         if !was && self.pods[slot as usize].crashlooping() {
             self.note_crashloop_change(now, 1);
         }
@@ -491,7 +498,8 @@ impl ClusterState {
         }
         let n = &mut self.nodes[node as usize];
         self.pods[slot as usize].node = node;
-        self.pods[slot as usize].node_pos = n.pods.len() as u32;
+        // A node holds at most MAX_PODS_PER_NODE (validated).
+        self.pods[slot as usize].node_pos = n.pods.len() as u16;
         n.pods.push(slot);
         if schedulable {
             self.mark_schedulable(node);
@@ -512,7 +520,7 @@ impl ClusterState {
         let n = &mut self.nodes[node as usize];
         n.pods.swap_remove(pos);
         if let Some(&moved) = n.pods.get(pos) {
-            self.pods[moved as usize].node_pos = pos as u32;
+            self.pods[moved as usize].node_pos = pos as u16;
         }
         self.pods[slot as usize].node = NONE;
         if schedulable {
@@ -564,11 +572,11 @@ impl ClusterState {
 
 #[cfg(test)]
 mod size_tests {
-    /// A pod slot is 40 bytes (20 M pods: ~0.8 GiB of slots); `src/budget.rs` counts on
+    /// A pod slot is 32 bytes (20 M pods: ~0.7 GiB of slots); `src/budget.rs` counts on
     /// it. The dead `backoff_level` field made it 56, the kubelet's back-off in the slot
-    /// (now in `ClusterState::backoffs`) 48.
+    /// (now in `ClusterState::backoffs`) 48, 32-bit counters 40.
     #[test]
-    fn a_pod_slot_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<super::Pod>(), 40);
+    fn a_pod_slot_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<super::Pod>(), 32);
     }
 }

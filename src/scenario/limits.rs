@@ -19,6 +19,8 @@ pub const MAX_NODES_TOTAL: u64 = 1_000_000;
 pub const MAX_NODE_GROUPS_TOTAL: u64 = 100_000;
 /// Workloads in the whole fleet, after expansion.
 pub const MAX_WORKLOADS_TOTAL: u64 = 1_000_000;
+/// Workloads of one cluster (a pod names its workload in 16 bits, istiod being 0).
+pub const MAX_WORKLOADS_PER_CLUSTER: u64 = 65_535;
 /// Pods per node (`max_pods`; EKS's largest instance types allow 737).
 pub const MAX_PODS_PER_NODE: u64 = 1_000;
 /// Availability zones of one node group.

@@ -610,3 +610,28 @@ fn pilot_cert_provider_needs_the_ra_and_a_known_value() {
     assert!(e.contains("cluster.a.istiod.pilot_cert_provider"), "{e}");
     assert!(e.contains("got \"kubernetes\""), "{e}");
 }
+
+/// A pod names its workload in 16 bits: one cluster holds at most 65 535 workloads
+/// (istiod is the 65 536th), a clear error beyond, not a panic in the model.
+#[test]
+fn a_cluster_with_more_than_65535_workloads_is_an_error() {
+    let scenario = |n: usize| {
+        let mut text = String::from(
+            "[ca.pca]\n[cluster.a]\n[cluster.a.node_group.g]\nnodes = 100\nmax_pods = 1000\n",
+        );
+        for i in 0..n {
+            text.push_str(&format!("[cluster.a.workload.w{i}]\nreplicas = 1\n"));
+        }
+        text
+    };
+    let e = load_err(&scenario(65_536));
+    assert!(
+        e.contains(
+            "t.toml:6: cluster.a.workload: 65536 workloads; at most 65535 in one cluster (limit"
+        ),
+        "{}",
+        &e[..e.len().min(400)]
+    );
+    let ok = load_str("t.toml", &scenario(65_535), &[]).expect("65 535 workloads fit");
+    assert_eq!(ok.scenario.clusters[0].workloads.len(), 65_535);
+}

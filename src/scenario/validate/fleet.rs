@@ -1414,9 +1414,20 @@ impl Checker<'_> {
         let mut nodes = 0u64;
         let mut groups = 0u64;
         let mut workloads = 0u64;
+        let mut ok = true;
         for t in &templates {
             let s = &t.spec;
             let c = t.count;
+            if s.workloads.len() as u64 > MAX_WORKLOADS_PER_CLUSTER {
+                let n = s.workloads.len();
+                self.err(
+                    &format!("{}.workload", t.path),
+                    format!(
+                        "{n} workloads; at most {MAX_WORKLOADS_PER_CLUSTER} in one cluster{LIMIT}"
+                    ),
+                );
+                ok = false;
+            }
             clusters = clusters.saturating_add(c);
             let per: u64 = s
                 .workloads
@@ -1430,7 +1441,6 @@ impl Checker<'_> {
             groups = groups.saturating_add((s.node_groups.len() as u64).saturating_mul(c));
             workloads = workloads.saturating_add((s.workloads.len() as u64).saturating_mul(c));
         }
-        let mut ok = true;
         for (total, max, what) in [
             (clusters, MAX_CLUSTERS, "clusters"),
             (pods, MAX_PODS_TOTAL, "pods"),
