@@ -355,7 +355,7 @@ impl<E: TraceEvent> Context<E> {
     }
 
     /// Files an event at `time` (not before now).
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, time: SimTime, event: E) {
         let Some(partitions) = &self.partitions else {
             self.queue.push(time, event);
@@ -538,7 +538,7 @@ impl<M: Model> Simulation<M> {
 
     /// Folds an event about to run into its partition's fingerprint, and makes its
     /// partition the current one (what it may schedule is checked against it).
-    #[inline]
+    #[inline(always)]
     fn record(&mut self, time: SimTime, event: &M::Event) {
         let i = match self.ctx.partitions.as_deref() {
             None => 0,

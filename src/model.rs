@@ -143,7 +143,7 @@ impl Model for Fleet<'_> {
 
     /// The pod slot a pod event's handler reads first (and a rotation's state, an API
     /// reply's pending call): at 20 M pods these are cache misses, one per event.
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self, next: &Event) {
         if let Some((cluster, pod)) = next.pod() {
             self.cluster(cluster).objects().prefetch_pod(pod.slot);
@@ -232,9 +232,10 @@ fn run_with(
     let mut fleet = Fleet::new(sc, seed);
     fleet.set_recorder(recorder);
     fleet.set_recording(rec);
-    // The records of `--events` and `--trace` are kept in the order events run: the
-    // global order keeps them in time order across clusters.
-    let order = if rec.events || rec.trace {
+    // The records of `--events` and `--trace` are kept in the order events run, so they
+    // run in the global order; so does a fleet whose clusters are all in one partition
+    // (one cluster, or all sharing fleet-level CAs): windows would only add bookkeeping.
+    let order = if rec.events || rec.trace || fleet::clusters_in_one_partition(sc) {
         Order::Global
     } else {
         order

@@ -239,6 +239,16 @@ pub fn partitions(sc: &Scenario) -> Partitions {
     Partitions::new(of_key)
 }
 
+/// Whether every cluster is in one partition (one cluster, or all sharing fleet-level
+/// CAs): windows would only add their bookkeeping.
+pub fn clusters_in_one_partition(sc: &Scenario) -> bool {
+    let mut parts = cluster_partitions(sc);
+    match parts.next() {
+        None => true,
+        Some(first) => parts.all(|p| p == first),
+    }
+}
+
 /// The partition of each cluster (see [`partitions`]).
 fn cluster_partitions(sc: &Scenario) -> impl Iterator<Item = u32> + '_ {
     let mut next = 0;

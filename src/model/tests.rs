@@ -713,3 +713,25 @@ fn clusters_sharing_a_fleet_level_ca_share_a_partition_the_others_have_their_own
     assert_eq!(Event::Sample.partition_key(), None);
     assert_eq!(of(&Event::WaveStart { wave: 1 }), crate::engine::GLOBAL);
 }
+
+/// A fleet whose clusters all land in one partition runs in the global order whatever
+/// `--order` says: windows there would only add their bookkeeping.
+#[test]
+fn clusters_are_in_one_partition_when_alone_or_all_sharing_a_fleet_level_ca() {
+    use super::fleet::clusters_in_one_partition;
+    let mut sc = herd(1, 100.0); // payments names CA 0
+    assert!(clusters_in_one_partition(&sc));
+    sc.clusters
+        .push(ClusterSpec::with_defaults("shared-b", Some(0)));
+    assert!(clusters_in_one_partition(&sc));
+    sc.clusters
+        .push(ClusterSpec::with_defaults("plain-a", None));
+    assert!(!clusters_in_one_partition(&sc));
+    sc.clusters.clear();
+    sc.clusters
+        .push(ClusterSpec::with_defaults("plain-a", None));
+    assert!(clusters_in_one_partition(&sc));
+    sc.clusters
+        .push(ClusterSpec::with_defaults("plain-b", None));
+    assert!(!clusters_in_one_partition(&sc));
+}
