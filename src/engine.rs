@@ -148,14 +148,21 @@ pub trait Model {
     fn prefetch(&self, next: &Self::Event) {
         let _ = next;
     }
-    /// A hint, in a windowed run, that `partition`'s events run next (after the current
-    /// partition's): a model may prefetch that partition's state. Same rules as
-    /// [`Model::prefetch`].
+    /// A hint, in a windowed run, that `partition`'s events run `ahead` partitions from
+    /// now (1: right after the current one's). Each partition gets the hint at
+    /// `ahead` = [`PREFETCH_AHEAD`], then at every step down to 1, so a model can chase
+    /// pointers one level a step: its top-level state at the first hint, what that
+    /// state points to at the next (those lines have arrived by then), and so on. Same
+    /// rules as [`Model::prefetch`].
     #[inline]
-    fn prefetch_partition(&self, partition: u32) {
-        let _ = partition;
+    fn prefetch_partition(&self, partition: u32, ahead: u32) {
+        let _ = (partition, ahead);
     }
 }
+
+/// How many partitions ahead of the running one a windowed run starts
+/// [`Model::prefetch_partition`]'s hints.
+pub const PREFETCH_AHEAD: u32 = 3;
 
 /// Asks the CPU to bring the cache lines holding `value` closer (its first and last
 /// byte: a value of up to 64 bytes spans at most two lines). A hint for
@@ -596,19 +603,40 @@ impl<M: Model> Simulation<M> {
                 None => (horizon, 0),
             };
             let limit = SimTime(barrier.0);
-            let mut next = self
-                .ctx
-                .windows
-                .as_deref()
-                .and_then(|w| w.next_due(0, limit));
-            while let Some(p) = next {
+            // The partitions due in this window, the running one first and the next
+            // PREFETCH_AHEAD after it: which are due cannot change while the window runs
+            // (a partition's events schedule only into it).
+            let mut due = [None; PREFETCH_AHEAD as usize + 1];
+            {
+                let w = self.ctx.windows.as_deref().expect("windowed");
+                let mut from = 0;
+                for (i, slot) in due.iter_mut().enumerate() {
+                    *slot = w.next_due(from, limit);
+                    let Some(q) = *slot else { break };
+                    from = q + 1;
+                    if i > 0 {
+                        // The hints steps before the first would have given (the
+                        // first step gives each its level `i`).
+                        for ahead in (i as u32 + 1..=PREFETCH_AHEAD).rev() {
+                            self.model.prefetch_partition(q as u32, ahead);
+                        }
+                    }
+                }
+            }
+            while let Some(p) = due[0] {
                 let w = self.ctx.windows.as_deref_mut().expect("windowed");
-                next = w.next_due(p + 1, limit);
-                // The next partition's state is cold by now (every other partition ran
-                // since): ask for it while this one runs.
-                if let Some(q) = next {
+                due.rotate_left(1);
+                let last = PREFETCH_AHEAD as usize;
+                due[last] = due[last - 1].and_then(|q| w.next_due(q + 1, limit));
+                // The coming partitions' state is cold by now (every other partition ran
+                // since): ask for it while this one runs, a level deeper a step nearer.
+                if let Some(q) = due[0] {
                     prefetch(&w.parts[q]);
-                    self.model.prefetch_partition(q as u32);
+                }
+                for (ahead, q) in (1..).zip(&due[..last]) {
+                    if let Some(q) = *q {
+                        self.model.prefetch_partition(q as u32, ahead);
+                    }
                 }
                 loop {
                     if self.events >= limits.max_events {

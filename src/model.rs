@@ -137,8 +137,8 @@ impl Model for Fleet<'_> {
     }
 
     #[inline]
-    fn prefetch_partition(&self, partition: u32) {
-        Fleet::prefetch_partition(self, partition);
+    fn prefetch_partition(&self, partition: u32, ahead: u32) {
+        Fleet::prefetch_partition(self, partition, ahead);
     }
 
     /// The pod slot a pod event's handler reads first (and a rotation's state, an API

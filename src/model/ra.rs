@@ -384,6 +384,12 @@ impl CertPath {
         Some(slot)
     }
 
+    /// Prefetches where the earliest rotation is kept (its slot is read from there).
+    #[inline]
+    pub(crate) fn prefetch_rotation_head(&self) {
+        self.timers.prefetch_head();
+    }
+
     fn call(&self, tag: u64) -> Option<PendingCall> {
         self.calls
             .get(tag as u32 as usize)

@@ -111,6 +111,17 @@ impl RotationTimers {
         Some(pod)
     }
 
+    /// Prefetches the entries [`Self::peek`] reads (their addresses are at hand).
+    #[inline]
+    pub(crate) fn prefetch_head(&self) {
+        if let Some(e) = self.initial.get(self.next) {
+            crate::engine::prefetch(e);
+        }
+        if let Some(e) = self.later.peek() {
+            crate::engine::prefetch(e);
+        }
+    }
+
     /// The slot of the earliest rotation (to prefetch).
     pub(crate) fn first_slot(&self) -> Option<u32> {
         self.peek().map(|(_, p, _)| p.slot)
