@@ -618,6 +618,7 @@ impl<M: Model> Simulation<M> {
                         // The hints steps before the first would have given (the
                         // first step gives each its level `i`).
                         for ahead in (i as u32 + 1..=PREFETCH_AHEAD).rev() {
+                            w.parts[q].prefetch_front(ahead);
                             self.model.prefetch_partition(q as u32, ahead);
                         }
                     }
@@ -630,11 +631,9 @@ impl<M: Model> Simulation<M> {
                 due[last] = due[last - 1].and_then(|q| w.next_due(q + 1, limit));
                 // The coming partitions' state is cold by now (every other partition ran
                 // since): ask for it while this one runs, a level deeper a step nearer.
-                if let Some(q) = due[0] {
-                    prefetch(&w.parts[q]);
-                }
                 for (ahead, q) in (1..).zip(&due[..last]) {
                     if let Some(q) = *q {
+                        w.parts[q].prefetch_front(ahead);
                         self.model.prefetch_partition(q as u32, ahead);
                     }
                 }

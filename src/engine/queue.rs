@@ -277,6 +277,37 @@ impl<E> EventQueue<E> {
         Some(&best.1)
     }
 
+    /// Prefetches what the next pop reads, a level a step (a hint; see
+    /// [`super::Model::prefetch_partition`]): the queue itself at `ahead` >= 3; where
+    /// its earliest events are kept at 2 (`front`'s head, or the first bucket's
+    /// header); the first lines of that bucket's events at 1.
+    #[inline]
+    pub fn prefetch_front(&self, ahead: u32) {
+        if ahead >= 3 {
+            super::prefetch_all(self);
+            return;
+        }
+        if let Some(e) = self.front.front() {
+            if ahead == 2 {
+                super::prefetch(e);
+            }
+            return;
+        }
+        if self.len == 0 {
+            return;
+        }
+        let bucket = &self.buckets[self.first_bucket()];
+        if ahead == 2 {
+            super::prefetch(bucket);
+        } else {
+            // A bucket is scanned whole when it holds more than one event: its first
+            // few events.
+            for e in bucket.iter().take(4) {
+                super::prefetch(e);
+            }
+        }
+    }
+
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<SimTime> {
         if !self.front.is_empty() {
@@ -344,6 +375,11 @@ mod tests {
                 q.peek_time().map(|s| s.as_nanos()),
                 reference.first().map(|r| r.0)
             );
+            // The prefetch hints read the queue in every state it passes through
+            // (empty, `front` filled, only buckets) and must not panic.
+            for ahead in 1..=3 {
+                q.prefetch_front(ahead);
+            }
         }
         while let Some((t, id)) = q.pop() {
             let (rt, rid) = reference.remove(0);
