@@ -41,17 +41,17 @@
 //!
 //! | fleet | horizon / sample | measured peak RSS | estimate |
 //! | --- | --- | --- | --- |
-//! | scale-200-clusters: 2 M pods, 40 000 nodes | 4 h / 30 s | 292 MiB when first measured; 221 MiB (2026-12-08) | 341 MiB |
-//! | the same x 10 (`--set cluster.c.count=2000 --set 'rollout.waves=[10, 90, 400, 500]'`): 20 M pods, 400 000 nodes | 4 h / 30 s | 2 651 MiB when first measured; 2 136 MiB (9.65x, 2026-12-08) | 3.18 GiB |
+//! | scale-200-clusters: 2 M pods, 40 000 nodes | 4 h / 30 s | 292 MiB when first measured; 204 MiB (2026-12-08) | 341 MiB |
+//! | the same x 10 (`--set cluster.c.count=2000 --set 'rollout.waves=[10, 90, 400, 500]'`): 20 M pods, 400 000 nodes | 4 h / 30 s | 2 651 MiB when first measured; 1 974 MiB (9.65x, 2026-12-08) | 3.18 GiB |
 //!
-//! The difference, 1.06 MiB per cluster of 10 000 pods and 200 nodes, is ~112 B per
+//! The difference, 0.98 MiB per cluster of 10 000 pods and 200 nodes, is ~103 B per
 //! pod (~137 B when first measured). Where it goes (heaptrack's peak on
 //! scale-200-clusters, allocated; sizes from `size_of`): the pod slots, 32 B each
 //! (`a_pod_slot_is_32_bytes`; a cluster's vector grows to 16 384 slots for the ~11 000
 //! its surge uses: 105 MB allocated, the untouched tail not resident), istio-agent's
-//! rotation state, 16 B a slot (34 MB), the pending events (~40 MB in the clusters'
-//! queues, ~56 B each with the radix heap's bucket slack), the API call and istiod flow
-//! slots (25 MB, reused), the startup-probe deadlines (16 B, 13 MB), the initial
+//! rotation state, 16 B a slot (34 MB), the pending events (56 B each; the clusters'
+//! queues held 6.5 MB at that peak, and 19.7 MB more when a queue's `front` kept its
+//! bursts), the API call and istiod flow slots (25 MB, reused), the startup-probe deadlines (16 B, 13 MB), the initial
 //! rotations (16 B each, 13 MB, freed as read), the nodes (48 B each and a pod list of
 //! `max_pods` x 4 B while it lives, 13 MB). A CSR of istiod's built-in CA costs no
 //! object, only its events and the flow and call slots, which are reused (~0 B per CSR
@@ -78,7 +78,7 @@ pub const PER_CLUSTER_BYTES: u64 = 48 << 10;
 /// Per pod (workload replicas and istiod): its slot (32 B, ~1.1 slots per pod with
 /// the rollout's surge), its rotation state (16 B per slot), its share of the pending
 /// events (~56 B each with the event queue's bucket slack) and of its node's pod list.
-/// Measured on scale-200-clusters and its tenfold fleet (see the module docs): ~112 B
+/// Measured on scale-200-clusters and its tenfold fleet (see the module docs): ~103 B
 /// per pod with its node share (~137 B when this bound was set; kept, an upper bound);
 /// with the node and CSR terms the estimate is above both measurements.
 pub const PER_POD_BYTES: u64 = 128;
