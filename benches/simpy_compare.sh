@@ -16,8 +16,8 @@
 #
 # Environment overrides: SIMPY_HORIZON_S (default 5000), FLEETSIM_HORIZON_S (1000000),
 # SEED (1), REPEATS (2), TARGET (200), CASES (space-separated case names, default all).
-# Last measured (2026-12-08, REPEATS=3, load 1.64 before, 1.42 after): 215-444x, every
-# case >= 200x (docs/ca.md).
+# Last measured (2026-12-08 05:00 UTC, REPEATS=3, load 1.45 before, 1.29 after):
+# 219-454x, every case >= 200x (docs/ca.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
