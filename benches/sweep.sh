@@ -8,8 +8,8 @@
 #  2. peak memory (max RSS) of 1 000, 10 000 and 100 000 runs of a tiny sweep: results
 #     are streamed to disk in order, so it stays flat.
 #   bash benches/sweep.sh [SCENARIO] [SEEDS]   (default: the shipped strategies sweep, 5 seeds)
-# Last measured (2026-12-08, the other core idle): 175 runs 1.99x, the 120-run case
-# 2.00x, capacity 1.96; tiny sweep 10.8 / 11.1 / 11.4 MiB (docs/sweep.md).
+# Last measured (2026-12-08 05:06 UTC, the other core idle): 175 runs 2.00x, the 120-run
+# case 1.99x, capacity 1.96; tiny sweep 10.8 / 11.0 / 11.4 MiB (docs/sweep.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
