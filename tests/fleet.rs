@@ -283,6 +283,21 @@ fn incident_fleet_on_current_istio_recovers() {
     }
 }
 
+/// Defect: on istio-csr, a pod deleted (drained) with its rotation in flight cancels
+/// the agent's request; the cancellation was counted as a failed request
+/// (`csr_timeouts` 2 on seed 3 of aws-pca-direct) and a retry was scheduled for a pod
+/// going away. istio-csr waits on the agent without a timeout of its own: no request
+/// fails there while the agents wait.
+#[test]
+fn a_rotation_cancelled_by_its_pods_deletion_is_not_a_failed_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = run_json("incident-aws-pca-direct.toml", 3, dir.path());
+    let p = cluster(&s, "payments");
+    assert_eq!(p["csr_timeouts"], 0, "{p}");
+    assert_eq!(s["csr_timeouts"], 0);
+    assert!(p["cert_rotations"].as_u64().unwrap() > 1000, "{p}");
+}
+
 #[test]
 fn healthy_baseline_never_has_a_pod_in_backoff() {
     let dir = tempfile::tempdir().unwrap();

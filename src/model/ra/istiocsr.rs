@@ -403,6 +403,9 @@ pub fn agent_gone(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: Po
         return;
     }
     let cp = f.cluster_mut(cluster).cert_mut();
+    // A rotation in flight dies with the agent: neither a failed request nor one to
+    // retry (the cancelled flow's answer below finds no rotation out).
+    super::rotation::abandon(&mut cp.rotating, pod);
     let mut waiting = Vec::new();
     for slot in 0..cp.flows.len() {
         let fl = &mut cp.flows[slot];

@@ -245,6 +245,16 @@ fn on_rotate(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, pod: PodRef)
     }
 }
 
+/// `pod`'s agent went away with its rotation in flight: the request is abandoned, not
+/// failed (no retry; its flow's answer is then not taken for a rotation's).
+pub(super) fn abandon(rotating: &mut [Rot], pod: PodRef) {
+    if let Some(r) = rotating.get_mut(pod.slot as usize) {
+        if r.gen == pod.gen {
+            r.out = false;
+        }
+    }
+}
+
 /// The answer to a flow of `pod`: if it was a rotation, handle it and return true.
 pub fn rotation_done(
     f: &mut Fleet,
