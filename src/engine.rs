@@ -164,6 +164,19 @@ pub trait Model {
 /// [`Model::prefetch_partition`]'s hints.
 pub const PREFETCH_AHEAD: u32 = 3;
 
+/// The hints for partition `q`, `ahead` partitions from the running one: its queue's
+/// and its model state's.
+#[inline]
+fn hint_partition<M: Model>(
+    model: &M,
+    parts: &[EventQueue<Sequenced<M::Event>>],
+    q: usize,
+    ahead: u32,
+) {
+    parts[q].prefetch_front(ahead);
+    model.prefetch_partition(q as u32, ahead);
+}
+
 /// Asks the CPU to bring the cache lines holding `value` closer (its first and last
 /// byte: a value of up to 64 bytes spans at most two lines). A hint for
 /// [`Model::prefetch`]: it reads nothing and changes nothing; a no-op off x86-64.
@@ -618,8 +631,7 @@ impl<M: Model> Simulation<M> {
                         // The hints steps before the first would have given (the
                         // first step gives each its level `i`).
                         for ahead in (i as u32 + 1..=PREFETCH_AHEAD).rev() {
-                            w.parts[q].prefetch_front(ahead);
-                            self.model.prefetch_partition(q as u32, ahead);
+                            hint_partition(&self.model, &w.parts, q, ahead);
                         }
                     }
                 }
@@ -633,8 +645,7 @@ impl<M: Model> Simulation<M> {
                 // since): ask for it while this one runs, a level deeper a step nearer.
                 for (ahead, q) in (1..).zip(&due[..last]) {
                     if let Some(q) = *q {
-                        w.parts[q].prefetch_front(ahead);
-                        self.model.prefetch_partition(q as u32, ahead);
+                        hint_partition(&self.model, &w.parts, q, ahead);
                     }
                 }
                 loop {

@@ -148,10 +148,7 @@ impl Model for Fleet<'_> {
         if let Some((cluster, pod)) = next.pod() {
             self.cluster(cluster).objects().prefetch_pod(pod.slot);
         } else if let Event::RotationDue { cluster, .. } = *next {
-            let c = self.cluster(cluster);
-            if let Some(slot) = c.cert().prefetch_rotation() {
-                c.objects().prefetch_pod(slot);
-            }
+            self.cluster(cluster).prefetch_next_rotation();
         } else if let Event::ApiDone { cluster, tag } | Event::ApiSend { cluster, tag, .. } = *next
         {
             self.cluster(cluster).cert().prefetch_call(tag)

@@ -149,6 +149,15 @@ impl Cluster {
         &self.cert
     }
 
+    /// Prefetches the pod slot and rotation state of the cluster's next rotation due
+    /// (a hint; see [`crate::engine::prefetch`]).
+    #[inline]
+    pub fn prefetch_next_rotation(&self) {
+        if let Some(slot) = self.cert.prefetch_rotation() {
+            self.objects.prefetch_pod(slot);
+        }
+    }
+
     /// The certificate path, to change.
     pub fn cert_mut(&mut self) -> &mut CertPath {
         &mut self.cert
@@ -356,11 +365,7 @@ impl<'s> Fleet<'s> {
             return;
         };
         match ahead {
-            1 => {
-                if let Some(slot) = c.cert.prefetch_rotation() {
-                    c.objects.prefetch_pod(slot);
-                }
-            }
+            1 => c.prefetch_next_rotation(),
             2 => {
                 if let Some(w) = c.objects.workloads.first() {
                     crate::engine::prefetch(w);

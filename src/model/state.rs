@@ -244,7 +244,7 @@ pub struct ClusterState {
     /// Phase spans of sampled pods, with `--trace`.
     trace: Option<Box<super::journal::PhaseTrace>>,
     /// The kubelet's restart back-off of the pods whose container was killed or exited,
-    /// by slot (beside the slots: few pods ever restart, and the slot stays 40 bytes).
+    /// by slot (beside the slots: few pods ever restart, and the slot stays 32 bytes).
     pub backoffs: std::collections::BTreeMap<u32, crate::control::kubelet::RestartBackoff>,
 }
 

@@ -97,8 +97,7 @@ impl RotationTimers {
 
     /// Removes and returns the earliest rotation if it is due at or before `now`.
     fn pop_due(&mut self, now: SimTime) -> Option<PodRef> {
-        let (at, pod, initial) = self.peek().filter(|&(at, _, _)| at <= now)?;
-        debug_assert!(at <= now);
+        let (_, pod, initial) = self.peek().filter(|&(at, _, _)| at <= now)?;
         if initial {
             self.next += 1;
             if self.next == self.initial.len() {
@@ -109,6 +108,12 @@ impl RotationTimers {
             self.later.pop();
         }
         Some(pod)
+    }
+
+    /// Keeps a rotation scheduled after time zero (after the earlier ones at `at`).
+    fn push_later(&mut self, at: SimTime, pod: PodRef) {
+        self.seq += 1;
+        self.later.push(Reverse((at, self.seq, pod)));
     }
 
     /// Prefetches the entries [`Self::peek`] reads (their addresses are at hand).
@@ -131,8 +136,7 @@ impl RotationTimers {
 /// Keeps `pod`'s rotation at `at`, arming the cluster's timer if it is the earliest.
 fn add(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, at: SimTime, pod: PodRef) {
     let t = &mut f.cluster_mut(cluster).cert_mut().timers;
-    t.seq += 1;
-    t.later.push(Reverse((at, t.seq, pod)));
+    t.push_later(at, pod);
     if t.armed.is_none_or(|armed| at < armed) {
         arm(ctx, cluster, t, at);
     }
@@ -168,10 +172,7 @@ pub fn on_rotation_due(f: &mut Fleet, ctx: &mut Context<Event>, cluster: u32, ge
         arm(ctx, cluster, t, at);
         // The next rotation's pod is as cold as this one's was; its time is known now,
         // and a few hundred of the cluster's events run before it.
-        let c = f.cluster(cluster);
-        if let Some(slot) = c.cert().prefetch_rotation() {
-            c.objects().prefetch_pod(slot);
-        }
+        f.cluster(cluster).prefetch_next_rotation();
     }
 }
 
@@ -375,8 +376,7 @@ mod tests {
             ..RotationTimers::default()
         };
         for (at, slot) in [(s(5), 10), (s(1), 11), (s(5), 12)] {
-            t.seq += 1;
-            t.later.push(Reverse((at, t.seq, pod(slot))));
+            t.push_later(at, pod(slot));
         }
         assert_eq!(t.pop_due(SimTime::ZERO), None);
         let mut order = Vec::new();
